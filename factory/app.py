@@ -1,0 +1,42 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import uuid
+from importlib.metadata import version
+
+from flask import Flask, Response, request
+
+from factory import ops
+from factory.errors import register_error_handlers
+from factory.services import EXTENSION_KEY, Services
+from workers.settings import Settings
+from workers.store import Store, make_store
+
+SERVER_HEADER = f"Image Factory {version('image-factory')}"
+REQUEST_ID_HEADER = "X-Request-ID"
+BLUEPRINTS = (ops.bp,)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    """Build the web app; settings default to the environment, the store to the settings."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        settings.max_schematic_bytes, settings.max_extension_bytes
+    )
+    app.extensions[EXTENSION_KEY] = Services(settings=settings, store=store or make_store(settings))
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+    @app.after_request
+    def common_headers(response: Response) -> Response:
+        response.headers["Server"] = SERVER_HEADER
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        # Echo a sane client id; never reflect control characters into headers.
+        ok = 0 < len(incoming) <= 128 and incoming.isascii() and incoming.isprintable()
+        response.headers[REQUEST_ID_HEADER] = incoming if ok else str(uuid.uuid4())
+        return response
+
+    return app

@@ -1,0 +1,22 @@
+"""The `image-factory` command line."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from factory.commands.serve import serve
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (every tool command line).")
+def main(verbose: bool) -> None:
+    """Image Factory: custom bootable OS images from YAML schematics."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+main.add_command(serve)

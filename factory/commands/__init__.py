@@ -1,0 +1,1 @@
+"""Subcommand groups of the `image-factory` CLI, one module each."""

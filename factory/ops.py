@@ -1,0 +1,24 @@
+"""Operational routes: liveness and readiness."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from factory.services import services
+from workers.errors import Unavailable
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.route("/healthz", methods=["GET", "HEAD"])
+def healthz() -> Response:
+    return Response("", status=200)
+
+
+@bp.route("/readyz", methods=["GET", "HEAD"])
+def readyz() -> Response:
+    try:
+        services().store.ping()
+    except Unavailable as error:
+        raise Unavailable(f"not ready: {error}") from error
+    return Response("", status=200)

@@ -1,0 +1,1 @@
+"""The engine: settings, store, releases, plans, assembly, signing, Celery app and tasks."""

@@ -1,0 +1,77 @@
+"""The one settings object, read once from `IMAGE_FACTORY_*` environment variables.
+
+No other module reads `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PREFIX = "IMAGE_FACTORY_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service; field `foo_bar` is read from `IMAGE_FACTORY_FOO_BAR`."""
+
+    data_dir: Path = Path("data")
+    external_url: str = "http://127.0.0.1:8080"
+    pxe_url: str = ""
+    broker_url: str = ""
+    s3_endpoint: str = ""
+    s3_bucket: str = "image-factory"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    max_schematic_bytes: int = 64 * 1024
+    max_extension_bytes: int = 512 * 1024 * 1024
+    build_wait: int = 15 * 60
+    max_queue: int = 100
+    source_date_epoch: int = 1700000000
+    tool_timeout: int = 1800
+    reference_version: str = "v1.0.0"
+    extensions_namespace: str = "factory"
+    signing_key: str = ""
+    secureboot_key: str = ""
+    secureboot_cert: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_endpoint)
+
+    @property
+    def effective_pxe_url(self) -> str:
+        return self.pxe_url or self.external_url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = getattr(cls, f.name, None)
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            elif isinstance(default, int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{PREFIX}{f.name.upper()} must be an integer, got {raw!r}"
+                    ) from exc
+            elif isinstance(default, Path):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        known = {PREFIX + f.name.upper() for f in fields(cls)}
+        values["extra"] = {k: v for k, v in env.items() if k.startswith(PREFIX) and k not in known}
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,132 @@
+"""A store in a local directory; writes go to a temp file and are renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from workers.store.base import ObjectNotFound, StoreUnavailable, validate_key
+
+_TMP = ".tmp"
+
+
+class _RangeReader(io.RawIOBase):
+    """Reads at most `remaining` bytes from an open file, then EOF."""
+
+    def __init__(self, f: BinaryIO, remaining: int | None) -> None:
+        self._f = f
+        self._remaining = remaining
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = len(buffer)
+        if self._remaining is not None:
+            want = min(want, self._remaining)
+        if want <= 0:
+            return 0
+        data = self._f.read(want)
+        n = len(data)
+        buffer[:n] = data
+        if self._remaining is not None:
+            self._remaining -= n
+        return n
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class LocalStore:
+    """Objects as files under `root`; `root/.tmp` holds writes in progress."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        try:
+            f = self.path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
+        if start:
+            f.seek(start)
+        if end is None:
+            return f
+        return io.BufferedReader(_RangeReader(f, max(0, end - start)))  # type: ignore[return-value]
+
+    def download(self, key: str, dest: Path) -> None:
+        src = self.path(key)
+        if not src.is_file():
+            raise ObjectNotFound(key)
+        shutil.copyfile(src, dest)
+
+    @contextlib.contextmanager
+    def _atomic(self, key: str) -> Iterator[Path]:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root / _TMP)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        with self._atomic(key) as tmp:
+            tmp.write_bytes(data)
+
+    def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
+        with self._atomic(key) as tmp:
+            shutil.copyfile(src, tmp)
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists():
+            return iter(())
+        keys = []
+        for p in base.rglob("*") if base.is_dir() else [base]:
+            rel = p.relative_to(self.root).as_posix()
+            if p.is_file() and not rel.startswith(_TMP + "/"):
+                keys.append(rel)
+        return iter(sorted(keys))
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StoreUnavailable(f"data directory {self.root} is not writable")
