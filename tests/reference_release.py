@@ -1,0 +1,40 @@
+"""Session fixture `reference_release`: the reference release, built once per test session.
+
+Returns `(store, release)`: a LocalStore in a session temp dir holding release
+`REFERENCE_VERSION`/amd64 (all seven files, the module index). `.deb` files are cached in
+`DEB_CACHE` across runs on the same machine (harmless on a fresh one: they are downloaded).
+Use `release.fetch(store, name, dest)` to get a file, e.g. "vmlinuz" or "initramfs.xz".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workers.releases.catalog import Release
+from workers.releases.reference import build_reference_release
+from workers.store import LocalStore
+
+DEB_CACHE = Path("/var/cache/image-factory-test/debs")
+REFERENCE_VERSION = "v1.0.0"
+REFERENCE_EPOCH = 1700000000
+
+
+def build_reference(store_root: Path, work_dir: Path) -> tuple[LocalStore, Release]:
+    store = LocalStore(store_root)
+    release = build_reference_release(
+        store,
+        version=REFERENCE_VERSION,
+        arch="amd64",
+        source_date_epoch=REFERENCE_EPOCH,
+        cache_dir=DEB_CACHE,
+        work_dir=work_dir,
+    )
+    return store, release
+
+
+@pytest.fixture(scope="session")
+def reference_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, Release]:
+    root = tmp_path_factory.mktemp("reference-release")
+    return build_reference(root / "store", root / "work")

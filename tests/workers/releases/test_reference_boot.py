@@ -1,0 +1,143 @@
+"""The reference release boots in QEMU and honours the Talos extension contract."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.boot import assert_in_log, boot_and_capture
+from workers.assembly.run import run_tool
+from workers.releases.catalog import Release
+from workers.releases.manifest import INITRAMFS, MODULES_TAR, VMLINUZ
+from workers.releases.packing import make_cpio_zstd, make_squashfs
+from workers.store import LocalStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.boot]
+
+SCHEMATIC_ID = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+EPOCH = 1700000000
+
+
+def _cmdline(meta: bytes) -> str:
+    b64 = base64.b64encode(meta).decode()
+    return (
+        f"console=ttyS0 panic=-1 factory.poweroff=1 talos.environment=INSTALLER_META_BASE64={b64}"
+    )
+
+
+def _boot_files(store: LocalStore, release: Release, dest: Path) -> tuple[Path, Path]:
+    return (
+        release.fetch(store, VMLINUZ, dest / VMLINUZ),
+        release.fetch(store, INITRAMFS, dest / INITRAMFS),
+    )
+
+
+def test_base_release_boots_and_reads_meta_from_the_kernel_argument(
+    reference_release: tuple[LocalStore, Release], tmp_path: Path
+) -> None:
+    store, release = reference_release
+    kernel, initrd = _boot_files(store, release, tmp_path)
+
+    log = boot_and_capture(kernel=kernel, initrd=initrd, append=_cmdline(b"0xa=hello"))
+
+    assert_in_log(log, "factory: meta 0x0a=hello", "factory: boot ok")
+    assert "factory: extension" not in log
+    assert "factory: boot failed" not in log
+
+
+def _module_layer(modules_tar: Path, kver: str, tmp: Path) -> Path:
+    """A layer with a program, dummy.ko under extras/, depmod output over the merged tree
+    (base modules.builtin*/order + the layer) and a modules-load.d entry for dummy."""
+    layer = tmp / "layer"
+    (layer / "usr/local/bin").mkdir(parents=True)
+    (layer / "usr/local/bin/hi").write_text("#!/bin/sh\necho hi\n")
+    (layer / "usr/local/bin/hi").chmod(0o755)
+    (layer / "etc/modules-load.d").mkdir(parents=True)
+    (layer / "etc/modules-load.d/x.conf").write_text("# test layer\ndummy\n")
+
+    merged = tmp / "merged"
+    base = f"usr/lib/modules/{kver}/"
+    with tarfile.open(modules_tar) as tar:
+        for member in tar:
+            name = member.name
+            keep = name in {base + "modules.builtin", base + "modules.builtin.modinfo"}
+            keep |= name in {base + "modules.order", base + "kernel/drivers/net/dummy.ko"}
+            if keep:
+                tar.extract(member, merged, filter="data")
+    extras = merged / base / "extras"
+    extras.mkdir()
+    shutil.move(merged / base / "kernel/drivers/net/dummy.ko", extras / "dummy.ko")
+    shutil.rmtree(merged / base / "kernel")
+    run_tool(["depmod", "-b", merged / "usr", kver])
+
+    shutil.copytree(merged / "usr", layer / "usr", dirs_exist_ok=True)
+    return make_squashfs(layer, tmp / "0.sqsh", EPOCH)
+
+
+def _schematic_layer(tmp: Path) -> Path:
+    layer = tmp / "schematic-layer"
+    (layer / "usr/local/share/schematic").mkdir(parents=True)
+    (layer / "usr/local/share/schematic" / SCHEMATIC_ID).write_bytes(b"")
+    return make_squashfs(layer, tmp / "1.sqsh", EPOCH)
+
+
+EXTENSIONS_YAML = f"""layers:
+    - image: 0.sqsh
+      metadata:
+        name: hello-modules
+        version: 1.2.3
+        author: Tests
+        description: a program and the dummy module
+        compatibility:
+            talos:
+                version: '>= 1.0.0'
+    - image: 1.sqsh
+      metadata:
+        name: schematic
+        version: {SCHEMATIC_ID}
+        author: Image Factory (http://127.0.0.1:8080)
+        description: ""
+        compatibility:
+            talos:
+                version: '>= 1.0.0'
+        extraInfo: |
+            customization:
+                extraKernelArgs:
+                    - name: evil
+"""
+
+
+def test_appended_layers_are_mounted_and_their_modules_loaded(
+    reference_release: tuple[LocalStore, Release], tmp_path: Path
+) -> None:
+    store, release = reference_release
+    kernel, initrd = _boot_files(store, release, tmp_path)
+    modules_tar = release.fetch(store, MODULES_TAR, tmp_path / MODULES_TAR)
+
+    segment = tmp_path / "segment"
+    segment.mkdir()
+    shutil.move(_module_layer(modules_tar, release.kernel_version, tmp_path), segment / "0.sqsh")
+    shutil.move(_schematic_layer(tmp_path), segment / "1.sqsh")
+    (segment / "extensions.yaml").write_text(EXTENSIONS_YAML)
+    appended = make_cpio_zstd(segment, tmp_path / "segment.cpio.zst", EPOCH)
+    combined = tmp_path / "initramfs-with-layers"
+    combined.write_bytes(initrd.read_bytes() + appended.read_bytes())
+
+    log = boot_and_capture(kernel=kernel, initrd=combined, append=_cmdline(b"0xa=net;0xc=two"))
+
+    assert_in_log(
+        log,
+        "factory: extension hello-modules 1.2.3",
+        f"factory: extension schematic {SCHEMATIC_ID}",
+        "factory: module dummy loaded",
+        f"factory: schematic {SCHEMATIC_ID}",
+        "factory: meta 0x0a=net",
+        "factory: meta 0x0c=two",
+        "factory: boot ok",
+    )
+    # Layer order is the extensions.yaml order.
+    assert log.index("extension hello-modules") < log.index("extension schematic")

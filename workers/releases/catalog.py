@@ -1,0 +1,177 @@
+"""Releases in the store: content-addressed blobs plus one immutable manifest per version/arch.
+
+Keys:
+- `blobs/sha256/<hex>`: file contents, written only when absent, digest verified on write
+  and on every fetch;
+- `releases/<version>/<arch>/manifest.json`: the manifest (see `manifest.py`), written
+  last, so a release is visible only once every blob it names is stored. Writing a
+  different manifest for an existing version/arch is an error; an identical one is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workers.errors import FactoryError, InvalidRequest, NotFound
+from workers.releases.manifest import FileEntry, Manifest, ManifestError
+from workers.releases.versions import normalize_version, sort_versions, validate_arch
+from workers.store import ObjectNotFound, Store
+
+RELEASES_PREFIX = "releases/"
+MANIFEST_NAME = "manifest.json"
+_CHUNK = 1 << 20
+
+
+class DigestMismatch(FactoryError):
+    """Stored bytes do not match the digest that names them."""
+
+
+class ReleaseConflict(FactoryError):
+    """A different manifest already exists for this version and arch."""
+
+
+def blob_key(sha256: str) -> str:
+    return f"blobs/sha256/{sha256}"
+
+
+def manifest_key(version: str, arch: str) -> str:
+    return f"{RELEASES_PREFIX}{version}/{arch}/{MANIFEST_NAME}"
+
+
+def file_entry(path: Path) -> FileEntry:
+    """sha256 and size of a local file, read in chunks (module trees are hundreds of MB)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileEntry(sha256=digest.hexdigest(), size=size)
+
+
+def put_blob(store: Store, path: Path, expected: FileEntry | None = None) -> FileEntry:
+    """Store `path` under its digest unless already there; check it against `expected`."""
+    entry = file_entry(path)
+    if expected is not None and entry != expected:
+        raise DigestMismatch(
+            f"{path.name}: sha256 {entry.sha256} size {entry.size}, "
+            f"expected sha256 {expected.sha256} size {expected.size}"
+        )
+    key = blob_key(entry.sha256)
+    if not store.exists(key):
+        store.put_file(key, path)
+    return entry
+
+
+@dataclass(frozen=True)
+class Release(Manifest):
+    """A stored release: the manifest fields plus `digest`, the sha256 of the manifest bytes."""
+
+    digest: str = field(kw_only=True)
+
+    def fetch(self, store: Store, name: str, dest: Path) -> Path:
+        """Download file `name` of this release to `dest`; raise DigestMismatch if corrupt."""
+        entry = self.files.get(name)
+        if entry is None:
+            raise NotFound(f"release {self.version}/{self.arch} has no file {name!r}")
+        try:
+            store.download(blob_key(entry.sha256), dest)
+        except ObjectNotFound:
+            raise NotFound(
+                f"blob {entry.sha256} of {name} for release {self.version}/{self.arch} is missing"
+            ) from None
+        got = file_entry(dest)
+        if got != entry:
+            dest.unlink(missing_ok=True)
+            raise DigestMismatch(
+                f"blob for {name} of release {self.version}/{self.arch} is corrupt: "
+                f"sha256 {got.sha256}, expected {entry.sha256}"
+            )
+        return dest
+
+
+def save_release(store: Store, manifest: Manifest, files: Mapping[str, Path]) -> Release:
+    """Store every file (verified against the manifest), then the manifest, last.
+
+    Raises ManifestError for an incomplete manifest, DigestMismatch when a file does not
+    match its entry, ReleaseConflict when a different manifest exists for version/arch.
+    """
+    manifest.validate()
+    if set(files) != set(manifest.files):
+        raise ManifestError(
+            f"files given {sorted(files)} differ from the manifest's {sorted(manifest.files)}"
+        )
+    data = manifest.to_json()
+    key = manifest_key(manifest.version, manifest.arch)
+    existing = _existing_manifest(store, key)
+    if existing is not None and existing != data:
+        raise ReleaseConflict(
+            f"release {manifest.version}/{manifest.arch} already exists with different contents"
+        )
+    for name in sorted(files):
+        put_blob(store, files[name], manifest.files[name])
+    if existing is None:
+        store.put_bytes(key, data, content_type="application/json")
+    return _release(manifest, data)
+
+
+def load_release(store: Store, version: str, arch: str) -> Release:
+    """The stored release `version`/`arch`; NotFound when absent, InvalidRequest if malformed."""
+    version = normalize_version(version)
+    validate_arch(arch)
+    try:
+        data = store.get_bytes(manifest_key(version, arch))
+    except ObjectNotFound:
+        raise NotFound(f"version {version} is not available for {arch}") from None
+    manifest = Manifest.from_json(data)
+    if (manifest.version, manifest.arch) != (version, arch):
+        raise ManifestError(f"manifest at {manifest_key(version, arch)} describes another release")
+    return _release(manifest, data)
+
+
+def list_versions(store: Store) -> list[str]:
+    """Versions with at least one stored manifest, in ascending semver order."""
+    found = set()
+    for key in store.list(RELEASES_PREFIX):
+        parts = key[len(RELEASES_PREFIX) :].split("/")
+        if len(parts) == 3 and parts[2] == MANIFEST_NAME:
+            try:
+                found.add(normalize_version(parts[0]))
+            except InvalidRequest:
+                continue  # not a release directory
+    return sort_versions(list(found))
+
+
+def list_arches(store: Store, version: str) -> list[str]:
+    version = normalize_version(version)
+    prefix = f"{RELEASES_PREFIX}{version}/"
+    return sorted(
+        key[len(prefix) :].split("/")[0]
+        for key in store.list(prefix)
+        if key.endswith("/" + MANIFEST_NAME)
+    )
+
+
+def _existing_manifest(store: Store, key: str) -> bytes | None:
+    try:
+        return store.get_bytes(key)
+    except ObjectNotFound:
+        return None
+
+
+def _release(manifest: Manifest, data: bytes) -> Release:
+    return Release(
+        version=manifest.version,
+        arch=manifest.arch,
+        source_date_epoch=manifest.source_date_epoch,
+        kernel_version=manifest.kernel_version,
+        kernel_args=manifest.kernel_args,
+        platform_args=manifest.platform_args,
+        files=manifest.files,
+        origin=manifest.origin,
+        schema=manifest.schema,
+        digest=hashlib.sha256(data).hexdigest(),
+    )

@@ -1,0 +1,94 @@
+"""Debian packages as build inputs: `apt-get download` into a cache, `dpkg-deb -x` to unpack.
+
+Nothing is installed on the host. The package index (`apt-get update`) decides which version
+is fetched; each `.deb` is checked against the SHA256 the index gives before use, and kept in
+the cache under `<name>_<version>_<arch>.deb`, so a later build with the same index downloads
+nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.assembly.run import ToolError, run_tool
+from workers.errors import Unavailable
+from workers.releases.catalog import file_entry
+
+APT_TOOLS = ("apt-get", "apt-cache", "dpkg-deb")
+KERNEL_METAPACKAGE = {"amd64": "linux-image-amd64", "arm64": "linux-image-arm64"}
+_DEPENDS = re.compile(r"^\s*Depends:\s*(linux-image-[0-9][^\s<>]*)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class DebPackage:
+    name: str
+    version: str
+    arch: str
+    sha256: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
+
+
+def kernel_package(arch: str) -> str:
+    """The versioned kernel package (`linux-image-<abi>-<flavour>`) the metapackage pulls in."""
+    meta = KERNEL_METAPACKAGE[arch]
+    out = run_tool(["apt-cache", "depends", f"{meta}:{arch}"]).decode()
+    found = _DEPENDS.findall(out)
+    if not found:
+        raise Unavailable(f"apt-cache depends {meta} names no kernel package (run apt-get update)")
+    return str(found[0])
+
+
+def describe(name: str, arch: str) -> DebPackage:
+    """The candidate version of `name` from the local package index."""
+    try:
+        out = run_tool(["apt-cache", "show", "--no-all-versions", f"{name}:{arch}"]).decode()
+    except ToolError as exc:
+        raise Unavailable(f"Debian package {name} is not in the apt index: {exc}") from exc
+    fields = dict(
+        line.split(": ", 1) for line in out.splitlines() if ": " in line and line[0] != " "
+    )
+    try:
+        return DebPackage(
+            name=fields["Package"],
+            version=fields["Version"],
+            arch=fields["Architecture"],
+            sha256=fields["SHA256"],
+        )
+    except KeyError as exc:
+        raise Unavailable(f"apt-cache show {name}: no {exc.args[0]} field") from None
+
+
+def download(package: DebPackage, cache_dir: Path) -> Path:
+    """The verified `.deb` of `package` in `cache_dir`, downloaded only when missing."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached = cache_dir / package.file_name
+    if cached.is_file() and file_entry(cached).sha256 == package.sha256:
+        return cached
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
+        spec = f"{package.name}:{package.arch}={package.version}"
+        try:
+            run_tool(["apt-get", "download", "-q", spec], cwd=tmp, timeout=1800)
+        except ToolError as exc:
+            raise Unavailable(f"cannot download Debian package {spec}: {exc}") from exc
+        debs = list(Path(tmp).glob("*.deb"))
+        if len(debs) != 1:
+            raise Unavailable(f"apt-get download {spec} produced {len(debs)} files")
+        got = file_entry(debs[0]).sha256
+        if got != package.sha256:
+            raise Unavailable(f"{debs[0].name}: sha256 {got}, index says {package.sha256}")
+        shutil.move(debs[0], cached)
+    return cached
+
+
+def extract(deb: Path, dest: Path) -> Path:
+    """Unpack the data of `deb` into `dest` (no maintainer scripts run)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    run_tool(["dpkg-deb", "-x", deb, dest])
+    return dest

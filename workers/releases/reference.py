@@ -1,0 +1,178 @@
+"""Build the reference release from Debian packages (nothing is installed on the host).
+
+Packages: the kernel that `linux-image-<arch>` depends on, `busybox-static`, `grub-pc-bin`,
+`grub-efi-amd64-bin`, `systemd-boot-efi`; fetched with `apt-get download` into
+`cache_dir` (reused by later builds) and unpacked with `dpkg-deb -x`. The module tree gets
+its `modules.*` files from `depmod -b`. Output: the seven release files (see
+`manifest.py`), stored with `save_release`, plus the module index.
+
+The same package versions and SOURCE_DATE_EPOCH give a byte-identical manifest.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from workers.assembly.run import require_tools, run_tool
+from workers.errors import InvalidRequest
+from workers.releases import debian
+from workers.releases.catalog import Release, file_entry, save_release
+from workers.releases.manifest import (
+    GRUB_BIOS_TAR,
+    GRUB_EFI_TAR,
+    INITRAMFS,
+    MODULES_TAR,
+    SYSTEMD_BOOT,
+    SYSTEMD_STUB,
+    VMLINUZ,
+    Manifest,
+)
+from workers.releases.modules import ModuleIndex, parse_index, save_module_index
+from workers.releases.packing import PACKING_TOOLS, make_cpio_zstd, make_squashfs
+from workers.releases.platforms import upstream_platform_args
+from workers.releases.reference_os import make_initramfs_tree, make_rootfs_tree
+from workers.releases.tarball import write_tree_tar
+from workers.releases.versions import normalize_version
+from workers.store import Store
+
+Progress = Callable[[str], None]
+
+REFERENCE_TOOLS = (*debian.APT_TOOLS, "depmod", *PACKING_TOOLS)
+# console=ttyS0 last: it becomes /dev/console, where stage 2 prints its report.
+REFERENCE_KERNEL_ARGS = ("console=tty0", "console=ttyS0,115200")
+SUPPORT_PACKAGES = ("busybox-static", "grub-pc-bin", "grub-efi-amd64-bin", "systemd-boot-efi")
+GRUB_DIRS = {GRUB_BIOS_TAR: "usr/lib/grub/i386-pc", GRUB_EFI_TAR: "usr/lib/grub/x86_64-efi"}
+SYSTEMD_EFI = {
+    SYSTEMD_BOOT: "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+    SYSTEMD_STUB: "usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+}
+
+
+def _quiet(_: str) -> None:
+    """Progress sink that shows nothing."""
+
+
+def build_reference_release(
+    store: Store,
+    *,
+    version: str,
+    arch: str,
+    source_date_epoch: int,
+    cache_dir: Path,
+    work_dir: Path | None = None,
+    progress: Progress = _quiet,
+) -> Release:
+    """Build and store the reference release `version`/`arch` (amd64 only)."""
+    version = normalize_version(version)
+    if arch != "amd64":
+        raise InvalidRequest(f"the reference OS is built for amd64 only, not {arch}")
+    require_tools(REFERENCE_TOOLS, reason="building the reference release")
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="reference-", dir=work_dir) as tmp_name:
+        tmp = Path(tmp_name)
+        progress("resolving Debian packages")
+        names = [debian.kernel_package(arch), *SUPPORT_PACKAGES]
+        packages = [debian.describe(name, arch) for name in names]
+        unpacked: dict[str, Path] = {}
+        for package in packages:
+            progress(f"fetching {package.name} {package.version}")
+            deb = debian.download(package, cache_dir)
+            unpacked[package.name] = debian.extract(deb, tmp / "debs" / package.name)
+
+        progress("preparing the kernel module tree (depmod)")
+        kernel_version, vmlinuz, modules_dir = _kernel_tree(unpacked[names[0]], tmp / "tree")
+        run_tool(["depmod", "-b", tmp / "tree/usr", kernel_version])
+        index = _index_from_dir(modules_dir, kernel_version)
+
+        out = tmp / "out"
+        out.mkdir()
+        files = {VMLINUZ: out / VMLINUZ}
+        shutil.copyfile(vmlinuz, files[VMLINUZ])
+
+        progress("packing modules.tar")
+        files[MODULES_TAR] = write_tree_tar(
+            modules_dir, out / MODULES_TAR, f"usr/lib/modules/{kernel_version}", source_date_epoch
+        )
+
+        progress("building rootfs.sqsh")
+        busybox = unpacked["busybox-static"] / "bin/busybox"
+        rootfs = make_rootfs_tree(
+            tmp / "rootfs",
+            busybox=busybox,
+            modules_dir=modules_dir,
+            kernel_version=kernel_version,
+            version=version,
+        )
+        sqsh = make_squashfs(rootfs, tmp / "rootfs.sqsh", source_date_epoch)
+
+        progress("building the base initramfs")
+        make_initramfs_tree(
+            tmp / "initramfs",
+            busybox=busybox,
+            rootfs_sqsh=sqsh,
+            modules_dir=modules_dir,
+            index=index,
+            version=version,
+        )
+        files[INITRAMFS] = make_cpio_zstd(tmp / "initramfs", out / INITRAMFS, source_date_epoch)
+
+        progress("packing bootloader files")
+        grub_packages = {GRUB_BIOS_TAR: "grub-pc-bin", GRUB_EFI_TAR: "grub-efi-amd64-bin"}
+        for name, rel in GRUB_DIRS.items():
+            files[name] = write_tree_tar(
+                unpacked[grub_packages[name]] / rel, out / name, "", source_date_epoch
+            )
+        for name, rel in SYSTEMD_EFI.items():
+            files[name] = out / name
+            shutil.copyfile(unpacked["systemd-boot-efi"] / rel, files[name])
+
+        manifest = Manifest(
+            version=version,
+            arch=arch,
+            source_date_epoch=source_date_epoch,
+            kernel_version=kernel_version,
+            kernel_args=REFERENCE_KERNEL_ARGS,
+            platform_args=upstream_platform_args(arch),
+            files={name: file_entry(path) for name, path in sorted(files.items())},
+            origin={
+                "builder": "image-factory release build-reference",
+                "debian_packages": {p.name: p.version for p in packages},
+            },
+        )
+        progress(f"storing release {version}/{arch}")
+        release = save_release(store, manifest, files)
+        save_module_index(store, release, index)
+    progress(f"release {version}/{arch} ready (kernel {kernel_version})")
+    return release
+
+
+def _kernel_tree(package_root: Path, tree: Path) -> tuple[str, Path, Path]:
+    """Find vmlinuz and the module directory in the unpacked kernel package and move the
+    modules to `tree/usr/lib/modules/<kver>` (the package ships them under /lib/modules)."""
+    images = sorted((package_root / "boot").glob("vmlinuz-*"))
+    if len(images) != 1:
+        raise RuntimeError(f"kernel package has {len(images)} vmlinuz files, expected 1")
+    kernel_version = images[0].name.removeprefix("vmlinuz-")
+    for base in ("usr/lib/modules", "lib/modules"):
+        src = package_root / base / kernel_version
+        if src.is_dir():
+            break
+    else:
+        raise RuntimeError(f"kernel package has no module directory for {kernel_version}")
+    dest = tree / "usr/lib/modules" / kernel_version
+    dest.parent.mkdir(parents=True)
+    shutil.move(src, dest)
+    return kernel_version, images[0], dest
+
+
+def _index_from_dir(modules_dir: Path, kernel_version: str) -> ModuleIndex:
+    builtin = modules_dir / "modules.builtin"
+    return parse_index(
+        kernel_version,
+        (modules_dir / "modules.dep").read_text(),
+        builtin.read_text() if builtin.exists() else "",
+    )
