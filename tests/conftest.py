@@ -12,6 +12,9 @@ from factory import create_app
 from workers.settings import Settings
 from workers.store import LocalStore
 
+# Session fixtures for real servers: `s3_server` (SeaweedFS) and `redis_server`.
+pytest_plugins = ["tests.services"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -10,6 +10,8 @@ from typing import BinaryIO, Protocol
 from workers.errors import Unavailable
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+# Download names go into a quoted header parameter: keep them to a set needing no escaping.
+_FILENAME = re.compile(r"^[A-Za-z0-9._+-]{1,255}$")
 
 
 class ObjectNotFound(KeyError):
@@ -30,6 +32,32 @@ def validate_key(key: str) -> str:
     return key
 
 
+def validate_prefix(prefix: str) -> str:
+    """A list prefix is "" (everything) or a valid key, optionally ending in "/"."""
+    if prefix:
+        validate_key(prefix.removesuffix("/"))
+    return prefix
+
+
+def under_prefix(key: str, prefix: str) -> bool:
+    """Whether `key` is `prefix` itself or lies below it, `/` separating whole segments."""
+    stem = prefix.removesuffix("/")
+    return not stem or key == stem or key.startswith(stem + "/")
+
+
+def validate_range(start: int, end: int | None) -> None:
+    """Byte ranges are [start, end) with 0 <= start <= end."""
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"invalid byte range: start={start}, end={end}")
+
+
+def attachment_disposition(filename: str) -> str:
+    """A `Content-Disposition` that makes browsers save the body as `filename`."""
+    if not _FILENAME.match(filename) or filename in {".", ".."}:
+        raise ValueError(f"invalid download file name: {filename!r}")
+    return f'attachment; filename="{filename}"'
+
+
 class Store(Protocol):
     """What the engine needs from object storage. Writes are atomic: all or nothing."""
 
@@ -40,7 +68,8 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
-        """A reader over bytes [start, end) of the object (end=None: to the end)."""
+        """A streaming reader over bytes [start, end) of the object (end=None: to the end);
+        a range past the end is cut short, as a file read would be."""
         ...
 
     def download(self, key: str, dest: Path) -> None: ...
@@ -56,7 +85,13 @@ class Store(Protocol):
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[str]:
-        """Keys under `prefix`, sorted."""
+        """Keys equal to `prefix` or below it (whole `/` segments), sorted."""
+        ...
+
+    def url_for(self, key: str, filename: str | None, ttl: int) -> str | None:
+        """A URL a client can GET the object from directly for `ttl` seconds, saved as
+        `filename` when given; None when the backend cannot hand out such URLs (local).
+        Does not check that the object exists."""
         ...
 
     def ping(self) -> None:

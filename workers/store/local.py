@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from workers.store.base import ObjectNotFound, StoreUnavailable, validate_key
+from workers.store.base import (
+    ObjectNotFound,
+    StoreUnavailable,
+    attachment_disposition,
+    validate_key,
+    validate_prefix,
+    validate_range,
+)
 
 _TMP = ".tmp"
 
@@ -61,8 +68,11 @@ class LocalStore:
         return self.path(key).is_file()
 
     def size(self, key: str) -> int:
+        path = self.path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
         try:
-            return self.path(key).stat().st_size
+            return path.stat().st_size
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
 
@@ -73,6 +83,7 @@ class LocalStore:
             raise ObjectNotFound(key) from None
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        validate_range(start, end)
         try:
             f = self.path(key).open("rb")
         except (FileNotFoundError, IsADirectoryError):
@@ -81,7 +92,7 @@ class LocalStore:
             f.seek(start)
         if end is None:
             return f
-        return io.BufferedReader(_RangeReader(f, max(0, end - start)))  # type: ignore[return-value]
+        return io.BufferedReader(_RangeReader(f, max(0, end - start)))
 
     def download(self, key: str, dest: Path) -> None:
         src = self.path(key)
@@ -117,6 +128,7 @@ class LocalStore:
         self.path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str) -> Iterator[str]:
+        validate_prefix(prefix)
         base = self.root / prefix if prefix else self.root
         if not base.exists():
             return iter(())
@@ -126,6 +138,13 @@ class LocalStore:
             if p.is_file() and not rel.startswith(_TMP + "/"):
                 keys.append(rel)
         return iter(sorted(keys))
+
+    def url_for(self, key: str, filename: str | None, ttl: int) -> str | None:
+        """Files have no URL of their own: the web app streams them."""
+        validate_key(key)
+        if filename is not None:
+            attachment_disposition(filename)  # refuse the same names S3 would
+        return None
 
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):

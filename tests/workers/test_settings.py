@@ -1,0 +1,102 @@
+"""Settings come from IMAGE_FACTORY_* variables, typed by each field's default."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from workers.settings import PREFIX, Settings
+
+
+def test_no_variables_give_the_defaults() -> None:
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}).extra == {}
+
+
+def test_each_kind_of_field_is_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "IMAGE_FACTORY_DATA_DIR": "/srv/factory",
+            "IMAGE_FACTORY_S3_ENDPOINT": "http://s3.internal:9000",
+            "IMAGE_FACTORY_BUILD_WAIT": "42",
+            "IMAGE_FACTORY_MAX_SCHEMATIC_BYTES": " 1024 ",
+        }
+    )
+    assert settings.data_dir == Path("/srv/factory")
+    assert isinstance(settings.data_dir, Path)
+    assert settings.s3_endpoint == "http://s3.internal:9000"
+    assert settings.build_wait == 42
+    assert settings.max_schematic_bytes == 1024
+    assert settings.s3_bucket == Settings().s3_bucket  # untouched fields keep defaults
+
+
+def test_every_field_reads_its_own_variable() -> None:
+    for field in dataclasses.fields(Settings):
+        if field.name == "extra":
+            continue
+        default = getattr(Settings(), field.name)
+        raw, expected = _sample(default)
+        settings = Settings.from_env({PREFIX + field.name.upper(): raw})
+        value = getattr(settings, field.name)
+        assert value == expected, field.name
+        assert type(value) is type(default), field.name
+
+
+def _sample(default: object) -> tuple[str, object]:
+    """A variable's text and the value it must parse to, for a field with `default`."""
+    if isinstance(default, bool):
+        return "yes", True
+    if isinstance(default, int):
+        return "7", 7
+    if isinstance(default, Path):
+        return "/custom/dir", Path("/custom/dir")
+    return "custom-value", "custom-value"
+
+
+def test_an_empty_string_is_a_value_not_a_default() -> None:
+    assert Settings.from_env({"IMAGE_FACTORY_S3_REGION": ""}).s3_region == ""
+
+
+@pytest.mark.parametrize("raw", ["soon", "", "1.5", "0x10"])
+def test_integer_errors_name_the_variable(raw: str) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^IMAGE_FACTORY_BUILD_WAIT must be an integer, got '{raw}'$"
+    ):
+        Settings.from_env({"IMAGE_FACTORY_BUILD_WAIT": raw})
+
+
+def test_only_prefixed_variables_count_and_unknown_ones_are_kept_aside() -> None:
+    settings = Settings.from_env(
+        {
+            "DATA_DIR": "/ignored",
+            "image_factory_data_dir": "/ignored/too",
+            "IMAGE_FACTORY_SOMETHING_NEW": "x",
+            "IMAGE_FACTORY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        }
+    )
+    assert settings.data_dir == Settings().data_dir
+    assert settings.broker_url == "redis://127.0.0.1:6379/0"
+    assert settings.extra == {"IMAGE_FACTORY_SOMETHING_NEW": "x"}
+
+
+def test_the_process_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGE_FACTORY_TOOL_TIMEOUT", "99")
+    assert Settings.from_env().tool_timeout == 99
+
+
+def test_derived_properties() -> None:
+    assert not Settings().uses_s3
+    assert Settings(s3_endpoint="http://127.0.0.1:9000").uses_s3
+    assert Settings(external_url="http://f.example").effective_pxe_url == "http://f.example"
+    assert (
+        Settings(external_url="http://f.example", pxe_url="http://pxe.example").effective_pxe_url
+        == "http://pxe.example"
+    )
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.data_dir = Path("/elsewhere")  # type: ignore[misc]
