@@ -1,0 +1,74 @@
+# Shared by scripts/serve and scripts/test (sourced, not run): install what is missing, once.
+# Both are idempotent: with everything in place they touch neither apt nor pip.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# Package names from list files: comments and blank lines dropped.
+packages_in() {
+    sed -e 's/#.*//' -e 's/[[:space:]]//g' "$@" | grep -v '^$'
+}
+
+_apt_updated=""
+apt_install() {
+    if [[ $EUID -ne 0 ]]; then
+        say "missing Debian packages: $*"
+        say "run this script as root (it calls apt-get install)"
+        exit 1
+    fi
+    if [[ -z $_apt_updated ]]; then
+        apt-get update -q
+        _apt_updated=1
+    fi
+    apt-get install -y -q --no-install-recommends "$@"
+}
+
+# Install the packages of the given list files that are not installed yet.
+ensure_apt_packages() {
+    local wanted missing
+    mapfile -t wanted < <(packages_in "$@")
+    mapfile -t missing < <(
+        for pkg in "${wanted[@]}"; do
+            [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null) == "ii "* ]] || echo "$pkg"
+        done
+    )
+    if ((${#missing[@]})); then
+        say "installing ${#missing[@]} Debian packages: ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+}
+
+# A venv in .venv with the project installed editable, with the given extras ("" or "dev").
+# Re-installs only when pyproject.toml changed since the last install with those extras.
+ensure_venv() {
+    local extras="$1" spec="." stamp digest
+    [[ -n $extras ]] && spec=".[$extras]"
+    if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        rm -rf "$VENV"
+        if ! python3 -m venv "$VENV" 2>/dev/null; then
+            # Debian splits venv (ensurepip) out of python3.
+            rm -rf "$VENV"
+            say "python3 -m venv failed; installing python3-venv"
+            apt_install python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    digest="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    stamp="$VENV/.installed${extras:+-$extras}"
+    # An install with the dev extras includes the plain one.
+    if [[ -z $extras && -f $VENV/.installed-dev && $(cat "$VENV/.installed-dev") == "$digest" ]]; then
+        return
+    fi
+    if [[ ! -f $stamp || $(cat "$stamp") != "$digest" ]]; then
+        say "pip install -e '$spec' into .venv"
+        (
+            cd "$REPO_ROOT"
+            "$VENV/bin/python" -m pip install -q --upgrade pip
+            "$VENV/bin/python" -m pip install -q -e "$spec"
+        )
+        echo "$digest" >"$stamp"
+    fi
+}
