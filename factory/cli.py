@@ -6,6 +6,8 @@ import logging
 
 import click
 
+from factory.commands.extension import extension
+from factory.commands.release import release
 from factory.commands.serve import serve
 
 
@@ -20,3 +22,5 @@ def main(verbose: bool) -> None:
 
 
 main.add_command(serve)
+main.add_command(release)
+main.add_command(extension)

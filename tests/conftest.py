@@ -12,8 +12,9 @@ from factory import create_app
 from workers.settings import Settings
 from workers.store import LocalStore
 
-# Session fixtures for real servers: `s3_server` (SeaweedFS) and `redis_server`.
-pytest_plugins = ["tests.services"]
+# Session fixtures for real servers: `s3_server` (SeaweedFS) and `redis_server`;
+# `reference_release` (the reference release built once, tests/reference_release.py).
+pytest_plugins = ["tests.services", "tests.reference_release"]
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from factory.app import create_app
+from workers.assembly.run import ToolError
+from workers.bootstrap import prepare_embedded_default
+from workers.errors import FactoryError
 from workers.settings import Settings
+from workers.store import Store, make_store
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -28,6 +32,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._app
 
 
+def _prepare_embedded_default(settings: Settings, store: Store) -> None:
+    """A fresh data directory gets the reference release (and first-start steps) first."""
+    try:
+        prepare_embedded_default(
+            settings, store, lambda message: click.echo(f"first start: {message}", err=True)
+        )
+    except (FactoryError, ToolError) as exc:
+        raise click.ClickException(f"cannot prepare the embedded default: {exc}") from exc
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -38,7 +52,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
-    app = create_app(settings)
+    store = make_store(settings)
+    if not settings.uses_s3:
+        _prepare_embedded_default(settings, store)
+    app = create_app(settings, store=store)
     options = {
         "bind": f"{host}:{port}",
         "workers": web_workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import shutil
 import tarfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.boot import assert_in_log, boot_and_capture
+from tests.workers.releases.adv import adv_block
 from workers.assembly.run import run_tool
 from workers.releases.catalog import Release
 from workers.releases.manifest import INITRAMFS, MODULES_TAR, VMLINUZ
@@ -141,3 +143,46 @@ def test_appended_layers_are_mounted_and_their_modules_loaded(
     )
     # Layer order is the extensions.yaml order.
     assert log.index("extension hello-modules") < log.index("extension schematic")
+
+
+def _disk_with_meta(path: Path, values: dict[int, bytes]) -> Path:
+    """A GPT disk whose partition named META holds a corrupt first ADV copy and a valid
+    second one (the reader must fall back to the copy at 256 KiB)."""
+    with path.open("wb") as f:
+        f.truncate(8 << 20)
+    run_tool(["sgdisk", "-n", "1:2048:+1M", "-c", "1:META", "-t", "1:8300", path])
+    block = adv_block(values)
+    with path.open("r+b") as f:
+        f.seek(2048 * 512)
+        f.write(block[:100] + b"\xff" * 32 + block[132:])
+        f.write(block)
+    return path
+
+
+def test_meta_is_read_from_the_meta_partition_and_a_gzip_kernel_argument(
+    reference_release: tuple[LocalStore, Release], tmp_path: Path
+) -> None:
+    store, release = reference_release
+    kernel, initrd = _boot_files(store, release, tmp_path)
+    disk = _disk_with_meta(tmp_path / "disk.raw", {0x0A: b"from-disk", 0x0C: b"a\nb"})
+    long_value = "y" * 300
+    packed = gzip.compress(f"0xb={long_value}".encode(), compresslevel=9, mtime=0)
+    append = (
+        "console=ttyS0 panic=-1 factory.poweroff=1 "
+        f"talos.environment=INSTALLER_META_BASE64={base64.b64encode(packed).decode()}"
+    )
+
+    log = boot_and_capture(
+        kernel=kernel,
+        initrd=initrd,
+        append=append,
+        drives=[f"file={disk},format=raw,if=virtio"],
+    )
+
+    assert_in_log(
+        log,
+        "factory: meta 0x0a=from-disk",
+        "factory: meta 0x0c=a\\nb",
+        f"factory: meta 0x0b={long_value}",
+        "factory: boot ok",
+    )

@@ -1,0 +1,38 @@
+"""Release metadata routes: the version list and each release's kernel modules.
+
+- `GET /versions` → JSON array of release versions, ascending (upstream shape);
+  `?broken=true` → the broken-version list, always `[]` here.
+- `GET /version/<version>/kernel-modules/<arch>` → JSON array of every loadable module
+  name of that release (names normalised with `_`). The version may be given with or
+  without `v`; malformed version or arch → 400, unknown release → 404.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, request
+
+from factory.services import services
+from workers.releases.catalog import list_versions, load_release
+from workers.releases.modules import module_index
+
+bp = Blueprint("meta", __name__)
+
+
+def _json(value: object) -> Response:
+    return Response(json.dumps(value) + "\n", status=200, mimetype="application/json")
+
+
+@bp.route("/versions", methods=["GET"])
+def versions() -> Response:
+    if request.args.get("broken") == "true":
+        return _json([])
+    return _json(list_versions(services().store))
+
+
+@bp.route("/version/<version>/kernel-modules/<arch>", methods=["GET"])
+def kernel_modules(version: str, arch: str) -> Response:
+    store = services().store
+    release = load_release(store, version, arch)
+    return _json(module_index(store, release).names())

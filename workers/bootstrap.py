@@ -1,0 +1,69 @@
+"""First start of the embedded default: make a fresh data directory usable at once.
+
+`prepare_embedded_default` (called by `image-factory serve` and `image-factory build`
+before they do anything else):
+1. builds the reference release (`Settings.reference_version`, amd64) when the store holds
+   no release at all, showing progress;
+2. runs every step of `FIRST_START_STEPS` with the reference release (or the newest one).
+
+Extension point: a further first-start step is a function
+`step(settings, store, release, progress) -> None`, added to `FIRST_START_STEPS` below
+(e.g. installing the bundled extensions). Steps run on every start, so each must be
+idempotent and cheap when its work is already done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from workers.errors import NotFound
+from workers.releases.catalog import Release, list_versions, load_release
+from workers.releases.reference import build_reference_release
+from workers.settings import Settings
+from workers.store import Store
+
+Progress = Callable[[str], None]
+Step = Callable[[Settings, Store, Release, Progress], None]
+
+REFERENCE_ARCH = "amd64"
+
+FIRST_START_STEPS: tuple[Step, ...] = ()
+
+
+def prepare_embedded_default(
+    settings: Settings,
+    store: Store,
+    progress: Progress,
+    steps: Sequence[Step] | None = None,
+) -> Release:
+    """Ensure a release exists, run the first-start steps; return the release they used."""
+    versions = list_versions(store)
+    if not versions:
+        progress(
+            f"no release in the store yet: building the reference release "
+            f"{settings.reference_version} (Debian kernel + busybox; takes a minute)"
+        )
+        release = build_reference_release(
+            store,
+            version=settings.reference_version,
+            arch=REFERENCE_ARCH,
+            source_date_epoch=settings.source_date_epoch,
+            cache_dir=settings.data_dir / "cache" / "debs",
+            work_dir=settings.data_dir / "tmp",
+            progress=progress,
+        )
+    else:
+        release = _default_release(store, settings.reference_version, versions)
+    for step in FIRST_START_STEPS if steps is None else steps:
+        step(settings, store, release, progress)
+    return release
+
+
+def _default_release(store: Store, preferred: str, versions: list[str]) -> Release:
+    """The preferred (reference) version when stored for amd64, else the newest amd64 one."""
+    for version in [preferred, *reversed(versions)]:
+        try:
+            return load_release(store, version, REFERENCE_ARCH)
+        except NotFound:
+            continue
+    raise NotFound(f"no release for {REFERENCE_ARCH} among {', '.join(versions)}")
