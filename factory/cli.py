@@ -7,6 +7,7 @@ import logging
 import click
 
 from factory.commands.release import release
+from factory.commands.schematic import schematic
 from factory.commands.serve import serve
 
 
@@ -22,3 +23,4 @@ def main(verbose: bool) -> None:
 
 main.add_command(serve)
 main.add_command(release)
+main.add_command(schematic)

@@ -1,0 +1,51 @@
+"""Schematics in the store: `schematics/<id>` holds the canonical bytes whose SHA-256 is `<id>`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from schematics import Schematic, canonical_bytes, parse_schematic
+from workers.errors import NotFound
+from workers.store import ObjectNotFound, Store
+
+log = logging.getLogger(__name__)
+
+SCHEMATIC_ID = re.compile(r"[0-9a-f]{64}")
+CONTENT_TYPE = "application/yaml"
+
+
+def schematic_key(schematic_id: str) -> str:
+    return f"schematics/{schematic_id}"
+
+
+def save_schematic(store: Store, schematic: Schematic) -> str:
+    """Store the schematic under its ID (idempotent) and return the ID."""
+    data = canonical_bytes(schematic)
+    schematic_id = hashlib.sha256(data).hexdigest()
+    key = schematic_key(schematic_id)
+    # Schematics are immutable, so an existing object is left alone, unless it is damaged.
+    if not store.exists(key) or store.get_bytes(key) != data:
+        store.put_bytes(key, data, content_type=CONTENT_TYPE)
+    return schematic_id
+
+
+def load_schematic_bytes(store: Store, schematic_id: str) -> bytes:
+    """The stored canonical bytes; `NotFound` for a malformed, unknown or damaged ID."""
+    missing = NotFound(f'schematic ID "{schematic_id}" not found')
+    if not SCHEMATIC_ID.fullmatch(schematic_id):
+        raise missing
+    try:
+        data = store.get_bytes(schematic_key(schematic_id))
+    except ObjectNotFound:
+        raise missing from None
+    if hashlib.sha256(data).hexdigest() != schematic_id:
+        log.warning("stored schematic %s does not hash to its ID; ignoring it", schematic_id)
+        raise missing
+    return data
+
+
+def load_schematic(store: Store, schematic_id: str) -> Schematic:
+    """The schematic stored under `schematic_id`; `NotFound` if there is none."""
+    return parse_schematic(load_schematic_bytes(store, schematic_id))
