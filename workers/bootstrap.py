@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from workers.catalog import install_bundled_extensions
 from workers.errors import NotFound
 from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.reference import build_reference_release
@@ -27,7 +28,7 @@ Step = Callable[[Settings, Store, Release, Progress], None]
 
 REFERENCE_ARCH = "amd64"
 
-FIRST_START_STEPS: tuple[Step, ...] = ()
+FIRST_START_STEPS: tuple[Step, ...] = (install_bundled_extensions,)
 
 
 def prepare_embedded_default(

@@ -1,0 +1,241 @@
+"""Stored extensions: adding (validate → canonical tar → store), the per-release catalog,
+resolving schematic names, and fetching/extracting for assembly.
+
+Catalog rules:
+- an extension is listed for release `version`/`arch` when its compatibility range accepts
+  the version, its `arch` is "" or `arch`, its `release` is "" or `version`, and any kernel
+  modules it carries are for the release's kernel version;
+- names are `<namespace>/<manifest name>`; bundled extensions use
+  `Settings.extensions_namespace`, uploads too unless the uploader names another namespace
+  (e.g. `siderolabs`, to keep upstream schematics and their IDs working unchanged);
+- when several stored extensions share a name, the highest version (natural order: digit
+  runs compare as numbers) wins, an arch-specific build beating an any-arch one;
+- the same name + version with different content is refused (InvalidRequest); adding
+  identical content again returns the existing record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from extensions.compat import parse_range
+from extensions.errors import ExtensionError
+from extensions.limits import DEFAULT_LIMITS, Limits
+from extensions.manifest import Manifest
+from extensions.package import extract_extension as extract_extension_tar
+from extensions.package import pack_extension
+from workers.catalog.records import (
+    EXTENSIONS_PREFIX,
+    ORIGIN_UPLOAD,
+    ExtensionRecord,
+    check_namespace,
+    record_from_json,
+    record_to_json,
+    version_sort_key,
+)
+from workers.errors import FactoryError, InvalidRequest, NotFound
+from workers.releases.catalog import list_versions, load_release
+from workers.releases.versions import normalize_version, validate_arch
+from workers.store import ObjectNotFound, Store
+
+_CHUNK = 1024 * 1024
+
+
+class CorruptObject(FactoryError):
+    """A stored object no longer matches the digest that names it."""
+
+
+def list_extension_records(store: Store) -> list[ExtensionRecord]:
+    """Every stored extension record, by digest order."""
+    return [
+        record_from_json(ExtensionRecord, store.get_bytes(key))
+        for key in store.list(EXTENSIONS_PREFIX)
+        if key.endswith(".json")
+    ]
+
+
+def _arches_overlap(a: str, b: str) -> bool:
+    return not a or not b or a == b
+
+
+def _check_conflicts(store: Store, record: ExtensionRecord) -> ExtensionRecord | None:
+    """The existing record for identical content, or None; InvalidRequest on a clash."""
+    try:
+        existing = record_from_json(ExtensionRecord, store.get_bytes(record.record_key))
+    except ObjectNotFound:
+        existing = None
+    if existing is not None:
+        same = (existing.full_name, existing.version) == (record.full_name, record.version)
+        if not same:
+            raise InvalidRequest(
+                f"identical content is already stored as {existing.full_name} "
+                f"{existing.version} (sha256:{record.digest})"
+            )
+        return existing
+    for other in list_extension_records(store):
+        if (
+            (other.full_name, other.version, other.release)
+            == (record.full_name, record.version, record.release)
+            and _arches_overlap(other.arch, record.arch)
+            and other.digest != record.digest
+        ):
+            raise InvalidRequest(
+                f"extension {record.full_name} {record.version} already exists with different "
+                f"content (sha256:{other.digest}); give the new one another version"
+            )
+    return None
+
+
+def _check_some_release_accepts(store: Store, manifest: Manifest) -> None:
+    versions = list_versions(store)
+    accepted = parse_range(manifest.compatibility)
+    if not any(accepted.accepts(v) for v in versions):
+        raise InvalidRequest(
+            f'extension {manifest.name} {manifest.version} requires version "'
+            f'{manifest.compatibility}", which no available version satisfies '
+            f"(available: {', '.join(versions) or 'none'})"
+        )
+
+
+def add_extension(
+    store: Store,
+    source_path: Path,
+    namespace: str,
+    epoch: int,
+    *,
+    arch: str = "amd64",
+    release: str = "",
+    origin: str = ORIGIN_UPLOAD,
+    label: str = "",
+    require_compatible: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
+) -> ExtensionRecord:
+    """Validate and normalise `source_path`, store it, return its record.
+
+    `source_path` is a directory, tar, tar.gz, tar.zst or OCI layout (directory or tar; the
+    `linux/<arch>` image is used). InvalidRequest names the problem; nothing is stored then.
+    With `require_compatible`, some stored release must satisfy the compatibility range.
+    """
+    check_namespace(namespace)
+    validate_arch(arch)
+    with tempfile.TemporaryDirectory(prefix="extension-") as tmp:
+        try:
+            packed = pack_extension(
+                source_path,
+                Path(tmp) / "extension.tar",
+                epoch=epoch,
+                arch=arch,
+                label=label or source_path.name,
+                limits=limits,
+            )
+        except ExtensionError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if require_compatible:
+            _check_some_release_accepts(store, packed.manifest)
+        manifest = packed.manifest
+        record = ExtensionRecord(
+            namespace=namespace,
+            name=manifest.name,
+            version=manifest.version,
+            author=manifest.author,
+            description=manifest.description,
+            compatibility=manifest.compatibility,
+            digest=packed.tar.digest,
+            size=packed.tar.size,
+            # Arch-specific only when known: an OCI image's platform, or a per-release build.
+            arch=arch if packed.platform or release else "",
+            release=release,
+            kernel_versions=packed.kernel_versions,
+            origin=origin,
+        )
+        existing = _check_conflicts(store, record)
+        if existing is not None:
+            return existing
+        store.put_file(record.tar_key, packed.tar.path, content_type="application/x-tar")
+        store.put_bytes(record.record_key, record_to_json(record), "application/json")
+    return record
+
+
+def _listed(record: ExtensionRecord, version: str, arch: str, kernel_version: str) -> bool:
+    return (
+        record.arch in ("", arch)
+        and record.release in ("", version)
+        and all(k == kernel_version for k in record.kernel_versions)
+        and parse_range(record.compatibility).accepts(version)
+    )
+
+
+def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
+    """The extensions release `version`/`arch` offers, one per name, sorted by name.
+
+    NotFound if the release does not exist; InvalidRequest if the version is malformed.
+    """
+    version = normalize_version(version)
+    release = load_release(store, version, arch)
+    best: dict[str, ExtensionRecord] = {}
+    for record in list_extension_records(store):
+        if not _listed(record, version, arch, release.kernel_version):
+            continue
+        current = best.get(record.full_name)
+        if current is None or _preference(record) > _preference(current):
+            best[record.full_name] = record
+    return [best[name] for name in sorted(best)]
+
+
+def _preference(record: ExtensionRecord) -> tuple[object, ...]:
+    return (version_sort_key(record.version), bool(record.arch), record.digest)
+
+
+def resolve_extensions(
+    store: Store, version: str, arch: str, names: Iterable[str]
+) -> list[ExtensionRecord]:
+    """The records for schematic `officialExtensions` names, in schematic order, each once.
+
+    An unknown name → InvalidRequest `official extension "<name>" is not available for
+    version <v>`.
+    """
+    version = normalize_version(version)
+    catalog = {record.full_name: record for record in catalog_for(store, version, arch)}
+    resolved: list[ExtensionRecord] = []
+    for name in names:
+        record = catalog.get(name)
+        if record is None:
+            raise InvalidRequest(
+                f'official extension "{name}" is not available for version {version}'
+            )
+        if record not in resolved:
+            resolved.append(record)
+    return resolved
+
+
+def fetch_verified(store: Store, key: str, digest: str, dest: Path) -> Path:
+    """Download `key` to `dest` and check its sha256; CorruptObject (and no file) if wrong."""
+    try:
+        store.download(key, dest)
+    except ObjectNotFound:
+        raise NotFound(f"{key} is not in the store") from None
+    sha = hashlib.sha256()
+    with dest.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha.update(chunk)
+    if sha.hexdigest() != digest:
+        dest.unlink(missing_ok=True)
+        raise CorruptObject(f"{key} is corrupt: sha256 {sha.hexdigest()}, expected {digest}")
+    return dest
+
+
+def fetch_extension(store: Store, digest: str, dest: Path) -> Path:
+    """The canonical tar of extension `digest`, downloaded to the file `dest` and verified."""
+    return fetch_verified(store, f"{EXTENSIONS_PREFIX}{digest}.tar", digest, dest)
+
+
+def extract_extension(tar: Path, dest_dir: Path) -> Manifest:
+    """Unpack extension `tar` into the new directory `dest_dir` (`manifest.yaml`, `rootfs/`),
+    re-validating every entry; nothing is ever written outside `dest_dir`."""
+    try:
+        return extract_extension_tar(tar, dest_dir)
+    except ExtensionError as exc:
+        raise InvalidRequest(str(exc)) from None
