@@ -1,6 +1,7 @@
 """Session fixture `reference_release`: the reference release, built once per test session.
 
-Returns `(store, release)`: a LocalStore in a session temp dir holding release
+Returns `(store, release)`: a LocalStore in a session temp dir (shared by xdist workers,
+read it, do not write releases into it) holding release
 `REFERENCE_VERSION`/amd64 (all seven files, the module index). `.deb` files are cached in
 `DEB_CACHE` across runs on the same machine (harmless on a fresh one: they are downloaded).
 Use `release.fetch(store, name, dest)` to get a file, e.g. "vmlinuz" or "initramfs.xz".
@@ -8,11 +9,13 @@ Use `release.fetch(store, name, dest)` to get a file, e.g. "vmlinuz" or "initram
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 import pytest
 
-from workers.releases.catalog import Release
+from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.reference import build_reference_release
 from workers.store import LocalStore
 
@@ -36,5 +39,14 @@ def build_reference(store_root: Path, work_dir: Path) -> tuple[LocalStore, Relea
 
 @pytest.fixture(scope="session")
 def reference_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalStore, Release]:
-    root = tmp_path_factory.mktemp("reference-release")
-    return build_reference(root / "store", root / "work")
+    # Under pytest-xdist every worker asks for it: the first builds, the others wait on the
+    # lock and reuse the result (the parent of a worker's basetemp is shared by the session).
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reference-release"
+    root.mkdir(exist_ok=True)
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        store = LocalStore(root / "store")
+        if list_versions(store):
+            return store, load_release(store, REFERENCE_VERSION, "amd64")
+        return build_reference(root / "store", root / "work")

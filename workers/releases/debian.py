@@ -76,7 +76,10 @@ def download(package: DebPackage, cache_dir: Path) -> Path:
         try:
             run_tool(["apt-get", "download", "-q", spec], cwd=tmp, timeout=1800)
         except ToolError as exc:
-            raise Unavailable(f"cannot download Debian package {spec}: {exc}") from exc
+            raise Unavailable(
+                f"cannot download Debian package {spec} (an outdated apt index? "
+                f"run apt-get update): {exc}"
+            ) from exc
         debs = list(Path(tmp).glob("*.deb"))
         if len(debs) != 1:
             raise Unavailable(f"apt-get download {spec} produced {len(debs)} files")
