@@ -125,6 +125,9 @@ def test_appended_layers_are_mounted_and_their_modules_loaded(
     shutil.move(_module_layer(modules_tar, release.kernel_version, tmp_path), segment / "0.sqsh")
     shutil.move(_schematic_layer(tmp_path), segment / "1.sqsh")
     (segment / "extensions.yaml").write_text(EXTENSIONS_YAML)
+    # Extension firmware lands in the initramfs; stage 1 carries it into the new root.
+    (segment / "usr/lib/firmware/factory").mkdir(parents=True)
+    (segment / "usr/lib/firmware/factory/test.bin").write_bytes(b"\x00firmware")
     appended = make_cpio_zstd(segment, tmp_path / "segment.cpio.zst", EPOCH)
     combined = tmp_path / "initramfs-with-layers"
     combined.write_bytes(initrd.read_bytes() + appended.read_bytes())
@@ -141,6 +144,7 @@ def test_appended_layers_are_mounted_and_their_modules_loaded(
         "factory: meta 0x0c=two",
         "factory: boot ok",
     )
+    assert "factory: boot failed" not in log
     # Layer order is the extensions.yaml order.
     assert log.index("extension hello-modules") < log.index("extension schematic")
 
