@@ -1,0 +1,153 @@
+"""Hybrid ISO images: BIOS and UEFI, as CD and as USB disk, built with xorriso directly.
+
+grub-mkrescue takes one GRUB directory for all platforms and calls mformat without a serial,
+so the pieces are made here from the release's GRUB files and handed to xorriso with the same
+flags grub-mkrescue uses: an `i386-pc-eltorito` El Torito image plus `boot_hybrid.img` as MBR
+(BIOS, CD and disk), and a FAT `efi.img` as second El Torito entry and GPT partition (UEFI).
+Both GRUB cores find the ISO by its UUID, which xorriso derives from a fixed volume date.
+Every file and volume date is the epoch, so two builds are byte-identical.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from workers.assembly.grub import BIOS_MODULES, EFI_MODULES, grub_config, make_grub_image
+from workers.assembly.run import run_tool
+from workers.assembly.vfat import make_vfat
+
+ELTORITO_PATH = "boot/grub/i386-pc/eltorito.img"
+EFI_IMAGE_PATH = "efi.img"
+EFI_VOLUME_ID = 0x45464931  # fixed FAT serial of efi.img ("EFI1")
+KERNEL_PATH = "/boot/vmlinuz"
+INITRD_PATH = "/boot/initramfs.xz"
+
+
+def volume_id(name: str) -> str:
+    """An ISO volume ID like Talos': upper case, `-` and `.` as `_`, at most 32 characters."""
+    return re.sub(r"[-.]", "_", name.upper())[:32]
+
+
+def iso_uuid(epoch: int) -> tuple[str, str]:
+    """(xorriso `-volume_date uuid` value, the UUID GRUB reports for that volume)."""
+    digits = time.strftime("%Y%m%d%H%M%S", time.gmtime(epoch)) + "00"
+    grub = "-".join([digits[0:4], *(digits[i : i + 2] for i in range(4, 16, 2))])
+    return digits, grub
+
+
+def make_iso(
+    dest: Path,
+    *,
+    workdir: Path,
+    kernel: Path,
+    initramfs: Path,
+    cmdline: str,
+    grub_bios_dir: Path,
+    grub_efi_dir: Path,
+    name: str,
+    epoch: int,
+) -> Path:
+    """Build the hybrid ISO `dest` booting `kernel` + `initramfs` with `cmdline`."""
+    xorriso_date, grub_uuid = iso_uuid(epoch)
+    tree = workdir / "iso"
+    (tree / "boot" / "grub" / "i386-pc").mkdir(parents=True)
+    shutil.copyfile(kernel, tree / KERNEL_PATH.lstrip("/"))
+    shutil.copyfile(initramfs, tree / INITRD_PATH.lstrip("/"))
+    (tree / "boot" / "grub" / "grub.cfg").write_text(
+        grub_config(title=name, kernel=KERNEL_PATH, initrd=INITRD_PATH, cmdline=cmdline)
+    )
+    early = workdir / "early.cfg"
+    early.write_text(
+        f"search --no-floppy --fs-uuid --set=root {grub_uuid}\n"
+        "set prefix=($root)/boot/grub\n"
+        "configfile $prefix/grub.cfg\n"
+    )
+    make_grub_image(
+        grub_bios_dir,
+        tree / ELTORITO_PATH,
+        image_format="i386-pc-eltorito",
+        prefix="/boot/grub",
+        modules=BIOS_MODULES,
+        early_config=early,
+    )
+    efi_tree = workdir / "efi"
+    (efi_tree / "EFI" / "BOOT").mkdir(parents=True)
+    make_grub_image(
+        grub_efi_dir,
+        efi_tree / "EFI" / "BOOT" / "BOOTX64.EFI",
+        image_format="x86_64-efi",
+        prefix="/boot/grub",
+        modules=EFI_MODULES,
+        early_config=early,
+    )
+    efi_size = (efi_tree / "EFI" / "BOOT" / "BOOTX64.EFI").stat().st_size
+    make_vfat(
+        tree / EFI_IMAGE_PATH,
+        _round_up(efi_size + 512 * 1024, 1024 * 1024),
+        src=efi_tree,
+        label="EFIBOOT",
+        volume_id=EFI_VOLUME_ID,
+        epoch=epoch,
+    )
+    run_tool(
+        [
+            "xorriso",
+            "-as",
+            "mkisofs",
+            "-graft-points",
+            "-volid",
+            volume_id(name),
+            "-b",
+            ELTORITO_PATH,
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "--grub2-boot-info",
+            "--grub2-mbr",
+            grub_bios_dir / "boot_hybrid.img",
+            "--efi-boot",
+            EFI_IMAGE_PATH,
+            "-efi-boot-part",
+            "--efi-boot-image",
+            "--protective-msdos-label",
+            "-o",
+            dest,
+            "-r",
+            tree,
+            "--sort-weight",
+            "0",
+            "/",
+            "--sort-weight",
+            "1",
+            "/boot",
+            "--",
+            "-volume_date",
+            "uuid",
+            xorriso_date,
+            "-volume_date",
+            "c",
+            xorriso_date,
+            "-volume_date",
+            "m",
+            xorriso_date,
+            "-volume_date",
+            "x",
+            "default",
+            "-volume_date",
+            "f",
+            "default",
+            "-volume_date",
+            "all_file_dates",
+            f"={epoch}",
+        ],
+        source_date_epoch=epoch,
+    )
+    return dest
+
+
+def _round_up(value: int, unit: int) -> int:
+    return -(-value // unit) * unit
