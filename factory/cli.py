@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from factory.commands.extension import extension
 from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
@@ -23,4 +24,5 @@ def main(verbose: bool) -> None:
 
 main.add_command(serve)
 main.add_command(release)
+main.add_command(extension)
 main.add_command(schematic)

@@ -1,0 +1,123 @@
+"""Extension and overlay catalog routes, and custom extension uploads.
+
+- `GET /version/<v>/extensions/official[?arch=amd64]` → `[{name, ref, digest, author,
+  description}]` (upstream shape): `name` is `<namespace>/<name>`, `ref` is
+  `<host of the external URL>/<namespace>/<name>:<version>` (a tagged reference, as upstream
+  gives), `digest` is `sha256:<hex>` of the canonical extension tar.
+- `GET /version/<v>/overlays/official` → `[{name, image, ref, digest}]`, `image` being
+  `<namespace>/<name>`.
+- `POST /extensions[?namespace=factory][&arch=amd64]`: body = a tar, tar.gz, tar.zst or an
+  OCI image layout as tar (`arch` picks its `linux/<arch>` image) → 201 with the stored
+  record; 413 over `IMAGE_FACTORY_MAX_EXTENSION_BYTES`; 400 with the reason otherwise, and
+  nothing stored.
+
+A malformed version → 400, a version without a release → 404.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from factory.services import services
+from workers.catalog import (
+    ExtensionRecord,
+    add_extension,
+    catalog_for,
+    overlay_catalog_for,
+    registry_host,
+)
+
+bp = Blueprint("catalog", __name__)
+_CHUNK = 1024 * 1024
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(json.dumps(value) + "\n", status=status, mimetype="application/json")
+
+
+@bp.route("/version/<version>/extensions/official", methods=["GET"])
+def official_extensions(version: str) -> Response:
+    svc = services()
+    host = registry_host(svc.settings.external_url)
+    arch = request.args.get("arch", "amd64")
+    return _json(
+        [
+            {
+                "name": record.full_name,
+                "ref": record.ref(host),
+                "digest": f"sha256:{record.digest}",
+                "author": record.author,
+                "description": record.description,
+            }
+            for record in catalog_for(svc.store, version, arch)
+        ]
+    )
+
+
+@bp.route("/version/<version>/overlays/official", methods=["GET"])
+def official_overlays(version: str) -> Response:
+    svc = services()
+    host = registry_host(svc.settings.external_url)
+    return _json(
+        [
+            {
+                "name": record.name,
+                "image": record.image,
+                "ref": record.ref(host),
+                "digest": f"sha256:{record.digest}",
+            }
+            for record in overlay_catalog_for(svc.store, version)
+        ]
+    )
+
+
+def _spool_body(dest: Path, limit: int) -> None:
+    """Copy the request body to `dest`, refusing (413) more than `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
+    total = 0
+    with dest.open("wb") as out:
+        while chunk := request.stream.read(_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
+            out.write(chunk)
+
+
+def _upload_json(record: ExtensionRecord, host: str) -> dict[str, object]:
+    return {
+        "name": record.full_name,
+        "version": record.version,
+        "digest": f"sha256:{record.digest}",
+        "ref": record.ref(host),
+        "author": record.author,
+        "description": record.description,
+        "compatibility": record.compatibility,
+        "arch": record.arch,
+        "size": record.size,
+    }
+
+
+@bp.route("/extensions", methods=["POST"])
+def upload_extension() -> Response:
+    svc = services()
+    settings = svc.settings
+    spool_root = settings.data_dir / "tmp"
+    spool_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp:
+        body = Path(tmp) / "upload"
+        _spool_body(body, settings.max_extension_bytes)
+        record = add_extension(
+            svc.store,
+            body,
+            request.args.get("namespace", settings.extensions_namespace),
+            settings.source_date_epoch,
+            arch=request.args.get("arch", "amd64"),
+            label="upload",
+        )
+    return _json(_upload_json(record, registry_host(settings.external_url)), status=201)
