@@ -168,38 +168,46 @@ class Tree:
     # --- filling from a directory ----------------------------------------------------------
 
     def read_dir(self, root: Path) -> Layer:
-        """Stage the contents of directory `root` (symlinks are kept, never followed)."""
+        """Stage the contents of directory `root` (symlinks are kept, never followed).
+
+        Iterative, so a hostile nesting depth cannot exhaust the interpreter's stack.
+        """
         layer = Layer()
-        self._walk(root, "", layer)
+        pending: list[tuple[Path, str]] = [(root, "")]
+        while pending:
+            directory, prefix = pending.pop()
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+            for child in children:
+                rel = f"{prefix}/{child.name}" if prefix else child.name
+                if self._stage_dir_entry(layer, Path(child.path), rel):
+                    pending.append((Path(child.path), rel))
         return layer
 
-    def _walk(self, directory: Path, prefix: str, layer: Layer) -> None:
-        with os.scandir(directory) as it:
-            children = sorted(it, key=lambda e: e.name)
-        for child in children:
-            rel = f"{prefix}/{child.name}" if prefix else child.name
-            try:
-                rel.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ExtensionError(f"{self.label}: {rel!r}: name is not valid UTF-8") from None
-            path = clean_path(rel, self.label)
-            self._check_lengths(path, rel)
-            self.budget.take_entry()
-            st = os.lstat(child.path)
-            mode = stat.S_IMODE(st.st_mode)
-            if stat.S_ISDIR(st.st_mode):
-                self._put(layer, path, Entry("dir", mode), rel)
-                self._walk(Path(child.path), path, layer)
-            elif stat.S_ISLNK(st.st_mode):
-                target = os.readlink(child.path)
-                self._put(layer, path, Entry("symlink", mode, target=target), rel)
-            elif stat.S_ISREG(st.st_mode):
-                self._put(layer, path, self._copy_file(Path(child.path), mode), rel)
-            else:
-                kind = "fifo" if stat.S_ISFIFO(st.st_mode) else "socket"
-                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                    kind = "chardev"
-                raise ExtensionError(f"{self.label}: {rel}: {_REFUSED_KINDS[kind]}")
+    def _stage_dir_entry(self, layer: Layer, source: Path, rel: str) -> bool:
+        """Stage one directory entry; True when it is a directory to descend into."""
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ExtensionError(f"{self.label}: {rel!r}: name is not valid UTF-8") from None
+        path = clean_path(rel, self.label)
+        self._check_lengths(path, rel)
+        self.budget.take_entry()
+        st = os.lstat(source)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            self._put(layer, path, Entry("dir", mode), rel)
+            return True
+        if stat.S_ISLNK(st.st_mode):
+            self._put(layer, path, Entry("symlink", mode, target=os.readlink(source)), rel)
+        elif stat.S_ISREG(st.st_mode):
+            self._put(layer, path, self._copy_file(source, mode), rel)
+        else:
+            kind = "fifo" if stat.S_ISFIFO(st.st_mode) else "socket"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                kind = "chardev"
+            raise ExtensionError(f"{self.label}: {rel}: {_REFUSED_KINDS[kind]}")
+        return False
 
     def _copy_file(self, src: Path, mode: int) -> Entry:
         blob = self._new_blob()

@@ -6,6 +6,7 @@ import io
 import lzma
 import os
 import socket
+import sys
 import tarfile
 import tracemalloc
 import zlib
@@ -321,3 +322,21 @@ def test_sparse_files_are_refused(tmp_path: Path) -> None:
         tar.addfile(info, io.BytesIO(b""))
     with pytest.raises(ExtensionError, match="sparse files are not supported"):
         digest_of(tmp_path, write(tmp_path / "s", buf.getvalue()))
+
+
+def test_deeply_nested_directory_source(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "deep", hello_members())
+    deep = tree / "rootfs/usr/local"
+    for _ in range(400):
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "leaf").write_bytes(b"leaf")
+    dest = tmp_path / "deep.tar"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)  # nesting deeper than the stack may go: no recursion per level
+    try:
+        pack_extension(tree, dest, epoch=EPOCH)
+    finally:
+        sys.setrecursionlimit(limit)
+    with tarfile.open(dest) as tar:
+        assert any(name.endswith("/d/leaf") for name in tar.getnames())
