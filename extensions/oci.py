@@ -89,6 +89,8 @@ class _Layout:
         return entry
 
     def json(self, entry: Entry, what: str) -> dict[str, Any]:
+        if entry.kind != "file":
+            raise ExtensionError(f"{self.label}: {what}: not a regular file")
         limit = self.tree.budget.limits.max_json_bytes
         if entry.size > limit:
             raise ExtensionError(f"{self.label}: {what}: larger than {limit} bytes")

@@ -24,7 +24,7 @@ from extensions.manifest import MANIFEST_NAME, parse_manifest, render_manifest
 from workers.catalog.extensions import add_extension, list_extension_records
 from workers.catalog.overlays import add_overlay
 from workers.catalog.records import ORIGIN_BUNDLED, ExtensionRecord
-from workers.errors import InvalidRequest
+from workers.errors import InvalidRequest, NotFound
 from workers.releases.catalog import Release
 from workers.releases.manifest import MODULES_TAR
 from workers.releases.modules import MODULES_ROOT, module_index, module_name, resolve_modules
@@ -142,7 +142,13 @@ def install_bundled_extensions(
             progress(f"overlay {overlay.name} {overlay.version} ready")
             continue
         if source.modules:
-            record = _install_module_recipe(settings, store, release, source)
+            try:
+                record = _install_module_recipe(settings, store, release, source)
+            except (InvalidRequest, NotFound) as exc:
+                # e.g. an imported release whose kernel has the module built in: the
+                # service still starts, without this one extension for that release.
+                progress(f"skipping bundled extension {source.name} for {release.version}: {exc}")
+                continue
         else:
             record = add_extension(
                 store,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from extensions.bundled import bundled_sources
-from tests.workers.releases.fakes import KVER, save_fake_release
+from tests.workers.releases.fakes import KVER, fake_files, fake_manifest, save_fake_release
 from workers.bootstrap import FIRST_START_STEPS
 from workers.catalog import (
     ExtensionRecord,
@@ -17,7 +18,7 @@ from workers.catalog import (
     list_extension_records,
     overlay_catalog_for,
 )
-from workers.releases.catalog import Release
+from workers.releases.catalog import Release, save_release
 from workers.releases.manifest import MODULES_TAR
 from workers.releases.modules import module_index
 from workers.settings import Settings
@@ -105,3 +106,27 @@ def test_dummy_module_from_the_reference_release(
         ).read()
     assert shipped == original
     assert shipped.startswith(b"\x7fELF")
+
+
+def test_module_recipe_is_skipped_when_the_release_lacks_the_module(
+    settings: Settings, store: LocalStore, tmp_path: Path
+) -> None:
+    files = fake_files(tmp_path / "files")
+    base = f"usr/lib/modules/{KVER}/"
+    with tarfile.open(files[MODULES_TAR], "w") as tar:  # a kernel with dummy built in
+        for name, text in (
+            ("modules.dep", b"kernel/drivers/other.ko:\n"),
+            ("modules.builtin", b"kernel/drivers/net/dummy.ko\n"),
+        ):
+            info = tarfile.TarInfo(base + name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    release = save_release(store, fake_manifest("v1.0.0", files), files)
+    messages: list[str] = []
+    install_bundled_extensions(settings, store, release, messages.append)
+    assert any(
+        m.startswith("skipping bundled extension dummy-module for v1.0.0:") and "built into" in m
+        for m in messages
+    )
+    names = [r.full_name for r in catalog_for(store, "v1.0.0", "amd64")]
+    assert names == ["factory/firmware-demo", "factory/hello"]
