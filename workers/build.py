@@ -1,0 +1,348 @@
+"""Build one asset from its plan: the single code path of the CLI, the web service and workers.
+
+`build_asset(plan, store, workdir, progress)` fetches every input by digest (verified), reuses
+cached layers from the store, assembles the asset in `workdir` and returns its path.
+
+Layer cache (`workers.layer_cache`), shared by every worker through the store:
+- `layers/extension/<k>`: an extension's SquashFS (+ its firmware/microcode), keyed by the
+  extension digest, the mksquashfs version and `LAYER_RECIPE`;
+- `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
+  the extensions that carry modules;
+- `layers/segment/<initramfs plan key>`: the compressed extension segment (+ early microcode).
+A schematic that differs by one extension therefore rebuilds that one layer (and the module
+layer, if that extension carries modules) plus the final assembly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from extensions.manifest import Manifest
+from workers.assembly.compress import Codec, compress_file
+from workers.assembly.disk import make_disk
+from workers.assembly.extensions_yaml import LayerEntry
+from workers.assembly.grub import unpack_grub_dir
+from workers.assembly.initramfs import (
+    MODULES_LAYER_IMAGE,
+    MODULES_ROOT,
+    base_modules_tree,
+    concat_initramfs,
+    layer_order,
+    make_extension_layer,
+    make_modules_layer,
+    make_segment,
+    modules_layer_metadata,
+    write_segment_tree,
+)
+from workers.assembly.iso import make_iso
+from workers.assembly.qemu_img import convert_disk
+from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
+from workers.assembly.tarball import make_tarball
+from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
+from workers.cmdline import make_cmdline
+from workers.errors import FactoryError
+from workers.layer_cache import cache_key, load_entry, save_entry
+from workers.plans import SOURCE_BLOB, ExtensionInput, Plan
+from workers.profiles import Kind
+from workers.releases.catalog import Release, blob_key, load_release
+from workers.releases.manifest import (
+    GRUB_BIOS_TAR,
+    GRUB_EFI_TAR,
+    INITRAMFS,
+    MODULES_TAR,
+    VMLINUZ,
+)
+from workers.releases.modules import module_index, resolve_modules
+from workers.store import Store
+
+Progress = Callable[[str, int], None]
+# Bump when the bytes of a cached layer or segment would change for the same inputs.
+LAYER_RECIPE = 1
+COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
+
+
+class ReleaseChanged(FactoryError):
+    """The stored release no longer matches the digest the plan was made against."""
+
+
+def _quiet(stage: str, percent: int) -> None:
+    """Progress sink that shows nothing."""
+
+
+def build_asset(plan: Plan, store: Store, workdir: Path, progress: Progress = _quiet) -> Path:
+    """Build the asset `plan` describes inside the existing directory `workdir`."""
+    release = load_release(store, plan.version, plan.arch)
+    if release.digest != plan.release_digest:
+        raise ReleaseChanged(
+            f"release {plan.version}/{plan.arch} is {release.digest}, "
+            f"the plan was made for {plan.release_digest}"
+        )
+    kind = plan.kind
+    if kind is Kind.KERNEL:
+        progress("kernel", 0)
+        kernel = release.fetch(store, VMLINUZ, workdir / "kernel")
+        progress("kernel", 100)
+        return kernel
+    if kind is Kind.CMDLINE:
+        out = workdir / "cmdline"
+        out.write_text(asset_cmdline(plan, release))
+        progress("cmdline", 100)
+        return out
+    initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
+    if kind is Kind.INITRAMFS:
+        return initramfs
+    kernel = release.fetch(store, VMLINUZ, workdir / "vmlinuz")
+    grub_bios = unpack_grub_dir(
+        release.fetch(store, GRUB_BIOS_TAR, workdir / GRUB_BIOS_TAR), workdir / "grub-i386-pc"
+    )
+    grub_efi = unpack_grub_dir(
+        release.fetch(store, GRUB_EFI_TAR, workdir / GRUB_EFI_TAR), workdir / "grub-x86_64-efi"
+    )
+    name = f"Image Factory {release.version}"
+    if kind is Kind.ISO:
+        progress("iso", 0)
+        iso = make_iso(
+            workdir / "image.iso",
+            workdir=_fresh(workdir / "iso-work"),
+            kernel=kernel,
+            initramfs=initramfs,
+            cmdline=asset_cmdline(plan, release),
+            grub_bios_dir=grub_bios,
+            grub_efi_dir=grub_efi,
+            name=name,
+            epoch=release.source_date_epoch,
+        )
+        progress("iso", 100)
+        return iso
+    progress("disk", 0)
+    raw = make_disk(
+        workdir / "disk.raw",
+        workdir=_fresh(workdir / "disk-work"),
+        kernel=kernel,
+        initramfs=initramfs,
+        cmdline=asset_cmdline(plan, release),
+        grub_bios_dir=grub_bios,
+        grub_efi_dir=grub_efi,
+        meta=dict(plan.meta),
+        name=name,
+        epoch=release.source_date_epoch,
+    )
+    progress("disk", 100)
+    return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
+
+
+def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Progress) -> Path:
+    """Convert the raw disk to the asked format, then compress (or tar + gzip) it."""
+    image = raw
+    profile = plan.profile
+    if profile.disk_format != "raw":
+        progress("convert", 0)
+        image = convert_disk(
+            raw,
+            workdir / f"disk.{profile.disk_format}",
+            profile.disk_format,
+            profile.disk_format_options,
+        )
+        raw.unlink()
+        progress("convert", 100)
+    if not profile.compression:
+        return image
+    progress("compress", 0)
+    if profile.compression == "tar.gz":
+        tar = make_tarball(
+            image, workdir / "disk.tar", member=f"disk.{profile.disk_format}", epoch=epoch
+        )
+        image.unlink()
+        image, codec = tar, Codec.GZIP
+    else:
+        codec = COMPRESSIONS[profile.compression]
+    out = compress_file(image, workdir / f"{image.name}.{profile.compression}", codec)
+    image.unlink()
+    progress("compress", 100)
+    return out
+
+
+def asset_cmdline(plan: Plan, release: Release) -> str:
+    """The asset's kernel command line: META rides along as an argument unless the asset has
+    a META partition (disk images)."""
+    platform = plan.profile.platform
+    return make_cmdline(
+        platform=platform,
+        platform_args=release.platform_args.get(platform, ()),
+        default_args=release.kernel_args,
+        meta=plan.meta,
+        meta_as_arg=plan.kind is not Kind.IMAGE,
+        extra_args=plan.extra_kernel_args,
+    )
+
+
+def build_initramfs(
+    plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
+) -> Path:
+    """base initramfs ‖ cached (or freshly built) extension segment, microcode in front."""
+    workdir.mkdir(parents=True)
+    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+    prefix = cache_key("segment", {"plan": plan.initramfs_plan().key, "recipe": LAYER_RECIPE})
+    entry = load_entry(store, prefix, workdir / "cached-segment")
+    if entry is None:
+        segment_files = _build_segment(plan, release, store, base, workdir, progress)
+        save_entry(store, prefix, segment_files, {})
+    else:
+        segment_files = entry.files
+    progress("initramfs", 90)
+    out = concat_initramfs(
+        workdir / "initramfs.xz",
+        base,
+        segment_files["segment.cpio.zst"],
+        segment_files.get("microcode.cpio"),
+    )
+    progress("initramfs", 100)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    sqsh: Path
+    extras: Path | None  # a directory with usr/lib/firmware and/or kernel/x86/microcode
+    metadata: Manifest
+    has_modules: bool
+    digest: str
+
+
+def _build_segment(
+    plan: Plan, release: Release, store: Store, base: Path, workdir: Path, progress: Progress
+) -> dict[str, Path]:
+    epoch = release.source_date_epoch
+    layers = []
+    total = len(plan.extensions)
+    for number, ext in enumerate(plan.extensions):
+        progress("extensions", number * 100 // max(total, 1))
+        layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    progress("extensions", 100)
+    staged: list[tuple[LayerEntry, Path]] = [
+        (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
+        for i in layer_order(len(layers))
+    ]
+    with_modules = [layer for layer in layers if layer.has_modules]
+    if plan.kernel_modules or with_modules:
+        progress("modules", 0)
+        modules = _modules_layer(plan, release, store, base, with_modules, workdir / "modules")
+        staged.append(
+            (
+                LayerEntry(MODULES_LAYER_IMAGE, modules_layer_metadata(release.kernel_version)),
+                modules,
+            )
+        )
+        progress("modules", 100)
+    progress("initramfs", 0)
+    extras = [e for i in layer_order(len(layers)) if (e := layers[i].extras) is not None]
+    staging = write_segment_tree(workdir / "segment-tree", staged, extras)
+    segment, microcode = make_segment(staging, _fresh(workdir / "segment-work"), epoch=epoch)
+    files = {"segment.cpio.zst": segment}
+    if microcode is not None:
+        files["microcode.cpio"] = microcode
+    return files
+
+
+def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
+    """One extension's layer, from the cache or built from its verified tar."""
+    prefix = cache_key(
+        "extension",
+        {
+            "digest": ext.digest,
+            "epoch": epoch,
+            "mksquashfs": mksquashfs_version(),
+            "recipe": LAYER_RECIPE,
+        },
+    )
+    entry = load_entry(store, prefix, workdir / "cached")
+    if entry is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        tar = workdir / "extension.tar"
+        if ext.source == SOURCE_BLOB:
+            fetch_verified(store, blob_key(ext.digest), ext.digest, tar)
+        else:
+            fetch_extension(store, ext.digest, tar)
+        manifest = extract_extension(tar, workdir / "extension")
+        has_modules = (workdir / "extension" / "rootfs" / MODULES_ROOT).is_dir()
+        extras_dir = workdir / "extras"
+        extras_dir.mkdir()
+        sqsh = make_extension_layer(
+            workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
+        )
+        files = {"layer.sqsh": sqsh}
+        if any(extras_dir.iterdir()):
+            files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
+        info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
+        save_entry(store, prefix, files, info)
+        shutil.rmtree(workdir / "extension")
+        extras = extras_dir if "extras.tar" in files else None
+        return _Layer(sqsh, extras, manifest, has_modules, ext.digest)
+    extras = None
+    if "extras.tar" in entry.files:
+        extras = workdir / "extras"
+        with tarfile.open(entry.files["extras.tar"]) as archive:
+            archive.extractall(extras, filter="data")
+    return _Layer(
+        entry.files["layer.sqsh"],
+        extras,
+        Manifest(**entry.info["metadata"]),
+        bool(entry.info["has_modules"]),
+        ext.digest,
+    )
+
+
+def _tar_dir(directory: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as archive:
+        for child in sorted(directory.iterdir()):
+            archive.add(child, arcname=child.name)
+    return dest
+
+
+def _modules_layer(
+    plan: Plan, release: Release, store: Store, base: Path, layers: list[_Layer], workdir: Path
+) -> Path:
+    """`modules.dep.sqsh`, from the cache or built (see `make_modules_layer`)."""
+    inputs = {
+        "release": release.digest,
+        "modules": list(plan.kernel_modules),
+        "extensions": [layer.digest for layer in layers],
+        "mksquashfs": mksquashfs_version(),
+        "recipe": LAYER_RECIPE,
+    }
+    prefix = cache_key("modules", inputs)
+    entry = load_entry(store, prefix, workdir / "cached")
+    if entry is not None:
+        return entry.files["layer.sqsh"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    kver = release.kernel_version
+    index = module_index(store, release)
+    closure = resolve_modules(index, plan.kernel_modules, release.version)
+    extension_trees = []
+    for number, layer in enumerate(layers):
+        root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
+        if (root / MODULES_ROOT / kver).is_dir():
+            extension_trees.append(root / MODULES_ROOT / kver)
+    sqsh = make_modules_layer(
+        dest=workdir / "layer.sqsh",
+        workdir=workdir,
+        kernel_version=kver,
+        base_modules=base_modules_tree(base, workdir, kver),
+        modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
+        closure_paths=[index.modules[name].path for name in closure],
+        extension_modules=extension_trees,
+        requested=plan.kernel_modules,
+        epoch=release.source_date_epoch,
+    )
+    save_entry(store, prefix, {"layer.sqsh": sqsh}, {"closure": closure})
+    (workdir / MODULES_TAR).unlink()
+    return sqsh
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
