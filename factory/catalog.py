@@ -116,7 +116,6 @@ def upload_extension() -> Response:
             svc.store,
             body,
             request.args.get("namespace", settings.extensions_namespace),
-            settings.source_date_epoch,
             arch=request.args.get("arch", "amd64"),
             label="upload",
         )

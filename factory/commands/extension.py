@@ -11,6 +11,7 @@ import click
 from extensions.errors import ExtensionError
 from extensions.package import pack_extension
 from workers.catalog import add_extension, catalog_for, list_extension_records
+from workers.catalog.records import CANONICAL_EPOCH
 from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import make_store
@@ -40,7 +41,6 @@ def add(path: Path, namespace: str | None, arch: str) -> None:
             make_store(settings),
             path,
             namespace or settings.extensions_namespace,
-            settings.source_date_epoch,
             arch=arch,
         )
     except FactoryError as exc:
@@ -54,11 +54,10 @@ def add(path: Path, namespace: str | None, arch: str) -> None:
 @click.option("--arch", default="amd64", show_default=True, help="Image to use from an OCI layout.")
 def validate(path: Path, arch: str) -> None:
     """Check PATH without storing it: exit 0 with a summary, or 2 with the reason."""
-    settings = Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="validate-") as tmp:
         try:
             packed = pack_extension(
-                path, Path(tmp) / "extension.tar", epoch=settings.source_date_epoch, arch=arch
+                path, Path(tmp) / "extension.tar", epoch=CANONICAL_EPOCH, arch=arch
             )
         except ExtensionError as exc:
             _fail(str(exc))

@@ -69,3 +69,11 @@ def test_add_refuses_hostile_input(store: LocalStore, tmp_path: Path) -> None:
     assert code == 2
     assert "garbage: corrupt gzip data" in err
     assert list(store.list("extensions/")) == []
+
+
+def test_validate_shows_the_digest_add_stores(store: LocalStore, tmp_path: Path) -> None:
+    source = write_tree(tmp_path / "hello", hello_members())
+    _, validated, _ = invoke("extension", "validate", str(source))
+    _, added, _ = invoke("extension", "add", str(source))
+    digest = added.split()[2]
+    assert f"digest: {digest}\n" in validated

@@ -28,6 +28,7 @@ from extensions.manifest import Manifest
 from extensions.package import extract_extension as extract_extension_tar
 from extensions.package import pack_extension
 from workers.catalog.records import (
+    CANONICAL_EPOCH,
     EXTENSIONS_PREFIX,
     ORIGIN_UPLOAD,
     ExtensionRecord,
@@ -104,7 +105,7 @@ def add_extension(
     store: Store,
     source_path: Path,
     namespace: str,
-    epoch: int,
+    epoch: int = CANONICAL_EPOCH,
     *,
     arch: str = "amd64",
     release: str = "",

@@ -20,6 +20,7 @@ from extensions.overlay import PreparedOverlay, pack_overlay
 from extensions.overlay import prepare_overlay as prepare_overlay_tar
 from workers.catalog.extensions import fetch_verified
 from workers.catalog.records import (
+    CANONICAL_EPOCH,
     ORIGIN_UPLOAD,
     OVERLAYS_PREFIX,
     OverlayRecord,
@@ -67,7 +68,7 @@ def add_overlay(
     store: Store,
     source_path: Path,
     namespace: str,
-    epoch: int,
+    epoch: int = CANONICAL_EPOCH,
     *,
     origin: str = ORIGIN_UPLOAD,
     label: str = "",

@@ -23,6 +23,11 @@ EXTENSIONS_PREFIX = "extensions/"
 OVERLAYS_PREFIX = "overlays/"
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ORIGIN_BUNDLED = "bundled"
+# The mtime inside every stored canonical tar. Fixed rather than SOURCE_DATE_EPOCH: a digest
+# must depend on content only, so changing the setting never turns a stored extension into a
+# "same name and version, different content" conflict. Images take their timestamps from
+# the release/plan at assembly, not from here.
+CANONICAL_EPOCH = 0
 ORIGIN_UPLOAD = "upload"
 
 R = TypeVar("R", "ExtensionRecord", "OverlayRecord")

@@ -130,3 +130,13 @@ def test_module_recipe_is_skipped_when_the_release_lacks_the_module(
     )
     names = [r.full_name for r in catalog_for(store, "v1.0.0", "amd64")]
     assert names == ["factory/firmware-demo", "factory/hello"]
+
+
+def test_changing_source_date_epoch_does_not_change_digests(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    release = save_fake_release(store, "v1.0.0", tmp_path)
+    for epoch in (1, 1700000000):
+        settings = Settings(data_dir=tmp_path / "data", source_date_epoch=epoch)
+        install_bundled_extensions(settings, store, release, lambda _: None)
+    assert len(list_extension_records(store)) == 3
