@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from factory.commands.build import build
 from factory.commands.extension import extension
 from factory.commands.release import release
 from factory.commands.schematic import schematic
@@ -26,3 +27,4 @@ main.add_command(serve)
 main.add_command(release)
 main.add_command(extension)
 main.add_command(schematic)
+main.add_command(build)
