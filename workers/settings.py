@@ -37,6 +37,7 @@ class Settings:
     signing_key: str = ""
     secureboot_key: str = ""
     secureboot_cert: str = ""
+    secureboot_well_known_certs: str = ""
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
