@@ -6,9 +6,9 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.services import services
-from schematics import SchematicError, canonical_bytes, parse_schematic
-from workers.errors import InvalidRequest, NotFound
-from workers.schematics_store import CONTENT_TYPE, load_schematic_bytes, save_schematic
+from schematics import canonical_bytes
+from workers.errors import NotFound
+from workers.schematics_store import CONTENT_TYPE, add_schematic, load_schematic_bytes
 
 bp = Blueprint("api", __name__)
 
@@ -18,11 +18,7 @@ def create_schematic() -> Response:
     """Parse the body (YAML or JSON; the content type is ignored), store it, answer with its ID."""
     limit = services().settings.max_schematic_bytes
     body = _read_body(limit)
-    try:
-        schematic = parse_schematic(body, max_bytes=limit)
-    except SchematicError as error:
-        raise InvalidRequest(str(error)) from None
-    schematic_id = save_schematic(services().store, schematic)
+    schematic_id, schematic = add_schematic(services().store, body, limit)
     canonical = canonical_bytes(schematic).decode()
     # Upstream answers with Go's json.Encoder: compact, `id` first, a final newline.
     payload = f'{{"id":{go_json_string(schematic_id)},"schematic":{go_json_string(canonical)}}}\n'

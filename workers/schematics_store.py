@@ -6,8 +6,8 @@ import hashlib
 import logging
 import re
 
-from schematics import Schematic, canonical_bytes, parse_schematic
-from workers.errors import NotFound
+from schematics import Schematic, SchematicError, canonical_bytes, parse_schematic
+from workers.errors import InvalidRequest, NotFound
 from workers.store import ObjectNotFound, Store
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,17 @@ def save_schematic(store: Store, schematic: Schematic) -> str:
     if not store.exists(key) or store.get_bytes(key) != data:
         store.put_bytes(key, data, content_type=CONTENT_TYPE)
     return schematic_id
+
+
+def add_schematic(store: Store, body: bytes, max_bytes: int) -> tuple[str, Schematic]:
+    """Parse `body` strictly and store it; return its ID and the schematic. What every way
+    in (the API, the web form, the upload page) does; InvalidRequest carries the parser's
+    message."""
+    try:
+        schematic = parse_schematic(body, max_bytes=max_bytes)
+    except SchematicError as error:
+        raise InvalidRequest(str(error)) from None
+    return save_schematic(store, schematic), schematic
 
 
 def load_schematic_bytes(store: Store, schematic_id: str) -> bytes:

@@ -1,0 +1,360 @@
+"""The web form through Flask's test client, on a synthetic release with the bundled
+extensions: steps, redirects, validation, the final page, upload and security headers.
+(Real browser tests: test_ui_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from flask.testing import FlaskClient
+
+from factory import create_app
+from factory.ui import CONTENT_SECURITY_POLICY, search_modules
+from tests.workers.releases.fakes import save_fake_release
+from workers.catalog import install_bundled_extensions
+from workers.settings import Settings
+from workers.store import LocalStore
+
+FINAL_METAL = (
+    "target=metal&version=v1.0.0&arch=amd64&extensions=factory%2Fhello&modules=zram"
+    "&cmdline=console%3DttyS0&cmdline-set=true"
+)
+SAME_AS_YAML = b"""customization:
+  extraKernelArgs: [console=ttyS0]
+  systemExtensions:
+    officialExtensions: [factory/hello]
+  kernelModules: [zram]
+"""
+
+
+def _quiet(message: str) -> None:
+    """Progress sink that shows nothing."""
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> FlaskClient:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        external_url="http://factory.example",
+        pxe_url="http://pxe.example",
+    )
+    store = LocalStore(settings.data_dir / "store")
+    release = save_fake_release(store, "v1.0.0", tmp_path)
+    install_bundled_extensions(settings, store, release, _quiet)
+    return create_app(settings, store=store).test_client()
+
+
+def _h1(html: str) -> str:
+    found = re.search(r"<h1>(.*?)</h1>", html)
+    assert found is not None
+    return found.group(1)
+
+
+def _schematic_id(html: str) -> str:
+    found = re.search(r'<code id="schematic-id">([0-9a-f]{64})</code>', html)
+    assert found is not None, html
+    return found.group(1)
+
+
+def test_pages_carry_a_strict_content_security_policy(client: FlaskClient) -> None:
+    for path in ("/", "/upload", f"/?{FINAL_METAL}"):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+        html = response.get_data(as_text=True)
+        # No inline script or style anywhere: the policy would block it.
+        assert "<script>" not in html
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+        assert " style=" not in html
+        assert "<style" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("", "Hardware type"),
+        ("target=metal", "Release version"),
+        ("target=cloud&version=v1.0.0", "Cloud platform"),
+        ("target=sbc&version=v1.0.0", "Board"),
+        ("target=metal&version=v1.0.0", "Architecture"),
+        ("target=metal&version=v1.0.0&arch=amd64", "System extensions"),
+        ("target=metal&version=v1.0.0&arch=amd64&extensions=-", "Kernel modules"),
+        (
+            "target=metal&version=v1.0.0&arch=amd64&extensions=-&modules=-",
+            "Kernel arguments and boot",
+        ),
+        (FINAL_METAL, "Your image"),
+    ],
+)
+def test_each_step_is_a_bookmarkable_url(client: FlaskClient, query: str, title: str) -> None:
+    response = client.get(f"/?{query}")
+
+    assert response.status_code == 200
+    assert _h1(response.get_data(as_text=True)) == title
+
+
+def test_a_submitted_step_redirects_to_the_next_steps_clean_url(client: FlaskClient) -> None:
+    response = client.get("/?target=metal&version=v1.0.0&from=version")
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/?target=metal&version=v1.0.0"
+
+
+def test_back_shows_the_earlier_step_prefilled_and_keeps_the_rest(client: FlaskClient) -> None:
+    html = client.get(f"/?{FINAL_METAL}&step=extensions").get_data(as_text=True)
+
+    assert _h1(html) == "System extensions"
+    assert re.search(r'value="factory/hello"\s+aria-describedby="[^"]+" checked', html)
+    assert '<input type="hidden" name="modules" value="zram">' in html
+    # Submitting it again goes on to the next step, not past it.
+    response = client.get(f"/?{FINAL_METAL}&from=extensions")
+    assert response.headers["Location"].endswith("&step=modules")
+
+
+def test_the_final_page_stores_the_same_schematic_as_the_api(client: FlaskClient) -> None:
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+    expected = client.post("/schematics", data=SAME_AS_YAML).get_json()
+
+    sid = _schematic_id(html)
+    assert sid == expected["id"]
+    assert client.get(f"/schematics/{sid}").status_code == 200
+    assert expected["schematic"] in html  # the canonical YAML, shown as is
+
+
+def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+    sid = _schematic_id(html)
+    base = f"http://factory.example/image/{sid}/v1.0.0"
+
+    for path in (
+        "metal-amd64.iso",
+        "metal-amd64.raw.zst",
+        "metal-amd64.qcow2",
+        "kernel-amd64",
+        "cmdline-metal-amd64",
+        "initramfs-amd64.xz",
+        "metal-amd64-uki.efi",
+    ):
+        assert f'href="{base}/{path}"' in html
+        for suffix in (".sha256", ".sha512", ".sigstore.json"):
+            assert f'href="{base}/{path}{suffix}"' in html
+        assert f"curl -LO {base}/{path}</code>" in html
+    assert f"http://pxe.example/pxe/{sid}/v1.0.0/metal-amd64</code>" in html
+    assert f"factory.example/metal-installer/{sid}:v1.0.0</code>" in html
+    # Honest about what this factory cannot build yet.
+    assert "Not available from this factory yet: uki assets are not built yet" in html
+
+
+def test_cloud_and_secureboot_choices_change_the_assets(client: FlaskClient) -> None:
+    query = (
+        "target=cloud&platform=azure&version=v1.0.0&arch=amd64&secureboot=true"
+        "&extensions=-&modules=-&cmdline-set=true"
+    )
+    html = client.get(f"/?{query}").get_data(as_text=True)
+
+    assert "/azure-amd64-secureboot.vhd.xz" in html
+    assert "/azure-amd64-secureboot.iso" not in html  # azure boots from disk only
+    assert "/pxe/" not in html
+    assert "/azure-installer-secureboot/" in html
+    assert "SecureBoot assets are not built yet" in html
+
+
+def test_arm64_is_offered_only_when_the_release_has_it(client: FlaskClient) -> None:
+    html = client.get("/?target=metal&version=v1.0.0").get_data(as_text=True)
+
+    assert re.search(r'id="arch-arm64" value="arm64"\s+disabled', html)
+    assert "Release v1.0.0 has no arm64 build." in html
+    response = client.get("/?target=metal&version=v1.0.0&arch=arm64")
+    assert response.status_code == 400
+    assert _h1(response.get_data(as_text=True)) == "Architecture"
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "message"),
+    [
+        ("target=moon", "Hardware type", "&#34;moon&#34; is not a hardware type this form knows."),
+        ("target=metal&version=v9.9.9", "Release version", "Release v9.9.9 is not available here."),
+        (
+            "target=cloud&version=v1.0.0&platform=metal",
+            "Cloud platform",
+            "&#34;metal&#34; is not a cloud platform this form knows.",
+        ),
+        (
+            "target=metal&version=v1.0.0&arch=amd64&extensions=factory%2Fnope",
+            "System extensions",
+            "Not offered for v1.0.0 (amd64): factory/nope.",
+        ),
+        (
+            "target=metal&version=v1.0.0&arch=amd64&extensions=-&modules=nope",
+            "Kernel modules",
+            "Release v1.0.0 (amd64) has no module named nope.",
+        ),
+    ],
+)
+def test_unusable_values_show_their_step_with_the_reason(
+    client: FlaskClient, query: str, title: str, message: str
+) -> None:
+    response = client.get(f"/?{query}")
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert _h1(html) == title
+    assert message in html
+
+
+def test_bad_overlay_options_are_reported_on_the_options_field(client: FlaskClient) -> None:
+    query = urlencode(
+        {
+            "target": "sbc",
+            "version": "v1.0.0",
+            "board": "testboard",
+            "arch": "amd64",
+            "extensions": "-",
+            "modules": "-",
+            "overlay-options": "- a list",
+            "cmdline-set": "true",
+        }
+    )
+    response = client.get(f"/?{query}")
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert _h1(html) == "Kernel arguments and boot"
+    link = '<a href="#field-overlay-options">Overlay options: yaml: construct errors: line 1:'
+    assert link in html
+    assert re.search(r'id="field-overlay-options"[^>]*aria-invalid="true"', html)
+
+
+def test_board_schematic_carries_the_overlay(client: FlaskClient) -> None:
+    query = urlencode(
+        {
+            "target": "sbc",
+            "version": "v1.0.0",
+            "board": "testboard",
+            "arch": "amd64",
+            "extensions": "-",
+            "modules": "-",
+            "overlay-options": "configTxt: hello",
+            "cmdline-set": "true",
+        }
+    )
+    html = client.get(f"/?{query}").get_data(as_text=True)
+    sid = _schematic_id(html)
+
+    stored = client.get(f"/schematics/{sid}").get_data(as_text=True)
+    assert stored == (
+        "overlay:\n"
+        "    image: factory/testboard\n"
+        "    name: testboard\n"
+        "    options:\n"
+        "        configTxt: hello\n"
+        "customization: {}\n"
+    )
+    assert "/metal-amd64.raw.xz" in html
+
+
+def test_module_search_ranks_prefixes_first_and_bounds_the_list() -> None:
+    names = ["a_zram", "zram", "zsmalloc", "zram_extra", "other"]
+
+    assert search_modules(names, "ZRAM", [], 10) == (["zram", "zram_extra", "a_zram"], 3)
+    assert search_modules(names, "zram", ["zram"], 1) == (["zram_extra"], 2)
+    assert search_modules(names, "crc64-rock", [], 5) == ([], 0)
+
+
+def test_module_fragment_lists_matches_without_the_chosen_ones(client: FlaskClient) -> None:
+    response = client.get("/ui/kernel-modules?version=v1.0.0&arch=amd64&q=crc&modules=crc64")
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert 'value="crc64_rocksoft"' in html
+    assert 'value="crc64"' not in html
+    assert "1 matching “crc”." in html
+
+
+def test_module_step_searches_on_the_server_without_scripts(client: FlaskClient) -> None:
+    query = "target=metal&version=v1.0.0&arch=amd64&extensions=-&modules=zram"
+    html = client.get(f"/?{query}&step=modules&module-search=zs").get_data(as_text=True)
+
+    assert 'id="mod-chosen-zram" value="zram" checked' in html
+    assert 'id="mod-zsmalloc" value="zsmalloc"' in html
+    assert 'id="mod-crc64"' not in html
+
+
+def test_a_pinned_schematic_skips_the_content_steps(client: FlaskClient) -> None:
+    sid = client.post("/schematics", data=b"customization:\n  meta:\n    - {key: 10, value: x}\n")
+    schematic_id = sid.get_json()["id"]
+
+    html = client.get(f"/?schematic-id={schematic_id}&target=metal").get_data(as_text=True)
+    assert _h1(html) == "Release version"
+    final = client.get(f"/?schematic-id={schematic_id}&target=metal&version=v1.0.0&arch=amd64")
+    assert _schematic_id(final.get_data(as_text=True)) == schematic_id
+
+
+def test_an_unknown_pinned_schematic_is_a_404_page(client: FlaskClient) -> None:
+    response = client.get(f"/?schematic-id={'0' * 64}")
+
+    assert response.status_code == 404
+    assert f"There is no schematic with ID {'0' * 64} here." in response.get_data(as_text=True)
+
+
+def _upload(client: FlaskClient, data: bytes, **fields: str) -> tuple[int, str, str]:
+    form = {"version": "v1.0.0", "platform": "metal", "arch": "amd64", **fields}
+    response = client.post(
+        "/upload",
+        data={**form, "schematic": (BytesIO(data), "schematic.yaml")},
+        content_type="multipart/form-data",
+    )
+    return response.status_code, response.headers.get("Location", ""), response.get_data(True)
+
+
+def test_upload_lands_on_the_final_page_of_that_schematic(client: FlaskClient) -> None:
+    body = b"customization:\n  meta:\n    - key: 0xa\n      value: hello\n"
+    expected = client.post("/schematics", data=body).get_json()["id"]
+
+    status, location, _ = _upload(client, body, secureboot="true")
+
+    assert status == 303
+    assert location == (
+        f"/?schematic-id={expected}&target=metal&version=v1.0.0&arch=amd64&secureboot=true"
+    )
+    assert _schematic_id(client.get(location).get_data(as_text=True)) == expected
+
+
+def test_upload_of_a_board_schematic_shows_board_images(client: FlaskClient) -> None:
+    body = b"overlay:\n  image: factory/testboard\n  name: testboard\n"
+
+    _, location, _ = _upload(client, body, platform="aws")
+
+    assert "target=sbc" in location
+    assert "/metal-amd64.raw.xz" in client.get(location).get_data(as_text=True)
+
+
+def test_a_bad_upload_shows_the_parsers_message_next_to_the_form(client: FlaskClient) -> None:
+    body = b"customization:\n  bogus: 1\n"
+    api_message = client.post("/schematics", data=body).get_data(as_text=True).strip()
+
+    status, _, html = _upload(client, body)
+
+    assert status == 400
+    assert '<form method="post" action="/upload"' in html
+    assert f'<p class="field-error" id="schematic-error">{api_message}</p>' in html
+    assert 'aria-describedby="schematic-error schematic-help" aria-invalid="true"' in html
+
+
+def test_upload_without_a_file_or_over_the_limit_is_refused(
+    client: FlaskClient, tmp_path: Path
+) -> None:
+    response = client.post("/upload", data={"version": "v1.0.0"})
+    assert response.status_code == 400
+    assert "Choose a schematic file to upload." in response.get_data(as_text=True)
+
+    settings = Settings(data_dir=tmp_path / "small", max_schematic_bytes=10)
+    small = create_app(settings, store=LocalStore(tmp_path / "small-store")).test_client()
+    status, _, html = _upload(small, b"customization: {}\n")
+    assert status == 400
+    assert "The file is larger than the limit of 10 bytes." in html
