@@ -146,9 +146,7 @@ def make_boot_disk(
     layout = boot_disk_layout(bootloader, sector_size, skip_lbas)
     if raw_blob is not None:
         try:
-            check_raw_layout(
-                raw_blob.offset, raw_blob.path.stat().st_size, skip_lbas, sector_size
-            )
+            check_raw_layout(raw_blob.offset, raw_blob.path.stat().st_size, skip_lbas, sector_size)
         except ExtensionError as exc:
             raise InvalidRequest(f"overlay raw write on a {sector_size}-byte-sector disk: {exc}")
     esp_tree = workdir / "esp-tree"

@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-import tarfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from workers.assembly.qemu_img import convert_disk
+from workers.assembly.ustar import write_tar
 
 VMDK_NAME = "disk.vmdk"
 OVF_NAME = "disk.ovf"
@@ -159,14 +159,5 @@ def make_ova(raw: Path, dest: Path, *, workdir: Path, name: str, epoch: int) -> 
     manifest.write_text(
         f"SHA256({VMDK_NAME})= {_sha256(vmdk)}\nSHA256({OVF_NAME})= {_sha256(ovf)}\n"
     )
-    with tarfile.open(dest, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for member in (ovf, manifest, vmdk):
-            info = tarfile.TarInfo(member.name)
-            info.size = member.stat().st_size
-            info.mode = 0o644
-            info.mtime = epoch
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with member.open("rb") as f:
-                tar.addfile(info, f)
+    write_tar(dest, {m.name: m for m in (ovf, manifest, vmdk)}, epoch, sort=False)
     return dest

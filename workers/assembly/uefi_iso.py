@@ -45,9 +45,7 @@ def make_uefi_iso(dest: Path, *, workdir: Path, esp_tree: Path, name: str, epoch
     """Build the UEFI-only ISO `dest` whose ESP holds the files of `esp_tree`."""
     root = workdir / "iso"
     root.mkdir()
-    make_esp_image(
-        esp_tree, root / EFI_IMAGE_PATH, label="EFI", volume=EFI_VOLUME_ID, epoch=epoch
-    )
+    make_esp_image(esp_tree, root / EFI_IMAGE_PATH, label="EFI", volume=EFI_VOLUME_ID, epoch=epoch)
     run_tool(
         [
             "xorriso",
