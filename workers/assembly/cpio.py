@@ -28,8 +28,10 @@ def walk_sorted(root: Path) -> Iterator[Path]:
 
 
 def normalize_tree(root: Path, epoch: int) -> list[Path]:
-    """Fix modes and times of everything below `root` in place; return the sorted entries."""
+    """Fix modes and times of `root` and everything below it in place (the umask must not
+    matter); return the sorted entries below it."""
     entries = list(walk_sorted(root))
+    root.chmod(0o755)
     for rel in entries:
         path = root / rel
         st = path.lstat()
@@ -39,6 +41,7 @@ def normalize_tree(root: Path, epoch: int) -> list[Path]:
     # Children before parents, so setting a child's time cannot touch an already fixed parent.
     for rel in reversed(entries):
         os.utime(root / rel, (epoch, epoch), follow_symlinks=False)
+    os.utime(root, (epoch, epoch))
     return entries
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from extensions.manifest import Manifest
 from workers.assembly.compress import Codec, compress_file, decompress_file
-from workers.assembly.cpio import extract_newc_file, make_cpio, walk_sorted
+from workers.assembly.cpio import extract_newc_file, make_cpio, normalize_tree, walk_sorted
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.run import run_tool
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
@@ -187,6 +187,8 @@ def make_modules_layer(
         conf = layer / MODULES_LOAD_CONF
         conf.parent.mkdir(parents=True)
         conf.write_text("".join(f"{name}\n" for name in requested))
+    # Modes of the files written here follow the umask; SquashFS records them.
+    normalize_tree(layer, epoch)
     return make_squashfs(layer, dest, epoch=epoch)
 
 
