@@ -7,7 +7,7 @@ from importlib.metadata import version
 
 from flask import Flask, Response, request
 
-from factory import api, catalog, images, meta, openapi, ops, pxe, ui
+from factory import api, catalog, images, meta, openapi, ops, pxe, secureboot, ui
 from factory.errors import register_error_handlers
 from factory.services import EXTENSION_KEY, Services
 from workers.settings import Settings
@@ -15,7 +15,17 @@ from workers.store import Store, make_store
 
 SERVER_HEADER = f"Image Factory {version('image-factory')}"
 REQUEST_ID_HEADER = "X-Request-ID"
-BLUEPRINTS = (ops.bp, meta.bp, catalog.bp, api.bp, images.bp, pxe.bp, openapi.bp, ui.bp)
+BLUEPRINTS = (
+    ops.bp,
+    meta.bp,
+    catalog.bp,
+    api.bp,
+    images.bp,
+    pxe.bp,
+    openapi.bp,
+    ui.bp,
+    secureboot.bp,
+)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
