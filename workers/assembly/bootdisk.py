@@ -2,13 +2,13 @@
 
 Layouts (talos-formats §4.2-4.3, sizes scaled down as in `workers.assembly.disk`):
 
-| # | grub                        | sd-boot                         | dual-boot                       |
-|---|-----------------------------|---------------------------------|---------------------------------|
-| 1 | EFI 100 MiB: GRUB EFI       | EFI 401 MiB: systemd-boot + UKI | EFI 401 MiB: systemd-boot + UKI |
-| 2 | BIOS 1 MiB: GRUB core.img   | META 1 MiB                      | BIOS 1 MiB: GRUB core.img       |
-| 3 | BOOT 300 MiB XFS: grub.cfg, |                                 | BOOT 300 MiB XFS (as grub)      |
-|   | A/vmlinuz, A/initramfs.xz   |                                 |                                 |
-| 4 | META 1 MiB                  |                                 | META 1 MiB                      |
+| # | grub                       | sd-boot                        | dual-boot                      |
+|---|----------------------------|--------------------------------|--------------------------------|
+| 1 | EFI 100 MiB: GRUB EFI      | EFI 401 MiB: sd-boot + UKI     | EFI 401 MiB: sd-boot + UKI     |
+| 2 | BIOS 1 MiB: GRUB core.img  | META 1 MiB                     | BIOS 1 MiB: GRUB core.img      |
+| 3 | BOOT 300 MiB XFS: grub.cfg,|                                | BOOT 300 MiB XFS (as grub)     |
+|   | A/vmlinuz, A/initramfs.xz  |                                |                                |
+| 4 | META 1 MiB                 |                                | META 1 MiB                     |
 
 The systemd-boot ESP is EFI + BIOS + BOOT (Talos: 100 + 1 + BootSize), the room two UKIs need.
 Dual-boot starts GRUB under BIOS and systemd-boot under UEFI, and writes META key 0x11
@@ -96,7 +96,11 @@ class RawBlob:
     offset: int
 
 
-def boot_disk_layout(bootloader: str, sector_size: int = 512, skip_lbas: int = 0) -> Layout:
+def boot_disk_layout(
+    bootloader: str, sector_size: int = 512, skip_lbas: int = 0, disk_size: int = 0
+) -> Layout:
+    """The partition layout; `disk_size` 0 = just big enough, else that many bytes (the rest
+    stays unpartitioned, for the OS to grow into, as in Talos images)."""
     if bootloader == GRUB:
         parts = [
             Partition("EFI", ESP_TYPE, EFI_SIZE),
@@ -114,7 +118,10 @@ def boot_disk_layout(bootloader: str, sector_size: int = 512, skip_lbas: int = 0
     else:
         raise ValueError(f"unknown bootloader {bootloader!r}")
     parts.append(Partition("META", LINUX_DATA_TYPE, META_SIZE))
-    disk_size = MIB + sum(p.size for p in parts) + MIB
+    minimum = MIB + sum(p.size for p in parts) + MIB
+    if disk_size and disk_size < minimum:
+        raise ValueError(f"a {bootloader} disk needs at least {minimum} bytes, not {disk_size}")
+    disk_size = disk_size or minimum
     return plan_layout(parts, disk_size=disk_size, sector_size=sector_size, skip_lbas=skip_lbas)
 
 
@@ -131,8 +138,9 @@ def make_boot_disk(
     raw_blob: RawBlob | None = None,
     skip_lbas: int = 0,
     sector_size: int = 512,
+    disk_size: int = 0,
 ) -> Path:
-    """Build the raw disk `dest`.
+    """Build the raw disk `dest` (`disk_size` bytes, 0 = the layout's minimum).
 
     `grub` is needed for grub and dual-boot, `sdboot_tree` (the ESP files of
     `workers.assembly.sdboot.write_sdboot_tree`) for sd-boot and dual-boot; `esp_extra` is a
@@ -143,12 +151,14 @@ def make_boot_disk(
     uses_sdboot = bootloader in (SD_BOOT, DUAL_BOOT)
     if (grub is None) == uses_grub or (sdboot_tree is None) == uses_sdboot:
         raise ValueError(f"the {bootloader} layout needs exactly its bootloader's inputs")
-    layout = boot_disk_layout(bootloader, sector_size, skip_lbas)
+    layout = boot_disk_layout(bootloader, sector_size, skip_lbas, disk_size)
     if raw_blob is not None:
         try:
             check_raw_layout(raw_blob.offset, raw_blob.path.stat().st_size, skip_lbas, sector_size)
         except ExtensionError as exc:
-            raise InvalidRequest(f"overlay raw write on a {sector_size}-byte-sector disk: {exc}")
+            raise InvalidRequest(
+                f"overlay raw write on a {sector_size}-byte-sector disk: {exc}"
+            ) from None
     esp_tree = workdir / "esp-tree"
     esp_tree.mkdir()
     if sdboot_tree is not None:

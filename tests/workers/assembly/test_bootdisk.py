@@ -48,6 +48,7 @@ def _disk(
     bootloader: str,
     sector_size: int = 512,
     overlay: PreparedOverlay | None = None,
+    disk_size: int = 0,
 ) -> Path:
     work = tmp_path / f"{name}-work"
     work.mkdir()
@@ -75,6 +76,7 @@ def _disk(
         else None,
         skip_lbas=overlay.partition_offset if overlay else 0,
         sector_size=sector_size,
+        disk_size=disk_size,
     )
 
 
@@ -161,6 +163,19 @@ def test_overlay_raw_write_must_miss_the_4k_gpt(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidRequest, match="4096-byte-sector disk"):
         _disk(tmp_path, "disk.raw", "sd-boot", sector_size=4096, overlay=moved)
+
+
+def test_bigger_disk_stays_sparse_with_the_backup_table_at_the_end(tmp_path: Path) -> None:
+    size = 8 * 1024 * 1024 * 1024
+    disk = _disk(tmp_path, "disk.raw", "sd-boot", disk_size=size)
+    assert disk.stat().st_size == size
+    assert disk.stat().st_blocks * 512 < 64 * 1024 * 1024
+    with disk.open("rb") as f:
+        f.seek(size - 512)
+        assert f.read(8) == b"EFI PART"
+    assert "No problems found" in run_tool(["sgdisk", "-v", disk]).decode()
+    with pytest.raises(ValueError, match="needs at least"):
+        boot_disk_layout("sd-boot", disk_size=100 * 1024 * 1024)
 
 
 def test_reproducible(tmp_path: Path) -> None:
