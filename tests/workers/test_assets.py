@@ -127,6 +127,8 @@ BOOT_CASES = [
     "direct",
     "iso-seabios",
     "iso-ovmf",
+    "iso-as-disk-seabios",
+    "iso-as-disk-ovmf",
     "raw-seabios",
     "raw-ovmf",
     "qcow2-ovmf",
@@ -145,6 +147,11 @@ def _boot(case: str, built: dict[str, Path], tmp: Path) -> str:
         return boot_and_capture(extra_args=["-cdrom", str(iso), "-boot", "d"])
     if case == "iso-ovmf":
         return boot_and_capture(extra_args=["-cdrom", str(iso), *_ovmf_args(tmp)])
+    # The hybrid ISO also boots as a USB stick / hard disk.
+    if case == "iso-as-disk-seabios":
+        return boot_and_capture(drives=[f"file={iso},format=raw,if=ide,snapshot=on"])
+    if case == "iso-as-disk-ovmf":
+        return boot_and_capture(drives=[_disk(iso, "raw")], extra_args=_ovmf_args(tmp))
     if case == "raw-seabios":
         return boot_and_capture(drives=[_disk(raw, "raw")])
     if case == "raw-ovmf":
@@ -178,6 +185,7 @@ def test_boots_with_every_extension_module_and_meta(case: str, boot_logs: dict[s
         f"factory: extension schematic {sid}",
         "factory: extension modules.dep ",
         "factory: module zram loaded",
+        "factory: module dummy loaded",
         f"factory: schematic {sid}",
         f"factory: meta 0x0a={META_VALUE}",
         "factory: boot ok",
