@@ -1,0 +1,89 @@
+"""Finished builds: stored once per plan key, manifest last, rebuilt when the blob is gone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from schematics import parse_schematic, schematic_id
+from tests.workers.releases.fakes import save_fake_release
+from workers import builds as builds_module
+from workers.builds import build_manifest_key, content_type_for, ensure_built, load_built
+from workers.plans import Plan, make_plan
+from workers.profiles import parse_profile
+from workers.settings import Settings
+from workers.store import LocalStore
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("metal-amd64.iso", "application/x-iso9660-image"),
+        ("metal-amd64-uki.efi", "application/efi"),
+        ("initramfs-amd64.xz", "application/x-xz"),
+        ("metal-amd64.raw.xz", "application/x-xz"),
+        ("gcp-amd64.raw.tar.gz", "application/gzip"),
+        ("metal-amd64.qcow2", "application/x-qemu-disk"),
+        ("installer-amd64.tar", "application/x-tar"),
+        ("metal-amd64.raw.zst", "application/zstd"),
+        ("metal-amd64.raw", "application/octet-stream"),
+        ("kernel-amd64", "application/octet-stream"),
+        ("cmdline-metal-amd64", "application/octet-stream"),
+    ],
+)
+def test_content_types_follow_upstream(path: str, content_type: str) -> None:
+    assert content_type_for(path) == content_type
+
+
+@pytest.fixture
+def plan(store: LocalStore, settings: Settings, tmp_path: Path) -> Plan:
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    schematic = parse_schematic(b"customization:\n  extraKernelArgs: [quiet]\n")
+    return make_plan(
+        store,
+        schematic,
+        schematic_id(schematic),
+        "v1.0.0",
+        parse_profile("cmdline-metal-amd64"),
+        settings,
+    )
+
+
+def test_build_is_stored_with_its_manifest(store: LocalStore, plan: Plan, tmp_path: Path) -> None:
+    built = ensure_built(store, plan, tmp_path / "work")
+    data = store.get_bytes(built.blob)
+    assert built.blob == f"blobs/sha256/{hashlib.sha256(data).hexdigest()}"
+    assert built.sha512 == hashlib.sha512(data).hexdigest()
+    assert built.size == len(data)
+    doc = json.loads(store.get_bytes(build_manifest_key(plan.key)))
+    assert doc["plan"] == plan.to_json()
+    assert doc["filename"] == "cmdline-metal-amd64"
+    assert load_built(store, plan) == built
+    assert list((tmp_path / "work").iterdir()) == []  # no build directory left behind
+
+
+def test_missing_blob_means_rebuild(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = ensure_built(store, plan, tmp_path / "work")
+    store.delete(built.blob)
+    assert load_built(store, plan) is None
+    again = ensure_built(store, plan, tmp_path / "work")
+    assert again.sha256 == built.sha256
+    assert store.exists(again.blob)
+
+
+def test_failed_build_leaves_no_manifest(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise RuntimeError("tool failed")
+
+    monkeypatch.setattr(builds_module, "build_asset", broken)
+    with pytest.raises(RuntimeError):
+        ensure_built(store, plan, tmp_path / "work")
+    assert not store.exists(build_manifest_key(plan.key))
+    assert list((tmp_path / "work").iterdir()) == []
