@@ -1,6 +1,8 @@
 """Bytes → a small YAML node tree, with every bound a hostile input could push on.
 
-PyYAML supplies the scanner and parser (its event stream); the composing is ours, because the
+PyYAML supplies the scanner and parser (its event stream): libyaml's, through PyYAML's C binding,
+when it is there (go-yaml is a port of libyaml, and it is ten times faster), else PyYAML's pure
+Python one taught libyaml's tab rules. The composing is ours, because the
 tree must keep what PyYAML's constructors throw away: the *original text* of each scalar (go-yaml
 stores `yes`, `1.10` or `0x0a` in a string field exactly as written), its quoting style, explicit
 tags, aliases as aliases (so expansion can be counted later) and 1-based line numbers for error
@@ -12,7 +14,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import yaml
 from yaml import events
@@ -56,9 +58,11 @@ class Alias(Node):
 
 
 _N = TypeVar("_N", bound=Node)
+if TYPE_CHECKING:  # yaml.CSafeLoader only exists when PyYAML was built with libyaml
+    _EventSource = yaml.CSafeLoader | yaml.SafeLoader
 
 
-class _Loader(yaml.SafeLoader):
+class PurePythonLoader(yaml.SafeLoader):
     """PyYAML's scanner with libyaml's tab rule, so tab-indented JSON parses as go-yaml's does.
 
     PyYAML refuses tabs between tokens everywhere; libyaml (and so go-yaml) accepts them in flow
@@ -117,9 +121,9 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def compose(text: str) -> Node | None:
+def compose(text: str, *, pure_python: bool = not yaml.__with_libyaml__) -> Node | None:
     """The first document's root node; None when the stream holds no document at all."""
-    loader = _Loader(text)
+    loader: _EventSource = PurePythonLoader(text) if pure_python else yaml.CSafeLoader(text)
     try:
         return _Composer(loader).document()
     except yaml.MarkedYAMLError as error:
@@ -148,13 +152,15 @@ def short_tag(tag: str | None) -> str:
 
 
 class _Composer:
-    def __init__(self, loader: _Loader) -> None:
+    def __init__(self, loader: _EventSource) -> None:
         self._loader = loader
         self._anchors: dict[str, Node] = {}
         self._open: set[Node] = set()  # collections still being read: an alias to one is a cycle
 
     def _next(self) -> events.Event:
-        event: events.Event = self._loader.get_event()  # type: ignore[no-untyped-call]
+        event = self._loader.get_event()
+        if not isinstance(event, events.Event):  # the parser ends with StreamEndEvent first
+            raise SchematicError("yaml: unexpected end of the stream")
         return event
 
     def document(self) -> Node | None:
