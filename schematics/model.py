@@ -42,8 +42,9 @@ class Overlay:
 
     image: str = field(default="", metadata=_yaml("image", omitempty=False))
     name: str = field(default="", metadata=_yaml("name", omitempty=False))
+    # Not part of the hash (maps are unhashable); equality still compares it.
     options: Mapping[str, OptionValue] = field(
-        default_factory=lambda: MappingProxyType({}), metadata=_yaml("options")
+        default_factory=lambda: MappingProxyType({}), metadata=_yaml("options"), hash=False
     )
 
 

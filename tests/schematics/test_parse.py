@@ -209,6 +209,14 @@ def test_errors_are_collected_and_reported_together_in_document_order() -> None:
     )
 
 
+def test_schematics_are_hashable_values() -> None:
+    text = b"overlay: {name: x, options: {a: [1]}}\ncustomization: {extraKernelArgs: [a]}\n"
+    first, second = parse_schematic(text), parse_schematic(text)
+    assert first == second
+    assert hash(first) == hash(second)
+    assert len({first, second}) == 1
+
+
 def test_schematic_with_every_field_round_trips() -> None:
     text = (
         b"overlay:\n    image: siderolabs/sbc-raspberrypi\n    name: rpi_generic\n"
