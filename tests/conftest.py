@@ -13,8 +13,9 @@ from workers.settings import Settings
 from workers.store import LocalStore
 
 # Session fixtures for real servers: `s3_server` (SeaweedFS) and `redis_server`;
-# `reference_release` (the reference release built once, tests/reference_release.py).
-pytest_plugins = ["tests.services", "tests.reference_release"]
+# `reference_release` (the reference release built once, tests/reference_release.py);
+# `live_factory` (a real `image-factory serve` on that release, tests/factory/live.py).
+pytest_plugins = ["tests.services", "tests.reference_release", "tests.factory.live"]
 
 
 @pytest.fixture

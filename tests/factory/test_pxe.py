@@ -84,7 +84,17 @@ def test_pxe_cmdline_is_the_cmdline_asset(tmp_path: Path) -> None:
     assert f"/kernel-amd64 {asset}\n" in script
 
 
-def test_secureboot_script_boots_the_uki() -> None:
+def test_secureboot_script_boots_the_signed_uki(tmp_path: Path) -> None:
+    client, sid = _client(tmp_path, external_url="http://factory.example")
+
+    response = client.get(f"/pxe/{sid}/v1.0.0/metal-amd64-secureboot")
+
+    uki = f"http://factory.example/image/{sid}/v1.0.0/metal-amd64-secureboot-uki.efi"
+    assert response.status_code == 200
+    assert response.data.decode() == f"#!ipxe\n\nimgfree\nkernel {uki} {METAL_CMDLINE}\nboot\n"
+
+
+def test_secureboot_script_shape() -> None:
     profile = parse_profile("cmdline-metal-amd64-secureboot")
 
     script = render_script("http://f/image/abc/v1.2.3", profile, "talos.platform=metal a=b")
@@ -118,9 +128,10 @@ def test_secureboot_script_boots_the_uki() -> None:
         ("/pxe/{sid}/latest/metal-amd64", 400, 'invalid version "latest"\n'),
         ("/pxe/{sid}/v9.9.9/metal-amd64", 404, "version v9.9.9 is not available for amd64\n"),
         (
-            "/pxe/{sid}/v1.0.0/metal-amd64-secureboot",
+            "/pxe/{sid}/v1.0.0/metal-arm64",
             501,
-            "SecureBoot assets are not built yet: cmdline-metal-amd64-secureboot\n",
+            "arm64 assets are not built yet (the reference release is amd64 only): "
+            "cmdline-metal-arm64\n",
         ),
     ],
 )

@@ -7,15 +7,19 @@ from __future__ import annotations
 import re
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
 
-from factory import create_app
+from factory import create_app, ui
 from factory.ui import CONTENT_SECURITY_POLICY, search_modules
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
+from workers.errors import NotImplementedYet
+from workers.plans import Plan
+from workers.profiles import Kind
 from workers.settings import Settings
 from workers.store import LocalStore
 
@@ -146,8 +150,26 @@ def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
         assert f"curl -LO {base}/{path}</code>" in html
     assert f"http://pxe.example/pxe/{sid}/v1.0.0/metal-amd64</code>" in html
     assert f"factory.example/metal-installer/{sid}:v1.0.0</code>" in html
-    # Honest about what this factory cannot build yet.
-    assert "Not available from this factory yet: uki assets are not built yet" in html
+
+
+def test_assets_the_factory_cannot_build_say_why(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_make_plan = ui.make_plan
+
+    def refuse_isos(*args: Any) -> Plan:
+        profile = args[4]
+        if profile.kind is Kind.ISO:
+            raise NotImplementedYet(f"iso assets are not built yet: {profile.path}")
+        return real_make_plan(*args)
+
+    monkeypatch.setattr(ui, "make_plan", refuse_isos)
+
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+
+    iso = html[html.index('id="asset-metal-amd64-iso"') : html.index('id="asset-metal-amd64-raw')]
+    assert "Not available from this factory yet: iso assets are not built yet: " in iso
+    assert html.count("Not available from this factory yet") == 1
 
 
 def test_cloud_and_secureboot_choices_change_the_assets(client: FlaskClient) -> None:
@@ -161,7 +183,6 @@ def test_cloud_and_secureboot_choices_change_the_assets(client: FlaskClient) -> 
     assert "/azure-amd64-secureboot.iso" not in html  # azure boots from disk only
     assert "/pxe/" not in html
     assert "/azure-installer-secureboot/" in html
-    assert "SecureBoot assets are not built yet" in html
 
 
 def test_arm64_is_offered_only_when_the_release_has_it(client: FlaskClient) -> None:

@@ -1,0 +1,93 @@
+"""A real `image-factory serve` (gunicorn) for browser and network-boot tests.
+
+`live_factory` (session fixture, one per test process) serves a data directory holding the
+reference release and the bundled extensions on a free 127.0.0.1 port, with
+`IMAGE_FACTORY_PXE_URL` set to `http://10.0.2.2:<port>`: QEMU's user network maps 10.0.2.2
+to the host's loopback, so iPXE scripts point a guest back at this server. The server is
+stopped after the session, also when tests fail; its log is `<root>/factory.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import sysconfig
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.services import ServerProcess, free_ports, started
+from tests.workers.assets import stock_store
+from workers.releases.catalog import Release
+from workers.store import LocalStore
+
+QEMU_HOST = "10.0.2.2"  # the host as a guest on QEMU's user network sees it
+
+
+@dataclass(frozen=True)
+class LiveFactory:
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def guest_url(self) -> str:
+        """The same server as a QEMU guest reaches it."""
+        return f"http://{QEMU_HOST}:{self.port}"
+
+    def create_schematic(self, body: bytes) -> str:
+        """`POST /schematics`; the new schematic's ID."""
+        request = urllib.request.Request(f"{self.url}/schematics", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
+            schematic_id: str = json.load(response)["id"]
+        return schematic_id
+
+    def get(self, path: str, timeout: float = 900) -> bytes:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=timeout) as response:
+            data: bytes = response.read()
+        return data
+
+
+def _image_factory() -> str:
+    return str(Path(sysconfig.get_path("scripts")) / "image-factory")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def live_factory(
+    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveFactory]:
+    root = tmp_path_factory.mktemp("live-factory")
+    # The first start's steps (installing the bundled extensions) are done here already.
+    _, settings = stock_store(reference_release, root)
+    log_path = root / "factory.log"
+    ports: list[int] = []
+
+    def start(attempt: int) -> ServerProcess:
+        ports[:] = free_ports(1)
+        port = ports[0]
+        env = [
+            f"IMAGE_FACTORY_DATA_DIR={settings.data_dir}",
+            f"IMAGE_FACTORY_EXTERNAL_URL=http://127.0.0.1:{port}",
+            f"IMAGE_FACTORY_PXE_URL=http://{QEMU_HOST}:{port}",
+        ]
+        argv = ["env", *env, _image_factory(), "serve", "--port", str(port), "--workers", "1"]
+        return ServerProcess("image-factory serve", argv, log_path, root)
+
+    with started(start, lambda: _answers(f"http://127.0.0.1:{ports[0]}/healthz")):
+        yield LiveFactory(ports[0], settings.data_dir, log_path)

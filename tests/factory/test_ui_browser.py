@@ -1,0 +1,265 @@
+"""The web form in real headless Chromium against a running factory (`live_factory`).
+
+Screenshots of every step land in `test-artifacts/browser/` (gitignored) for people to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    FilePayload,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
+
+from tests.factory.live import LiveFactory
+
+# One server for every test that uses it: keep them on one xdist worker.
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("live_factory")]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+PHONE = ViewportSize(width=375, height=812)
+
+# What the walk below chooses, as a schematic for `POST /schematics`.
+WALKED_SCHEMATIC = b"""customization:
+  extraKernelArgs: [console=ttyS0, factory.poweroff=1]
+  systemExtensions:
+    officialExtensions: [factory/dummy-module, factory/hello]
+  kernelModules: [zram]
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Script and console errors of `page`; a test may remove the ones it provokes."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
+    """A fresh page; the test fails on any script or console error left in `page_errors`
+    (a CSP violation is one)."""
+    context = browser.new_context()
+    page = context.new_page()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            page_errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    yield page
+    context.close()
+    assert not page_errors, f"errors in the page: {page_errors}"
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _heading(page: Page) -> str:
+    return page.locator("h1").inner_text()
+
+
+def _next(page: Page) -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next").click()
+
+
+def _yaml_file(name: str, data: bytes) -> FilePayload:
+    return FilePayload(name=name, mimeType="application/yaml", buffer=data)
+
+
+def _api_id(live: LiveFactory, body: bytes) -> str:
+    return live.create_schematic(body)
+
+
+def test_walking_the_wizard_gives_the_id_of_the_same_schematic(
+    live_factory: LiveFactory, page: Page
+) -> None:
+    response = page.goto(f"{live_factory.url}/")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert _heading(page) == "Hardware type"
+    _shot(page, "01-hardware")
+
+    # Keyboard only: arrows move within the radio group, Enter submits the step.
+    page.locator("#target-metal").focus()
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#target-cloud").is_checked()
+    page.keyboard.press("ArrowUp")
+    assert page.locator("#target-metal").is_checked()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert _heading(page) == "Release version"
+    assert page.locator("#field-version").input_value() == "v1.0.0"
+    _shot(page, "02-version")
+    # The focused control is visibly outlined.
+    page.get_by_role("button", name="Next").focus()
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    _next(page)
+
+    assert _heading(page) == "Architecture"
+    assert page.locator("#arch-amd64").is_checked()
+    assert page.locator("#arch-arm64").is_disabled()
+    assert page.locator("#arch-arm64-note").inner_text() == "Release v1.0.0 has no arm64 build."
+    _shot(page, "03-architecture")
+    _next(page)
+
+    assert _heading(page) == "System extensions"
+    search = page.get_by_label("Search extensions")
+    search.fill("program")  # matches hello's description only
+    assert page.locator("#extension-list li:visible").count() == 1
+    assert page.locator("#extension-filter-status").inner_text() == "1 of 3 extensions shown"
+    page.get_by_label("factory/hello").focus()
+    page.keyboard.press("Space")
+    search.fill("dummy")
+    # Checked items stay visible whatever the filter says.
+    assert page.locator("#extension-list li:visible").count() == 2
+    page.get_by_label("factory/dummy-module").click()
+    _shot(page, "04-extensions")
+    _next(page)
+
+    assert _heading(page) == "Kernel modules"
+    page.get_by_label("Search 4").fill("zra")  # the label counts the release's modules
+    page.locator("#mod-zram").wait_for()
+    page.locator("#mod-zram").check()
+    assert page.locator("#module-chosen #mod-zram").is_checked()
+    _shot(page, "05-modules")
+    _next(page)
+
+    assert _heading(page) == "Kernel arguments and boot"
+    page.get_by_label("Extra kernel arguments").fill("console=ttyS0  factory.poweroff=1")
+    assert page.locator("#bootloader-auto").is_checked()
+    _shot(page, "06-kernel-args")
+    _next(page)
+
+    assert _heading(page) == "Your image"
+    _shot(page, "07-final")
+    shown_id = page.locator("#schematic-id").inner_text()
+    assert shown_id == _api_id(live_factory, WALKED_SCHEMATIC)
+    stored = live_factory.get(f"/schematics/{shown_id}").decode()
+    assert page.locator("#schematic-yaml").inner_text() == stored
+    download = page.locator("#asset-kernel-amd64 a.download")
+    assert download.get_attribute("href") == (
+        f"{live_factory.url}/image/{shown_id}/v1.0.0/kernel-amd64"
+    )
+    assert page.locator("#pxe-url").inner_text() == (
+        f"{live_factory.guest_url}/pxe/{shown_id}/v1.0.0/metal-amd64"
+    )
+    # "Build now" is offered exactly when the factory serves the build-progress API.
+    assert page.locator("button[data-build]").count() == 0 or _has_builds_api(live_factory)
+    assert (page.locator(".callout").count() == 1) != _has_builds_api(live_factory)
+
+    # The page's URL is a bookmark: opened afresh, it shows the same schematic.
+    bookmark = page.url
+    page.goto(bookmark)
+    assert page.locator("#schematic-id").inner_text() == shown_id
+
+
+def _has_builds_api(live: LiveFactory) -> bool:
+    document = json.loads(live.get("/openapi.json"))
+    return "post" in document["paths"].get("/builds", {})
+
+
+def test_upload_shows_the_parsers_message_then_lands_on_the_final_page(
+    live_factory: LiveFactory, page: Page, page_errors: list[str]
+) -> None:
+    bad = b"customization:\n  extraKernelArgs: nope\n"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{live_factory.url}/schematics", data=bad, method="POST")
+        )
+    api_message = refused.value.read().decode().strip()
+
+    page.goto(f"{live_factory.url}/upload")
+    assert _heading(page) == "Upload a schematic"
+    _shot(page, "08-upload")
+    page.get_by_label("Schematic file").set_input_files(files=[_yaml_file("bad.yaml", bad)])
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Upload").click()
+    response = navigation.value
+    assert response is not None
+    assert response.status == 400
+    page_errors.remove(
+        "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"
+    )
+    assert page.locator("#schematic-error").inner_text() == api_message
+    assert page.get_by_role("alert").is_visible()
+    assert page.get_by_label("Schematic file").get_attribute("aria-invalid") == "true"
+    _shot(page, "09-upload-error")
+
+    good = b"customization:\n  meta:\n    - key: 0xa\n      value: from the upload page\n"
+    page.get_by_label("Schematic file").set_input_files(files=[_yaml_file("good.yaml", good)])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    assert _heading(page) == "Your image"
+    assert page.locator("#schematic-id").inner_text() == _api_id(live_factory, good)
+    assert "from the upload page" in page.locator("#schematic-yaml").inner_text()
+    _shot(page, "10-upload-final")
+
+
+def test_pages_fit_a_phone_screen(live_factory: LiveFactory, browser: Browser) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    final = (
+        f"{live_factory.url}/?target=metal&version=v1.0.0&arch=amd64&extensions=factory%2Fhello"
+        "&modules=-&cmdline-set=true"
+    )
+    for name, url in (
+        ("11-phone-extensions", f"{live_factory.url}/?target=metal&version=v1.0.0&arch=amd64"),
+        ("12-phone-final", final),
+    ):
+        page.goto(url)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name}: {overflow}px wider than the screen"
+        _shot(page, name)
+    context.close()
+
+
+def test_the_form_works_without_scripts(live_factory: LiveFactory, browser: Browser) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_factory.url}/?target=metal&version=v1.0.0&arch=amd64&extensions=-")
+
+    page.get_by_label("Search 4").fill("zsmall")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Search").click()
+    page.get_by_label("zsmalloc").check()
+    _shot(page, "13-no-script-modules")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Next").click()
+
+    assert _heading(page) == "Kernel arguments and boot"
+    assert "modules=zsmalloc" in page.url
+    context.close()
