@@ -18,7 +18,7 @@ from factory.ui import CONTENT_SECURITY_POLICY, search_modules
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
 from workers.errors import NotImplementedYet
-from workers.plans import Plan
+from workers.plans import Plan, make_plan
 from workers.profiles import Kind
 from workers.settings import Settings
 from workers.store import LocalStore
@@ -155,13 +155,11 @@ def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
 def test_assets_the_factory_cannot_build_say_why(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_make_plan = ui.make_plan
-
     def refuse_isos(*args: Any) -> Plan:
         profile = args[4]
         if profile.kind is Kind.ISO:
             raise NotImplementedYet(f"iso assets are not built yet: {profile.path}")
-        return real_make_plan(*args)
+        return make_plan(*args)
 
     monkeypatch.setattr(ui, "make_plan", refuse_isos)
 
