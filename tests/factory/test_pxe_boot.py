@@ -10,10 +10,21 @@ import pytest
 
 from tests.boot import assert_in_log, boot_and_capture
 from tests.factory.live import LiveFactory
-from tests.workers.assets import META_VALUE, SCHEMATIC
 
 # One server for every test that uses it: keep them on one xdist worker.
 pytestmark = [pytest.mark.integration, pytest.mark.boot, pytest.mark.xdist_group("live_factory")]
+
+
+META_VALUE = '{"externalIPs":["1.2.3.4"]}'
+SCHEMATIC = f"""customization:
+  extraKernelArgs: [console=ttyS0, factory.poweroff=1]
+  meta:
+    - key: 0xa
+      value: '{META_VALUE}'
+  systemExtensions:
+    officialExtensions: [factory/hello, factory/dummy-module]
+  kernelModules: [zram]
+""".encode()
 
 
 def test_ipxe_boots_the_schematic_from_the_factory(live_factory: LiveFactory) -> None:
