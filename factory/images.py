@@ -32,7 +32,9 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     version = normalize_version(version)
     profile = parse_profile(path)
     plan = make_plan(svc.store, schematic, schematic_id, version, profile, svc.settings)
-    built = ensure_built(svc.store, plan, svc.settings.data_dir / "tmp")
+    built = ensure_built(
+        svc.store, plan, svc.settings.data_dir / "tmp", signer=plan.signer(svc.settings)
+    )
     headers = {
         "Content-Length": str(built.size),
         "Content-Disposition": attachment_disposition(path),

@@ -23,9 +23,7 @@ from pathlib import Path
 
 from extensions.manifest import Manifest
 from workers.assembly.compress import Codec, compress_file
-from workers.assembly.disk import make_disk
 from workers.assembly.extensions_yaml import LayerEntry
-from workers.assembly.grub import unpack_grub_dir
 from workers.assembly.initramfs import (
     MODULES_LAYER_IMAGE,
     MODULES_ROOT,
@@ -38,10 +36,21 @@ from workers.assembly.initramfs import (
     modules_layer_metadata,
     write_segment_tree,
 )
-from workers.assembly.iso import make_iso
+from workers.assembly.ova import make_ova
 from workers.assembly.qemu_img import convert_disk
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
+from workers.assembly.sysext import make_sysext, sysext_name
 from workers.assembly.tarball import make_tarball
+from workers.assembly.uki import OS_NAME
+from workers.assembly.vhd import make_vhd
+from workers.boot_media import (
+    BootInputs,
+    build_disk,
+    build_installer,
+    build_iso,
+    build_uki,
+    check_signer,
+)
 from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
 from workers.cmdline import make_cmdline
 from workers.errors import FactoryError
@@ -50,13 +59,12 @@ from workers.plans import SOURCE_BLOB, ExtensionInput, Plan
 from workers.profiles import Kind
 from workers.releases.catalog import Release, blob_key, load_release
 from workers.releases.manifest import (
-    GRUB_BIOS_TAR,
-    GRUB_EFI_TAR,
     INITRAMFS,
     MODULES_TAR,
     VMLINUZ,
 )
 from workers.releases.modules import module_index, resolve_modules
+from workers.secureboot import Signer
 from workers.store import Store
 
 Progress = Callable[[str, int], None]
@@ -73,8 +81,17 @@ def _quiet(stage: str, percent: int) -> None:
     """Progress sink that shows nothing."""
 
 
-def build_asset(plan: Plan, store: Store, workdir: Path, progress: Progress = _quiet) -> Path:
-    """Build the asset `plan` describes inside the existing directory `workdir`."""
+def build_asset(
+    plan: Plan,
+    store: Store,
+    workdir: Path,
+    progress: Progress = _quiet,
+    signer: Signer | None = None,
+) -> Path:
+    """Build the asset `plan` describes inside the existing directory `workdir`.
+
+    SecureBoot plans need `signer` (`plan.signer(settings)`), with the certificate the plan
+    was made for."""
     release = load_release(store, plan.version, plan.arch)
     if release.digest != plan.release_digest:
         raise ReleaseChanged(
@@ -82,6 +99,7 @@ def build_asset(plan: Plan, store: Store, workdir: Path, progress: Progress = _q
             f"the plan was made for {plan.release_digest}"
         )
     kind = plan.kind
+    signer = check_signer(plan, signer)
     if kind is Kind.KERNEL:
         progress("kernel", 0)
         kernel = release.fetch(store, VMLINUZ, workdir / "kernel")
@@ -92,47 +110,34 @@ def build_asset(plan: Plan, store: Store, workdir: Path, progress: Progress = _q
         out.write_text(asset_cmdline(plan, release))
         progress("cmdline", 100)
         return out
+    if kind is Kind.SYSEXT:
+        return build_sysext(plan, release, store, workdir, progress)
     initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
     if kind is Kind.INITRAMFS:
         return initramfs
-    kernel = release.fetch(store, VMLINUZ, workdir / "vmlinuz")
-    grub_bios = unpack_grub_dir(
-        release.fetch(store, GRUB_BIOS_TAR, workdir / GRUB_BIOS_TAR), workdir / "grub-i386-pc"
-    )
-    grub_efi = unpack_grub_dir(
-        release.fetch(store, GRUB_EFI_TAR, workdir / GRUB_EFI_TAR), workdir / "grub-x86_64-efi"
-    )
-    name = f"Image Factory {release.version}"
-    if kind is Kind.ISO:
-        progress("iso", 0)
-        iso = make_iso(
-            workdir / "image.iso",
-            workdir=_fresh(workdir / "iso-work"),
-            kernel=kernel,
-            initramfs=initramfs,
-            cmdline=asset_cmdline(plan, release),
-            grub_bios_dir=grub_bios,
-            grub_efi_dir=grub_efi,
-            name=name,
-            epoch=release.source_date_epoch,
-        )
-        progress("iso", 100)
-        return iso
-    progress("disk", 0)
-    raw = make_disk(
-        workdir / "disk.raw",
-        workdir=_fresh(workdir / "disk-work"),
-        kernel=kernel,
+    inputs = BootInputs(
+        release=release,
+        store=store,
+        workdir=workdir,
+        kernel=release.fetch(store, VMLINUZ, workdir / "vmlinuz"),
         initramfs=initramfs,
         cmdline=asset_cmdline(plan, release),
-        grub_bios_dir=grub_bios,
-        grub_efi_dir=grub_efi,
-        meta=dict(plan.meta),
-        name=name,
-        epoch=release.source_date_epoch,
+        signer=signer,
     )
-    progress("disk", 100)
-    return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
+    stage = "disk" if kind is Kind.IMAGE else str(kind)
+    progress(stage, 0)
+    if kind is Kind.UKI:
+        out = build_uki(plan, inputs)
+    elif kind is Kind.INSTALLER:
+        out = build_installer(plan, inputs)
+    elif kind is Kind.ISO:
+        out = build_iso(plan, inputs)
+    else:
+        raw = build_disk(plan, inputs)
+        progress(stage, 100)
+        return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
+    progress(stage, 100)
+    return out
 
 
 def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Progress) -> Path:
@@ -141,12 +146,15 @@ def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Prog
     profile = plan.profile
     if profile.disk_format != "raw":
         progress("convert", 0)
-        image = convert_disk(
-            raw,
-            workdir / f"disk.{profile.disk_format}",
-            profile.disk_format,
-            profile.disk_format_options,
-        )
+        dest = workdir / f"disk.{profile.disk_format}"
+        if profile.disk_format == "vhd":
+            image = make_vhd(raw, dest, epoch=epoch)
+        elif profile.disk_format == "ova":
+            image = make_ova(
+                raw, dest, workdir=_fresh(workdir / "ova-work"), name=OS_NAME, epoch=epoch
+            )
+        else:
+            image = convert_disk(raw, dest, profile.disk_format, profile.disk_format_options)
         raw.unlink()
         progress("convert", 100)
     if not profile.compression:
@@ -176,6 +184,7 @@ def asset_cmdline(plan: Plan, release: Release) -> str:
         default_args=release.kernel_args,
         meta=plan.meta,
         meta_as_arg=plan.kind is not Kind.IMAGE,
+        overlay_args=plan.overlay.kernel_args if plan.overlay is not None else (),
         extra_args=plan.extra_kernel_args,
     )
 
@@ -201,6 +210,38 @@ def build_initramfs(
         segment_files.get("microcode.cpio"),
     )
     progress("initramfs", 100)
+    return out
+
+
+def build_sysext(
+    plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
+) -> Path:
+    """`extensions-<arch>.sqsh`: the initramfs' layers (cached ones reused) merged into one
+    systemd-sysext image, in layer order, the module layer last."""
+    epoch = release.source_date_epoch
+    layers = []
+    for number, ext in enumerate(plan.extensions):
+        progress("extensions", number * 100 // max(len(plan.extensions), 1))
+        layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    ordered = [layers[i] for i in layer_order(len(layers))]
+    images = [layer.sqsh for layer in ordered]
+    with_modules = [layer for layer in layers if layer.has_modules]
+    if plan.kernel_modules or with_modules:
+        progress("modules", 0)
+        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+        images.append(_modules_layer(plan, release, store, base, with_modules, workdir / "mods"))
+    progress("sysext", 50)
+    schematic = next(e.version for e in plan.extensions if e.source == SOURCE_BLOB)
+    out = make_sysext(
+        workdir / "extensions.sqsh",
+        workdir=_fresh(workdir / "sysext-work"),
+        layers=images,
+        firmware_trees=[layer.extras for layer in ordered if layer.extras is not None],
+        name=sysext_name(schematic),
+        arch=plan.arch,
+        epoch=epoch,
+    )
+    progress("sysext", 100)
     return out
 
 

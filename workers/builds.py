@@ -19,6 +19,7 @@ from typing import Any
 from workers.build import Progress, build_asset
 from workers.plans import Plan
 from workers.releases.catalog import blob_key
+from workers.secureboot import Signer
 from workers.store import ObjectNotFound, Store
 
 BUILDS_PREFIX = "builds/"
@@ -91,16 +92,22 @@ def _quiet(stage: str, percent: int) -> None:
 
 
 def ensure_built(
-    store: Store, plan: Plan, work_root: Path, progress: Progress = _quiet
+    store: Store,
+    plan: Plan,
+    work_root: Path,
+    progress: Progress = _quiet,
+    signer: Signer | None = None,
 ) -> BuiltAsset:
-    """The stored build of `plan`, building and storing it first when needed."""
+    """The stored build of `plan`, building and storing it first when needed.
+
+    `signer`: the SecureBoot key material (`plan.signer(settings)`) for SecureBoot plans."""
     existing = load_built(store, plan)
     if existing is not None:
         return existing
     work_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="build-", dir=work_root) as tmp:
-        path = build_asset(plan, store, Path(tmp), progress)
+        path = build_asset(plan, store, Path(tmp), progress, signer)
         sha256, sha512, size = _hashes(path)
         built = BuiltAsset(
             key=plan.key,

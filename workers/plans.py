@@ -4,13 +4,20 @@
 digests in order including the schematic extension, kernel modules) and keeps only the
 schematic fields that apply to the asset's kind (image-factory-api §3.3):
 
-| kind      | extensions + modules | extraKernelArgs, META | bootloader, sector size |
-|-----------|----------------------|-----------------------|-------------------------|
-| kernel    | -                    | -                     | -                       |
-| cmdline   | -                    | ✓ (META as argument)  | -                       |
-| initramfs | ✓                    | -                     | -                       |
-| iso       | ✓                    | ✓ (META as argument)  | bootloader              |
-| image     | ✓                    | ✓ (META partition)    | ✓                       |
+| kind      | extensions + modules | extraKernelArgs, META | bootloader, sector size | overlay  |
+|-----------|----------------------|-----------------------|-------------------------|----------|
+| kernel    | -                    | -                     | -                       | -        |
+| cmdline   | -                    | ✓ (META as argument)  | -                       | args     |
+| initramfs | ✓                    | -                     | -                       | -        |
+| iso       | ✓                    | ✓ (META as argument)  | bootloader              | args+ESP |
+| uki       | ✓                    | ✓ (META as argument)  | -                       | args     |
+| installer | ✓                    | args, SecureBoot only | -                       | args, SB |
+| image     | ✓                    | ✓ (META partition)    | ✓                       | all      |
+| sysext    | ✓                    | -                     | -                       | -        |
+
+The bootloader is resolved here: SecureBoot → sd-boot; `none` → grub (Talos < 1.10 rule).
+SecureBoot plans record the signing certificate's fingerprint (a new key means new bytes),
+and for ISOs and disks the enrollKeys mode and the well-known certificates' digest.
 
 `plan.key` is the sha256 of the plan's canonical JSON (sorted keys, compact), so every
 schematic's `kernel-amd64` of one release shares one key, and changing an input that matters
@@ -27,12 +34,20 @@ from typing import Any
 
 from extensions.schematic_ext import make_schematic_extension, schematic_author
 from schematics import Bootloader, Schematic, canonical_bytes
+from workers.assembly.sdboot import enroll_mode
+from workers.catalog import check_overlay_options, resolve_overlay
 from workers.catalog.extensions import resolve_extensions
-from workers.errors import InvalidRequest, NotImplementedYet
+from workers.errors import InvalidRequest
 from workers.profiles import Kind, Profile, check_buildable
 from workers.releases.catalog import Release, blob_key, load_release
 from workers.releases.modules import module_index, resolve_modules
 from workers.releases.versions import normalize_version
+from workers.secureboot import (
+    Signer,
+    load_or_create_secureboot_key,
+    load_signer,
+    load_well_known_certs,
+)
 from workers.settings import Settings
 from workers.store import Store
 
@@ -41,11 +56,13 @@ RECIPE_VERSION = 1
 SOURCE_CATALOG = "catalog"  # extensions/<digest>.tar, with a catalog record
 SOURCE_BLOB = "blob"  # blobs/sha256/<digest> (the generated schematic extension)
 
-WITH_EXTENSIONS = frozenset({Kind.INITRAMFS, Kind.ISO, Kind.IMAGE})
-WITH_KERNEL_ARGS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.IMAGE})
+WITH_EXTENSIONS = frozenset(
+    {Kind.INITRAMFS, Kind.ISO, Kind.IMAGE, Kind.UKI, Kind.INSTALLER, Kind.SYSEXT}
+)
+WITH_KERNEL_ARGS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.IMAGE, Kind.UKI})
 WITH_BOOTLOADER = frozenset({Kind.ISO, Kind.IMAGE})
-BUILT_BOOTLOADERS = frozenset({Bootloader.NONE, Bootloader.GRUB})
-BUILT_SECTOR_SIZES = frozenset({0, 512})
+WITH_ENROLLMENT = frozenset({Kind.ISO, Kind.IMAGE})
+SECTOR_SIZES = (512, 4096)
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,39 @@ class ExtensionInput:
 
 
 @dataclass(frozen=True)
+class OverlayInput:
+    """The schematic's board overlay: which stored overlay, with which options."""
+
+    name: str
+    version: str
+    digest: str
+    options: tuple[tuple[str, str], ...]
+    kernel_args: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "options": [list(item) for item in self.options],
+            "kernel_args": list(self.kernel_args),
+        }
+
+
+@dataclass(frozen=True)
+class SecureBootInput:
+    """What shapes SecureBoot bytes: the signing certificate, and for ISOs and disks the
+    enrollment mode and the well-known certificates (digest, "" when not included)."""
+
+    cert: str
+    enroll: str = ""
+    well_known: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"cert": self.cert, "enroll": self.enroll, "well_known": self.well_known}
+
+
+@dataclass(frozen=True)
 class Plan:
     profile: Profile
     version: str
@@ -77,6 +127,8 @@ class Plan:
     meta: tuple[tuple[int, str], ...] = ()
     bootloader: str = ""
     sector_size: int = 0
+    overlay: OverlayInput | None = None
+    secureboot: SecureBootInput | None = None
     recipe: int = RECIPE_VERSION
 
     @property
@@ -105,6 +157,12 @@ class Plan:
             doc["bootloader"] = self.bootloader
         if self.kind is Kind.IMAGE:
             doc["sector_size"] = self.sector_size
+        if self.kind is Kind.INSTALLER and self.profile.secureboot:
+            doc["extra_kernel_args"] = list(self.extra_kernel_args)
+        if self.overlay is not None:
+            doc["overlay"] = self.overlay.to_json()
+        if self.secureboot is not None:
+            doc["secureboot"] = self.secureboot.to_json()
         return doc
 
     def canonical_json(self) -> bytes:
@@ -129,6 +187,10 @@ class Plan:
         """The same plan under another (alias) asset path."""
         return replace(self, profile=replace(self.profile, path=path))
 
+    def signer(self, settings: Settings) -> Signer | None:
+        """The key material a build of this plan signs with (None: nothing to sign)."""
+        return load_signer(settings) if self.secureboot is not None else None
+
 
 def make_plan(
     store: Store,
@@ -140,14 +202,17 @@ def make_plan(
 ) -> Plan:
     """Resolve everything `profile` needs for `schematic` at `version`.
 
-    InvalidRequest names an unknown extension or module and the version; NotFound for an
-    unknown version; NotImplementedYet for what this factory does not build yet.
+    InvalidRequest names an unknown extension, module or overlay and the version, or a
+    customization the asset cannot have; NotFound for an unknown version; NotImplementedYet
+    for what this factory does not build yet.
     """
     check_buildable(profile)
     version = normalize_version(version)
     release = load_release(store, version, profile.arch)
     custom = schematic.customization
     _check_unsupported(schematic, profile, version)
+    kind = profile.kind
+    has_cmdline = kind in WITH_KERNEL_ARGS or (kind is Kind.INSTALLER and profile.secureboot)
     plan = Plan(profile=profile, version=version, release_digest=release.digest)
     if profile.kind in WITH_EXTENSIONS:
         plan = replace(
@@ -161,11 +226,59 @@ def make_plan(
             extra_kernel_args=tuple(custom.extra_kernel_args),
             meta=tuple((m.key, m.value) for m in custom.meta),
         )
-    if profile.kind in WITH_BOOTLOADER:
-        plan = replace(plan, bootloader=str(custom.bootloader))
-    if profile.kind is Kind.IMAGE:
-        plan = replace(plan, sector_size=custom.disk_image.sector_size)
+    if kind is Kind.INSTALLER and profile.secureboot:
+        plan = replace(plan, extra_kernel_args=tuple(custom.extra_kernel_args))
+    if kind in WITH_BOOTLOADER:
+        plan = replace(plan, bootloader=_bootloader(custom.bootloader, profile))
+    if kind is Kind.IMAGE:
+        plan = replace(plan, sector_size=_sector_size(custom.disk_image.sector_size))
+    if has_cmdline and schematic.overlay.name:
+        plan = replace(plan, overlay=_overlay(store, schematic, version))
+    if profile.secureboot:
+        plan = replace(plan, secureboot=_secureboot(schematic, profile, settings))
     return plan
+
+
+def _bootloader(chosen: Bootloader, profile: Profile) -> str:
+    if profile.secureboot:
+        return str(Bootloader.SD_BOOT)
+    if chosen in (Bootloader.NONE, Bootloader.GRUB):
+        return str(Bootloader.GRUB)
+    return str(chosen)
+
+
+def _sector_size(value: int) -> int:
+    size = value or SECTOR_SIZES[0]
+    if size not in SECTOR_SIZES:
+        raise InvalidRequest(
+            f"customization.diskImage.sectorSize: {value} is not supported (512 or 4096)"
+        )
+    return size
+
+
+def _overlay(store: Store, schematic: Schematic, version: str) -> OverlayInput:
+    record = resolve_overlay(store, version, schematic.overlay.name)
+    options = dict(schematic.overlay.options)
+    check_overlay_options(record, options)
+    return OverlayInput(
+        name=record.name,
+        version=record.version,
+        digest=record.digest,
+        options=tuple(sorted((key, str(value)) for key, value in options.items())),
+        kernel_args=record.kernel_args,
+    )
+
+
+def _secureboot(schematic: Schematic, profile: Profile, settings: Settings) -> SecureBootInput:
+    cert = load_or_create_secureboot_key(settings).fingerprint
+    if profile.kind not in WITH_ENROLLMENT:
+        return SecureBootInput(cert)
+    options = schematic.customization.secureboot
+    enroll = enroll_mode(options.enroll_keys)
+    well_known = ""
+    if options.include_well_known_certificates and enroll != "off":
+        well_known = load_well_known_certs(settings).digest
+    return SecureBootInput(cert, enroll, well_known)
 
 
 def _check_unsupported(schematic: Schematic, profile: Profile, version: str) -> None:
@@ -177,18 +290,6 @@ def _check_unsupported(schematic: Schematic, profile: Profile, version: str) -> 
         and kind is not Kind.CMDLINE
     ):
         raise InvalidRequest(f"embedding configuration is not supported for version {version}")
-    if schematic.overlay.name and kind in (Kind.CMDLINE, Kind.ISO, Kind.IMAGE):
-        raise NotImplementedYet(
-            f"overlays are not applied to {kind} assets yet (overlay {schematic.overlay.name!r})"
-        )
-    if kind in WITH_BOOTLOADER and custom.bootloader not in BUILT_BOOTLOADERS:
-        raise NotImplementedYet(
-            f"the {custom.bootloader} bootloader is not built yet (GRUB is): {profile.path}"
-        )
-    if kind is Kind.IMAGE and custom.disk_image.sector_size not in BUILT_SECTOR_SIZES:
-        raise NotImplementedYet(
-            f"disk images with {custom.disk_image.sector_size}-byte sectors are not built yet"
-        )
 
 
 def _extensions(

@@ -4,7 +4,9 @@ The checks run in upstream order and the first match wins: `kernel-<arch>`,
 `cmdline-<platform>-<arch>[-secureboot]`, `initramfs-<arch>.xz`, `<platform>-<arch>[-sb].iso`,
 `<platform>-<arch>[-sb]-uki.efi`, `installer-<arch>[-sb].tar`,
 `<platform>-installer-<arch>[-sb].tar`, and anything else is a disk image
-`<platform>-<arch>[-sb].<raw|qcow2|vhd|ova>[.tar.gz|.gz|.xz|.zst]`.
+`<platform>-<arch>[-sb].<raw|qcow2|vhd|ova>[.tar.gz|.gz|.xz|.zst]`. Our addition, checked
+before the disk image fallback: `extensions-<arch>.sqsh` (the schematic's extensions as one
+systemd-sysext image).
 
 `parse_profile` only parses (400 on a malformed path, like upstream); `check_buildable` says
 whether this factory builds that profile yet (501 otherwise), so a recognised but unbuilt asset
@@ -29,6 +31,7 @@ class Kind(StrEnum):
     UKI = "uki"
     INSTALLER = "installer"
     IMAGE = "image"
+    SYSEXT = "sysext"  # ours: extensions-<arch>.sqsh
 
 
 # Suffixes tried in this order (upstream: OutFormatTar, GZ, XZ, ZSTD, then the disk format).
@@ -79,9 +82,9 @@ PLATFORMS: dict[str, Platform] = {
 QCOW2_OPTIONS = "cluster_size=8k"
 PLATFORM_FORMAT_OPTIONS = {"azure": "subformat=fixed,force_size"}
 
-# What this factory builds today; everything else parses but answers 501.
-BUILT_KINDS = frozenset({Kind.KERNEL, Kind.CMDLINE, Kind.INITRAMFS, Kind.ISO, Kind.IMAGE})
-BUILT_DISK_FORMATS = frozenset({"raw", "qcow2"})
+# SecureBoot variants exist for these kinds (the grammar gives the others none).
+SECUREBOOT_KINDS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.UKI, Kind.INSTALLER, Kind.IMAGE})
+# Every kind and disk format is built; other architectures parse but answer 501.
 BUILT_ARCHES = frozenset({"amd64"})
 
 
@@ -101,9 +104,12 @@ class Profile:
     def shape(self) -> dict[str, Any]:
         """The fields that decide the output bytes (the path is not one: aliases share bytes)."""
         fields: dict[str, Any] = {"kind": str(self.kind), "arch": self.arch}
-        if self.kind in (Kind.CMDLINE, Kind.ISO, Kind.UKI, Kind.IMAGE):
+        # A SecureBoot installer embeds a UKI, whose command line names the platform.
+        if self.kind in (Kind.CMDLINE, Kind.ISO, Kind.UKI, Kind.IMAGE) or (
+            self.kind is Kind.INSTALLER and self.secureboot
+        ):
             fields["platform"] = self.platform
-        if self.kind is not Kind.KERNEL and self.kind is not Kind.INITRAMFS:
+        if self.kind in SECUREBOOT_KINDS:
             fields["secureboot"] = self.secureboot
         if self.kind is Kind.IMAGE:
             fields["disk_format"] = self.disk_format
@@ -138,6 +144,8 @@ def parse_profile(path: str) -> Profile:
         platform, _, rest = path.removesuffix(".tar").partition("-installer-")
         rest, secureboot = _cut_secureboot(rest)
         return Profile(path, Kind.INSTALLER, platform, _parse_arch(rest), secureboot)
+    if (rest := _cut_prefix(path, "extensions-")) is not None and rest.endswith(".sqsh"):
+        return Profile(path, Kind.SYSEXT, "metal", _parse_arch(rest.removesuffix(".sqsh")))
     return _parse_disk_image(path)
 
 
@@ -146,18 +154,10 @@ def check_buildable(profile: Profile) -> None:
     and `InvalidRequest` for a platform no catalogue knows."""
     if profile.platform not in PLATFORMS:
         raise InvalidRequest(f'unknown platform "{profile.platform}"')
-    if profile.kind not in BUILT_KINDS:
-        raise NotImplementedYet(f"{profile.kind} assets are not built yet: {profile.path}")
-    if profile.secureboot:
-        raise NotImplementedYet(f"SecureBoot assets are not built yet: {profile.path}")
     if profile.arch not in BUILT_ARCHES:
         raise NotImplementedYet(
             f"{profile.arch} assets are not built yet (the reference release is amd64 only): "
             f"{profile.path}"
-        )
-    if profile.kind is Kind.IMAGE and profile.disk_format not in BUILT_DISK_FORMATS:
-        raise NotImplementedYet(
-            f"{profile.disk_format} disk images are not built yet: {profile.path}"
         )
 
 

@@ -202,6 +202,19 @@ def load_well_known_certs(settings: Settings) -> WellKnownCerts:
     return WellKnownCerts(kek=groups["KEK"], db=groups["db"])
 
 
+@dataclass(frozen=True)
+class Signer:
+    """What a build signs with: the key, plus the well-known certificates when configured."""
+
+    key: SecureBootKey
+    well_known: WellKnownCerts | None
+
+
+def load_signer(settings: Settings) -> Signer:
+    well_known = load_well_known_certs(settings) if settings.secureboot_well_known_certs else None
+    return Signer(load_or_create_secureboot_key(settings), well_known)
+
+
 def enrollment_files(
     key: SecureBootKey, epoch: int, well_known: WellKnownCerts | None = None
 ) -> dict[str, bytes]:

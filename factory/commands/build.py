@@ -82,7 +82,9 @@ def build(
                 store, schematic, schematic_id, version or default_version, profile, settings
             )
             _note(f"{profile.path} (plan {plan.key[:16]})")
-            built = ensure_built(store, plan, settings.data_dir / "tmp", _StageLines())
+            built = ensure_built(
+                store, plan, settings.data_dir / "tmp", _StageLines(), plan.signer(settings)
+            )
             with store.open(built.blob) as reader, (output / profile.path).open("wb") as out:
                 shutil.copyfileobj(reader, out, 1 << 20)
             elapsed = time.monotonic() - started

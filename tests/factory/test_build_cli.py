@@ -59,7 +59,7 @@ def test_bad_inputs_fail_with_the_message(data_dir: Path, tmp_path: Path) -> Non
 
     schematic.write_bytes(SCHEMATIC)
     result = CliRunner().invoke(
-        main, ["build", str(schematic), "metal-amd64-uki.efi", "-o", str(tmp_path / "o")]
+        main, ["build", str(schematic), "metal-arm64-uki.efi", "-o", str(tmp_path / "o")]
     )
     assert result.exit_code == 1
-    assert "uki assets are not built yet" in result.output
+    assert "arm64 assets are not built yet" in result.output

@@ -84,9 +84,8 @@ def test_second_request_is_served_from_the_store(
         ),
         ("/image/{id}/1.x/kernel-amd64", 400, 'invalid version "1.x"\n'),
         ("/image/{id}/v9.9.9/kernel-amd64", 404, "version v9.9.9 is not available for amd64\n"),
-        ("/image/{id}/v1.0.0/metal-amd64-uki.efi", 501, "uki assets are not built yet"),
         ("/image/{id}/v1.0.0/metal-arm64.iso", 501, "arm64 assets are not built yet"),
-        ("/image/{id}/v1.0.0/azure-amd64.vhd", 501, "vhd disk images are not built yet"),
+        ("/image/{id}/v1.0.0/extensions-arm64.sqsh", 501, "arm64 assets are not built yet"),
         (
             f"/image/{'0' * 64}/v1.0.0/kernel-amd64",
             404,

@@ -38,6 +38,9 @@ PARSED = [
     ("azure-amd64.vhd.xz", Kind.IMAGE, "azure", "amd64", False, "vhd", "xz"),
     ("vmware-amd64.ova", Kind.IMAGE, "vmware", "amd64", False, "ova", ""),
     ("digital-ocean-amd64.raw.gz", Kind.IMAGE, "digital-ocean", "amd64", False, "raw", "gz"),
+    # Ours: the schematic's extensions as one sysext image.
+    ("extensions-amd64.sqsh", Kind.SYSEXT, "metal", "amd64", False, "", ""),
+    ("extensions-x86_64.sqsh", Kind.SYSEXT, "metal", "amd64", False, "", ""),
     # The platform name is not checked while parsing (upstream fails later, in the imager).
     ("foo-amd64.raw", Kind.IMAGE, "foo", "amd64", False, "raw", ""),
 ]
@@ -106,6 +109,10 @@ def test_shape_leaves_out_what_does_not_shape_the_bytes() -> None:
     assert "platform" not in parse_profile("initramfs-amd64.xz").shape()
     assert "disk_format" not in parse_profile("metal-amd64.iso").shape()
     assert parse_profile("metal-amd64.raw.zst").shape()["compression"] == "zst"
+    assert parse_profile("extensions-amd64.sqsh").shape() == {"kind": "sysext", "arch": "amd64"}
+    # Only a SecureBoot installer's bytes (its UKI's command line) depend on the platform.
+    assert "platform" not in parse_profile("aws-installer-amd64.tar").shape()
+    assert parse_profile("aws-installer-amd64-secureboot.tar").shape()["platform"] == "aws"
 
 
 BUILT = [
@@ -122,6 +129,17 @@ BUILT = [
     "gcp-amd64.raw.tar.gz",
     "metal-amd64.qcow2",
     "digital-ocean-amd64.raw.gz",
+    "metal-amd64-uki.efi",
+    "metal-amd64-secureboot-uki.efi",
+    "installer-amd64.tar",
+    "installer-amd64-secureboot.tar",
+    "metal-installer-amd64.tar",
+    "metal-amd64-secureboot.iso",
+    "metal-amd64-secureboot.raw.zst",
+    "cmdline-metal-amd64-secureboot",
+    "azure-amd64.vhd",
+    "vmware-amd64.ova",
+    "extensions-amd64.sqsh",
 ]
 
 
@@ -131,15 +149,10 @@ def test_built_kinds_pass_the_check(path: str) -> None:
 
 
 NOT_YET = [
-    ("metal-amd64-uki.efi", "uki assets are not built yet"),
-    ("installer-amd64.tar", "installer assets are not built yet"),
-    ("metal-installer-amd64.tar", "installer assets are not built yet"),
-    ("metal-amd64-secureboot.iso", "SecureBoot assets are not built yet"),
-    ("cmdline-metal-amd64-secureboot", "SecureBoot assets are not built yet"),
     ("kernel-arm64", "arm64 assets are not built yet"),
     ("metal-arm64.raw.xz", "arm64 assets are not built yet"),
-    ("azure-amd64.vhd", "vhd disk images are not built yet"),
-    ("vmware-amd64.ova", "ova disk images are not built yet"),
+    ("metal-arm64-secureboot-uki.efi", "arm64 assets are not built yet"),
+    ("extensions-arm64.sqsh", "arm64 assets are not built yet"),
 ]
 
 

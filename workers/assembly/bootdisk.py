@@ -173,7 +173,7 @@ def make_boot_disk(
             modules=EFI_MODULES,
         )
     if esp_extra is not None:
-        _merge_new_files(esp_extra, esp_tree)
+        merge_new_files(esp_extra, esp_tree)
     efi = layout.by_name("EFI")
     esp = make_vfat(
         workdir / "esp.img",
@@ -203,7 +203,7 @@ def make_boot_disk(
     return dest
 
 
-def _merge_new_files(src: Path, dest: Path) -> None:
+def merge_new_files(src: Path, dest: Path) -> None:
     """Copy the tree `src` into `dest`; a file that already exists there is an error."""
     for path in sorted(src.rglob("*")):
         target = dest / path.relative_to(src)
@@ -233,6 +233,7 @@ def _write_grub(disk: BinaryIO, layout: Layout, grub: GrubBoot, workdir: Path, e
         label="BOOT",
         fs_uuid=str(guid_from_label("BOOT")),
         epoch=epoch,
+        sector_size=layout.sector_size,
     )
     shutil.rmtree(tree)
     copy_sparse(image, disk, boot.offset)

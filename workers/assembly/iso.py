@@ -49,8 +49,13 @@ def make_iso(
     grub_efi_dir: Path,
     name: str,
     epoch: int,
+    uefi_tree: Path | None = None,
 ) -> Path:
-    """Build the hybrid ISO `dest` booting `kernel` + `initramfs` with `cmdline`."""
+    """Build the hybrid ISO `dest` booting `kernel` + `initramfs` with `cmdline`.
+
+    `uefi_tree` (dual-boot): the files of efi.img for UEFI, e.g. systemd-boot + a UKI, instead
+    of GRUB; BIOS still boots GRUB.
+    """
     xorriso_date, grub_uuid = iso_uuid(epoch)
     tree = workdir / "iso"
     (tree / "boot" / "grub" / "i386-pc").mkdir(parents=True)
@@ -73,17 +78,18 @@ def make_iso(
         modules=BIOS_MODULES,
         early_config=early,
     )
-    efi_tree = workdir / "efi"
-    (efi_tree / "EFI" / "BOOT").mkdir(parents=True)
-    make_grub_image(
-        grub_efi_dir,
-        efi_tree / "EFI" / "BOOT" / "BOOTX64.EFI",
-        image_format="x86_64-efi",
-        prefix="/boot/grub",
-        modules=EFI_MODULES,
-        early_config=early,
-    )
-    efi_size = (efi_tree / "EFI" / "BOOT" / "BOOTX64.EFI").stat().st_size
+    efi_tree = uefi_tree or workdir / "efi"
+    if uefi_tree is None:
+        (efi_tree / "EFI" / "BOOT").mkdir(parents=True)
+        make_grub_image(
+            grub_efi_dir,
+            efi_tree / "EFI" / "BOOT" / "BOOTX64.EFI",
+            image_format="x86_64-efi",
+            prefix="/boot/grub",
+            modules=EFI_MODULES,
+            early_config=early,
+        )
+    efi_size = sum(p.stat().st_size for p in efi_tree.rglob("*") if p.is_file())
     make_vfat(
         tree / EFI_IMAGE_PATH,
         _round_up(efi_size + 512 * 1024, 1024 * 1024),

@@ -51,8 +51,18 @@ def _describe(directory: Path, lines: list[str], depth: int) -> None:
             lines.append(f"{indent}$")
 
 
-def make_xfs(dest: Path, size: int, *, src: Path, label: str, fs_uuid: str, epoch: int) -> Path:
-    """Create `dest` (`size` bytes, at least 300 MiB) as XFS holding the tree `src`."""
+def make_xfs(
+    dest: Path,
+    size: int,
+    *,
+    src: Path,
+    label: str,
+    fs_uuid: str,
+    epoch: int,
+    sector_size: int = 512,
+) -> Path:
+    """Create `dest` (`size` bytes, at least 300 MiB) as XFS holding the tree `src`;
+    `sector_size` 4096 for disks with 4 KiB logical sectors."""
     if size < MIN_SIZE:
         raise ValueError(f"XFS needs at least {MIN_SIZE} bytes, not {size}")
     protofile = write_protofile(src, dest.with_name(dest.name + ".proto"))
@@ -71,6 +81,7 @@ def make_xfs(dest: Path, size: int, *, src: Path, label: str, fs_uuid: str, epoc
             label,
             "-p",
             protofile,
+            *(["-s", f"size={sector_size}"] if sector_size != 512 else []),
             dest,
         ]
     )
