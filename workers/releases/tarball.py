@@ -1,7 +1,8 @@
 """Deterministic tar archives of a directory tree.
 
 Same tree → same bytes: entries sorted by path (directories before their contents), owner
-0:0 with empty user/group names, every mtime = SOURCE_DATE_EPOCH, permission bits kept,
+0:0 with empty user/group names, every mtime = SOURCE_DATE_EPOCH, modes normalised (dirs
+0755, files 0755 when executable else 0644, so the builder's umask does not leak in),
 GNU format (long names without pax timestamp records), no compression.
 """
 
@@ -29,16 +30,16 @@ def write_tree_tar(src: Path, dest: Path, prefix: str, source_date_epoch: int) -
             rel = path.relative_to(src).as_posix()
             name = f"{prefix}/{rel}" if prefix else rel
             st = path.lstat()
-            mode = stat.S_IMODE(st.st_mode)
             if stat.S_ISDIR(st.st_mode):
-                tar.addfile(_dir_info(name, mode, source_date_epoch))
+                tar.addfile(_dir_info(name, 0o755, source_date_epoch))
             elif stat.S_ISLNK(st.st_mode):
-                info = _info(name, mode, source_date_epoch)
+                info = _info(name, 0o777, source_date_epoch)
                 info.type = tarfile.SYMTYPE
                 info.linkname = os.readlink(path)
                 tar.addfile(info)
             elif stat.S_ISREG(st.st_mode):
-                info = _info(name, mode, source_date_epoch)
+                executable = st.st_mode & 0o111
+                info = _info(name, 0o755 if executable else 0o644, source_date_epoch)
                 info.size = st.st_size
                 with path.open("rb") as f:
                     tar.addfile(info, f)
