@@ -58,10 +58,12 @@ def the_schematic() -> tuple[Schematic, str]:
 
 
 def build_assets(
-    store: LocalStore, settings: Settings, paths: list[str], out: Path
+    store: LocalStore, settings: Settings, paths: list[str], out: Path, text: bytes = SCHEMATIC
 ) -> dict[str, Path]:
-    """Build `paths` for the test schematic with `ensure_built`; copies land in `out`."""
-    schematic, sid = the_schematic()
+    """Build `paths` for the test schematic (or the schematic `text`) with `ensure_built`;
+    copies land in `out`."""
+    schematic = parse_schematic(text)
+    sid = schematic_id(schematic)
     out.mkdir(parents=True, exist_ok=True)
     built = {}
     for path in paths:
