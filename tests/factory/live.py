@@ -9,7 +9,10 @@ stopped after the session, also when tests fail; its log is `<root>/factory.log`
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sysconfig
 import urllib.error
 import urllib.request
@@ -89,5 +92,8 @@ def live_factory(
         argv = ["env", *env, _image_factory(), "serve", "--port", str(port), "--workers", "1"]
         return ServerProcess("image-factory serve", argv, log_path, root)
 
-    with started(start, lambda: _answers(f"http://127.0.0.1:{ports[0]}/healthz")):
+    with started(start, lambda: _answers(f"http://127.0.0.1:{ports[0]}/healthz")) as server:
         yield LiveFactory(ports[0], settings.data_dir, log_path)
+    # `serve` runs gunicorn and a build worker as children: none may outlive the tests.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.proc.pid, signal.SIGKILL)

@@ -1,6 +1,8 @@
 // "Build now" on the final page: start a build (POST /builds), follow its progress over
 // Server-Sent Events and offer the download link when it is ready. Contract:
-//   POST /builds {schematic, version, path} -> 202 {key, status_url, events_url, download_url}
+//   POST /builds {schematic, version, path} -> 202 {key, state, status_url, events_url,
+//     download_url}, or 200 with state "done" when the file is built already
+//   GET status_url -> {state: queued|running|done|failed, stage, percent, error, sha256, size}
 //   events: stage {stage, percent} | log {line} | done {download_url, sha256, size} | failed {error}
 (function () {
   "use strict";
@@ -141,13 +143,19 @@
   // The progress stream broke: ask once where the build stands.
   function checkStatus(build, panel) {
     fetch(build.status_url, { headers: { Accept: "application/json" } })
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
       .then(function (status) {
-        var state = String(status.state || "").toLowerCase();
-        if (status.error) {
+        if (status.state === "failed") {
           panel.fail("The build failed: " + status.error);
-        } else if (state === "done" || state === "success") {
-          panel.done({ download_url: build.download_url });
+        } else if (status.state === "done") {
+          panel.done({
+            download_url: status.download_url || build.download_url,
+            sha256: status.sha256,
+            size: status.size
+          });
         } else {
           panel.fail("Lost contact with the build's progress; it continues on the factory. " +
                      "Press the button again to follow it.");
@@ -176,7 +184,13 @@
           panel.fail(describeStatus(response.status, text));
         });
       }
-      return response.json().then(function (build) { follow(build, panel); });
+      return response.json().then(function (build) {
+        if (build.state === "done") {
+          panel.done({ download_url: build.download_url });  // built before: nothing to follow
+        } else {
+          follow(build, panel);
+        }
+      });
     }).catch(function () {
       panel.fail("Could not reach the factory. Check your connection and try again.");
     });
