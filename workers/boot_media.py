@@ -47,6 +47,23 @@ from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, SYSTEMD_BOOT,
 from workers.secureboot import Signer, enrollment_files, sign_pe
 from workers.store import Store
 
+# External tools these kinds run (for a start-up `require_tools` check).
+BOOT_MEDIA_TOOLS = (
+    "sbsign",
+    "faketime",
+    "grub-mkimage",
+    "mkfs.vfat",
+    "mmd",
+    "mcopy",
+    "mkfs.xfs",
+    "xfs_db",
+    "xorriso",
+    "qemu-img",
+    "mksquashfs",
+    "unsquashfs",
+    "pigz",
+)
+
 
 class SignerMismatch(FactoryError):
     """The SecureBoot key at build time is not the one the plan was made with."""
@@ -101,7 +118,9 @@ def check_signer(plan: Plan, signer: Signer | None) -> Signer | None:
 def _signed(inputs: BootInputs, path: Path) -> Path:
     if inputs.signer is None:
         return path
-    return sign_pe(inputs.signer.key, path, path.with_name(path.name + ".signed"))
+    return sign_pe(
+        inputs.signer.key, path, path.with_name(path.name + ".signed"), epoch=inputs.epoch
+    )
 
 
 def build_uki(plan: Plan, inputs: BootInputs) -> Path:

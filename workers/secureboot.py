@@ -7,8 +7,9 @@ Key material: RSA 2048 and a self-signed X.509 certificate (SHA-256, CA:TRUE, th
 otherwise generated once on first use into `<data dir>/keys/` and kept. A scaled deployment
 must configure them: every worker has to sign with the same key.
 
-`sign_pe` runs `sbsign`: Authenticode with RSA PKCS#1 v1.5 and no signing time, so the same
-input and key give the same signed bytes.
+`sign_pe` runs `sbsign` (Authenticode, RSA PKCS#1 v1.5, which is deterministic). sbsign also
+puts the clock into the signature's signingTime attribute, so it runs under `faketime` with
+the clock frozen at the build's epoch: the same input, key and epoch give the same bytes.
 
 `enrollment_files` follows Talos (talos-formats §6.5): PK, KEK and db each hold our
 certificate (as DER), each is signed by our key (accepted because the firmware is in setup
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +155,25 @@ def generate_secureboot_pair() -> tuple[bytes, bytes]:
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def sign_pe(key: SecureBootKey, src: Path, dest: Path) -> Path:
-    """Authenticode-sign the PE file `src` into `dest` with `sbsign`."""
-    run_tool(["sbsign", "--key", key.key_path, "--cert", key.cert_path, "--output", dest, src])
+def sign_pe(key: SecureBootKey, src: Path, dest: Path, *, epoch: int) -> Path:
+    """Authenticode-sign the PE file `src` into `dest` with `sbsign`, signing time = `epoch`."""
+    frozen = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    run_tool(
+        [
+            "faketime",
+            "-f",  # the advanced format: an absolute time without "@" stays frozen
+            frozen,
+            "sbsign",
+            "--key",
+            key.key_path,
+            "--cert",
+            key.cert_path,
+            "--output",
+            dest,
+            src,
+        ],
+        env={"TZ": "UTC", "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+    )
     return dest
 
 

@@ -66,7 +66,7 @@ def assets(
     ours = load_or_create_secureboot_key(settings)
     other = load_or_create_secureboot_key(Settings(data_dir=root / "other"))
     built["other-key-uki.efi"] = sign_pe(
-        other, built["metal-amd64-uki.efi"], out / "other-key-uki.efi"
+        other, built["metal-amd64-uki.efi"], out / "other-key-uki.efi", epoch=1700000000
     )
     return built, ours, other
 

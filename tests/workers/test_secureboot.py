@@ -4,6 +4,7 @@ wrong certificate does not), deterministic signing, enrollment databases with DE
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -79,15 +80,18 @@ def test_sbsign_signature_verifies_only_with_our_cert(tmp_path: Path) -> None:
     image = append_sections(
         STUB, tmp_path / "uki.efi", [NewSection(".osrel", data=b"ID=x\n")], timestamp=EPOCH
     )
-    signed = sign_pe(key, image, tmp_path / "signed.efi")
+    signed = sign_pe(key, image, tmp_path / "signed.efi", epoch=EPOCH)
     out = run_tool(["sbverify", "--cert", key.cert_path, signed]).decode()
     assert "Signature verification OK" in out
     with pytest.raises(ToolError, match="sbverify"):
         run_tool(["sbverify", "--cert", other.cert_path, signed])
     with pytest.raises(ToolError, match="sbverify"):
         run_tool(["sbverify", "--cert", key.cert_path, image])
-    again = sign_pe(key, image, tmp_path / "again.efi")
+    time.sleep(1.1)  # sbsign would stamp another signing time without the frozen clock
+    again = sign_pe(key, image, tmp_path / "again.efi", epoch=EPOCH)
     assert again.read_bytes() == signed.read_bytes()
+    later = sign_pe(key, image, tmp_path / "later.efi", epoch=EPOCH + 1)
+    assert later.read_bytes() != signed.read_bytes()
 
 
 def test_enrollment_files_hold_our_der_cert(tmp_path: Path) -> None:

@@ -53,16 +53,41 @@ def make_sysext(
     `usr/lib/firmware` into the sysext image `dest`."""
     tree = workdir / "sysext-tree"
     tree.mkdir()
+    tree.chmod(0o755)  # the image's root directory; not left to the umask
     for layer in layers:
-        # -f: later layers overwrite files of earlier ones.
+        # -f: later layers overwrite files of earlier ones; modes come from the layers.
         run_tool(["unsquashfs", "-no-progress", "-no-xattrs", "-f", "-d", tree, layer])
     for extras in firmware_trees:
         firmware = extras / FIRMWARE_DIR
         if firmware.is_dir():
-            shutil.copytree(firmware, tree / FIRMWARE_DIR, dirs_exist_ok=True)
+            _add_files(firmware, tree / FIRMWARE_DIR)
     release = tree / RELEASE_DIR / f"extension-release.{name}"
-    release.parent.mkdir(parents=True, exist_ok=True)
+    _make_dirs(release.parent)
     release.write_text(extension_release(arch))
+    release.chmod(0o644)
     make_squashfs(tree, dest, epoch=epoch)
     shutil.rmtree(tree)
     return dest
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create `directory` and missing parents with mode 0755 (not left to the umask)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        path.chmod(0o755)
+
+
+def _add_files(src: Path, dest: Path) -> None:
+    """Copy the tree `src` over `dest`: files 0644 (firmware is data), new directories 0755."""
+    for path in sorted(src.rglob("*")):
+        target = dest / path.relative_to(src)
+        if path.is_dir():
+            _make_dirs(target)
+        else:
+            _make_dirs(target.parent)
+            shutil.copyfile(path, target)
+            target.chmod(0o644)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def _layer(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
     return make_squashfs(root, tmp_path / f"{name}.sqsh", epoch=EPOCH)
 
 
-def _sysext(tmp_path: Path, out: str) -> Path:
+def _sysext(tmp_path: Path, out: str, umask: int = 0o022) -> Path:
     bottom = _layer(tmp_path, "a", {"usr/local/bin/tool": "old\n", "usr/share/a": "a\n"})
     top = _layer(tmp_path, "b", {"usr/local/bin/tool": "new\n", "usr/share/b": "b\n"})
     extras = tmp_path / "extras"
@@ -32,15 +33,19 @@ def _sysext(tmp_path: Path, out: str) -> Path:
     (extras / "kernel/x86/microcode/AuthenticAMD.bin").write_bytes(b"ucode")
     work = tmp_path / f"{out}-work"
     work.mkdir()
-    return make_sysext(
-        tmp_path / out,
-        workdir=work,
-        layers=[bottom, top],
-        firmware_trees=[extras],
-        name=sysext_name("0123456789abcdef" * 4),
-        arch="amd64",
-        epoch=EPOCH,
-    )
+    old = os.umask(umask)
+    try:
+        return make_sysext(
+            tmp_path / out,
+            workdir=work,
+            layers=[bottom, top],
+            firmware_trees=[extras],
+            name=sysext_name("0123456789abcdef" * 4),
+            arch="amd64",
+            epoch=EPOCH,
+        )
+    finally:
+        os.umask(old)
 
 
 def test_merged_last_layer_wins_with_release_file(tmp_path: Path) -> None:
@@ -55,10 +60,10 @@ def test_merged_last_layer_wins_with_release_file(tmp_path: Path) -> None:
     assert release.read_text() == "ID=_any\nARCHITECTURE=x86-64\n"
 
 
-def test_reproducible(tmp_path: Path) -> None:
+def test_reproducible_under_another_umask(tmp_path: Path) -> None:
     (tmp_path / "1").mkdir()
     (tmp_path / "2").mkdir()
     one = _sysext(tmp_path / "1", "ext.sqsh")
     time.sleep(1.1)
-    two = _sysext(tmp_path / "2", "ext.sqsh")
+    two = _sysext(tmp_path / "2", "ext.sqsh", umask=0o077)
     assert one.read_bytes() == two.read_bytes()
