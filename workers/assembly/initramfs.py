@@ -170,6 +170,8 @@ def make_modules_layer(
         copy_from_modules_tar(modules_tar, kernel_version, missing_data, merged)
     layer = workdir / "layer"
     layer_modules = layer / MODULES_ROOT / kernel_version
+    # Also without requested modules: an extension's modules still need a modules.dep.
+    layer_modules.mkdir(parents=True)
     copy_from_modules_tar(modules_tar, kernel_version, closure_paths, layer_modules)
     shutil.copytree(layer_modules, merged, dirs_exist_ok=True)
     for tree in extension_modules:
