@@ -7,7 +7,19 @@ from importlib.metadata import version
 
 from flask import Flask, Response, request
 
-from factory import api, catalog, images, meta, openapi, ops, pxe, secureboot, ui
+from factory import (
+    api,
+    builds,
+    catalog,
+    images,
+    meta,
+    metrics,
+    openapi,
+    ops,
+    pxe,
+    secureboot,
+    ui,
+)
 from factory.errors import register_error_handlers
 from factory.services import EXTENSION_KEY, Services
 from workers.settings import Settings
@@ -25,6 +37,8 @@ BLUEPRINTS = (
     openapi.bp,
     ui.bp,
     secureboot.bp,
+    builds.bp,
+    metrics.bp,
 )
 
 

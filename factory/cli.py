@@ -11,6 +11,7 @@ from factory.commands.extension import extension
 from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
+from factory.commands.worker import worker
 
 
 @click.group()
@@ -28,3 +29,4 @@ main.add_command(release)
 main.add_command(extension)
 main.add_command(schematic)
 main.add_command(build)
+main.add_command(worker)

@@ -1,49 +1,183 @@
-"""`GET|HEAD /image/<schematic>/<version>/<path>`: build on first request, then stream.
+"""`GET|HEAD /image/<schematic>/<version>/<path>` (+ `.sha256`, `.sha512`, `.sigstore.json`)
+and `GET /oci/cosign/signing-key.pub`.
 
-Simple and synchronous for now: the request builds the asset (through `ensure_built`, the
-code every caller uses) when the store has no finished build for its plan key, then streams
-it with upstream's headers: Content-Type from the path, Content-Length, and
-`Content-Disposition: attachment; filename="<path>"`.
+As upstream (image-factory-api §2.3), better:
+- a finished build is checked once per process against its digest (`BlobVerifier`; a
+  mismatch is discarded and rebuilt, never served), then
+  - with the S3 store: `302` to a presigned URL carrying the `Content-Disposition`
+    (`IMAGE_FACTORY_S3_REDIRECT`; never for HEAD; never when the request's Host is the PXE
+    URL's host, as upstream, because iPXE clients are better served directly);
+  - otherwise streamed with ranges and conditional requests (`factory.delivery`);
+- no finished build: it is enqueued (or joined: one build however many ask) and the request
+  waits up to `IMAGE_FACTORY_BUILD_WAIT`; `Prefer: respond-async` gets `202` with
+  `Location: /builds/<key>` at once; a full queue gets `503` + `Retry-After`;
+- the suffixes answer from the build manifest: checksum lines for `sha256sum -c` and the
+  Sigstore bundle signed when the build was published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Request, Response, request
 
-from factory.services import services
-from workers.builds import ensure_built
-from workers.plans import make_plan
+from factory.delivery import (
+    bundle_response,
+    checksum_response,
+    content_disposition,
+    download_name,
+    redirect_response,
+    stream_asset,
+)
+from factory.engine import Engine, engine
+from factory.errors import text_error
+from workers.builds import BuiltAsset, load_built
+from workers.jobs import BuildRequest
+from workers.plans import Plan, make_plan
 from workers.profiles import parse_profile
+from workers.queue import DONE, FAILED, BuildStatus
 from workers.releases.versions import normalize_version
 from workers.schematics_store import load_schematic
-from workers.store import Store
-from workers.store.base import attachment_disposition
+from workers.signing import bundle_json
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("images", __name__)
-_CHUNK = 1 << 20
+
+PEM_TYPE = "application/x-pem-file"
+# Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
+SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "sha512"))
+RETRY_AFTER_BUILDING = "10"
+
+
+def split_suffix(path: str) -> tuple[str, str]:
+    """(asset path, "" | "sha256" | "sha512" | "sigstore")."""
+    for suffix, wanted in SUFFIXES:
+        if path.endswith(suffix) and len(path) > len(suffix):
+            return path.removesuffix(suffix), wanted
+    return path, ""
+
+
+def prefers_async(req: Request) -> bool:
+    """RFC 7240 `Prefer: respond-async`."""
+    preferences = ",".join(req.headers.getlist("Prefer"))
+    return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences.split(","))
+
+
+def find_built(eng: Engine, plan: Plan) -> BuiltAsset | None:
+    """The finished build of `plan`, if its stored bytes still match its digest."""
+    built = load_built(eng.store, plan)
+    if built is None or not eng.verifier.check(eng.store, built):
+        if built is not None:
+            eng.metrics.count("image_factory_corrupt_blobs_total")
+        return None
+    return built
+
+
+def build_links(status: BuildStatus, download_url: str) -> dict[str, str]:
+    """The JSON body of `POST /builds` and of a `202` download."""
+    return {
+        "key": status.key,
+        "state": status.state,
+        "status_url": f"/builds/{status.key}",
+        "events_url": f"/builds/{status.key}/events",
+        "download_url": download_url,
+    }
+
+
+def accepted(status: BuildStatus, download_url: str) -> Response:
+    response = Response(
+        json.dumps(build_links(status, download_url)) + "\n",
+        status=202,
+        mimetype="application/json",
+    )
+    response.headers["Location"] = f"/builds/{status.key}"
+    response.headers["Retry-After"] = RETRY_AFTER_BUILDING
+    return response
+
+
+def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | Response:
+    """Enqueue or join the build of `plan` and wait for it (bounded); the finished build,
+    or the response to send instead (202 when asked to, 503 when still building, 500 when
+    the build failed)."""
+    status = eng.queue.submit(job)
+    if prefers_async(request):
+        return accepted(status, job.download_url)
+    if status.state != DONE:
+        status = eng.queue.wait(job, eng.settings.build_wait)
+    if status.state == FAILED:
+        return text_error(f"building {job.path} failed: {status.error}", 500)
+    built = find_built(eng, plan) if status.state == DONE else None
+    if built is None:
+        return text_error(
+            f"{job.path} is still being built; follow /builds/{job.key} or try again shortly",
+            503,
+            {"Retry-After": RETRY_AFTER_BUILDING, "Location": f"/builds/{job.key}"},
+        )
+    return built
+
+
+def _redirect_allowed(eng: Engine) -> bool:
+    if not eng.settings.s3_redirect or request.method != "GET":
+        return False
+    pxe_host = urlsplit(eng.settings.effective_pxe_url).netloc.lower()
+    return request.host.lower() != pxe_host
 
 
 @bp.route("/image/<schematic_id>/<version>/<path>", methods=["GET", "HEAD"])
 def image(schematic_id: str, version: str, path: str) -> Response:
-    svc = services()
-    schematic = load_schematic(svc.store, schematic_id)
+    eng = engine()
+    asset_path, wanted = split_suffix(path)
+    schematic = load_schematic(eng.store, schematic_id)
     version = normalize_version(version)
-    profile = parse_profile(path)
-    plan = make_plan(svc.store, schematic, schematic_id, version, profile, svc.settings)
-    built = ensure_built(
-        svc.store, plan, svc.settings.data_dir / "tmp", signer=plan.signer(svc.settings)
+    profile = parse_profile(asset_path)
+    filename = download_name(request.args.get("filename"), asset_path)
+    plan = make_plan(eng.store, schematic, schematic_id, version, profile, eng.settings)
+    kind = str(plan.kind)
+    built = find_built(eng, plan)
+    if built is None:
+        eng.metrics.count("image_factory_cache_misses_total", kind=kind)
+        found = build_then_find(eng, plan, BuildRequest.for_plan(schematic_id, plan))
+        if isinstance(found, Response):
+            return found
+        built = found
+    else:
+        eng.metrics.count("image_factory_cache_hits_total", kind=kind)
+    if wanted == "sigstore":
+        return bundle_response(_bundle(eng, built), filename)
+    if wanted:
+        return checksum_response(built, wanted, filename)
+    if _redirect_allowed(eng):
+        url = eng.store.url_for(
+            built.blob, None, eng.settings.s3_url_ttl, content_disposition(filename)
+        )
+        if url is not None:
+            return redirect_response(url)
+    return stream_asset(
+        request, eng.store, built, filename, built.built_at or _stored_at(eng, built)
     )
-    headers = {
-        "Content-Length": str(built.size),
-        "Content-Disposition": attachment_disposition(path),
-    }
-    body = iter(()) if request.method == "HEAD" else _stream(svc.store, built.blob)
-    return Response(body, status=200, headers=headers, content_type=built.content_type)
 
 
-def _stream(store: Store, key: str) -> Iterator[bytes]:
-    with store.open(key) as reader:
-        while chunk := reader.read(_CHUNK):
-            yield chunk
+def _stored_at(eng: Engine, built: BuiltAsset) -> int:
+    """Last-Modified for builds recorded before manifests carried their time."""
+    return int(eng.store.stat(built.blob).modified)
+
+
+def _bundle(eng: Engine, built: BuiltAsset) -> bytes:
+    """The bundle signed at publish time, or (a manifest from before signing moved there, or
+    signed with a key this service no longer uses) one signed now with the current key."""
+    bundle = built.sigstore_bundle
+    hint = (
+        bundle.get("verificationMaterial", {}).get("publicKey", {}).get("hint") if bundle else None
+    )
+    if bundle is None or hint != eng.signing_key.public_key_hint:
+        return bundle_json(eng.signing_key.sigstore_bundle(built.sha256))
+    return bundle_json(dict(bundle))
+
+
+@bp.route("/oci/cosign/signing-key.pub", methods=["GET"])
+def signing_key() -> Response:
+    """The public key that verifies every asset's `.sigstore.json` (PKIX PEM)."""
+    return Response(engine().signing_key.public_key_pem, status=200, mimetype=PEM_TYPE)

@@ -1,18 +1,22 @@
 """Finished builds in the store: build once per plan key, then serve the stored bytes.
 
 Keys: the asset at `blobs/sha256/<hex>`, then `builds/<plan key>/manifest.json` (the commit
-point, written last) with the file name, size, sha256, sha512, content type, the plan's
-canonical JSON and the build time. `ensure_built` is what the CLI, the web service and (later)
-the Celery workers call, so every caller builds through the same code.
+point, written last) with the file name, size, sha256, sha512, content type, the Sigstore
+bundle (signed once, here, when a signing key is given), the plan's canonical JSON, when it
+was built and how long each stage took. `ensure_built` is what the CLI and the Celery workers
+call, so every caller builds through the same code. `discard_build` removes a build whose
+blob no longer matches its digest, so the next request rebuilds it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,7 +24,10 @@ from workers.build import Progress, build_asset
 from workers.plans import Plan
 from workers.releases.catalog import blob_key
 from workers.secureboot import Signer
+from workers.signing import SigningKey
 from workers.store import ObjectNotFound, Store
+
+log = logging.getLogger(__name__)
 
 BUILDS_PREFIX = "builds/"
 _CHUNK = 1 << 20
@@ -52,6 +59,10 @@ class BuiltAsset:
     sha512: str
     content_type: str
     seconds: float
+    # Manifests written before these fields existed load with the defaults.
+    built_at: int = 0  # seconds since the epoch, when the manifest was written
+    stages: Mapping[str, float] = field(default_factory=dict)  # seconds per progress stage
+    sigstore_bundle: Mapping[str, Any] | None = None
 
     @property
     def blob(self) -> str:
@@ -64,17 +75,40 @@ def build_manifest_key(plan_key: str) -> str:
 
 def load_built(store: Store, plan: Plan) -> BuiltAsset | None:
     """The finished build of `plan`, or None when there is none (or its blob went missing)."""
-    try:
-        doc = json.loads(store.get_bytes(build_manifest_key(plan.key)))
-    except ObjectNotFound:
+    return load_build(store, plan.key)
+
+
+def load_build(store: Store, key: str) -> BuiltAsset | None:
+    """The finished build with plan key `key`, or None (no manifest, or its blob is gone or
+    has the wrong size)."""
+    built = read_manifest(store, key)
+    if built is None:
         return None
-    built = BuiltAsset(**{k: doc[k] for k in BuiltAsset.__dataclass_fields__})
     try:
         if store.size(built.blob) != built.size:
             return None
     except ObjectNotFound:
         return None
     return built
+
+
+def read_manifest(store: Store, key: str) -> BuiltAsset | None:
+    """The build manifest of `key` as written, without looking at its blob."""
+    try:
+        doc = json.loads(store.get_bytes(build_manifest_key(key)))
+    except ObjectNotFound:
+        return None
+    return BuiltAsset(**{k: doc[k] for k in BuiltAsset.__dataclass_fields__ if k in doc})
+
+
+def discard_build(store: Store, built: BuiltAsset, reason: str) -> None:
+    """Forget a build whose stored bytes are wrong: the manifest first (so nobody is sent to
+    the blob any more), then the blob (so the rebuild uploads it again)."""
+    log.error(
+        "discarding build %s (%s, blob %s): %s", built.key, built.filename, built.blob, reason
+    )
+    store.delete(build_manifest_key(built.key))
+    store.delete(built.blob)
 
 
 def _hashes(path: Path) -> tuple[str, str, int]:
@@ -91,35 +125,87 @@ def _quiet(stage: str, percent: int) -> None:
     """Progress sink that shows nothing."""
 
 
+class StageClock:
+    """Passes progress on and notes how long each stage ran (first to last report)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._current = ""
+        self._since = time.monotonic()
+        self.stages: dict[str, float] = {}
+
+    def __call__(self, stage: str, percent: int) -> None:
+        now = time.monotonic()
+        if stage != self._current:
+            self._close(now)
+            self._current, self._since = stage, now
+        self._progress(stage, percent)
+
+    def _close(self, now: float) -> None:
+        if self._current:
+            spent = self.stages.get(self._current, 0.0) + now - self._since
+            self.stages[self._current] = round(spent, 3)
+
+    def finish(self) -> dict[str, float]:
+        self._close(time.monotonic())
+        self._current = ""
+        return self.stages
+
+
 def ensure_built(
     store: Store,
     plan: Plan,
     work_root: Path,
     progress: Progress = _quiet,
     signer: Signer | None = None,
+    signing_key: SigningKey | None = None,
 ) -> BuiltAsset:
     """The stored build of `plan`, building and storing it first when needed.
 
-    `signer`: the SecureBoot key material (`plan.signer(settings)`) for SecureBoot plans."""
+    `signer`: the SecureBoot key material (`plan.signer(settings)`) for SecureBoot plans.
+    `signing_key`: the asset signing key; the manifest then carries the asset's Sigstore
+    bundle, so it is signed once per build rather than once per download."""
     existing = load_built(store, plan)
     if existing is not None:
         return existing
     work_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    clock = StageClock(progress)
     with tempfile.TemporaryDirectory(prefix="build-", dir=work_root) as tmp:
-        path = build_asset(plan, store, Path(tmp), progress, signer)
-        sha256, sha512, size = _hashes(path)
-        built = BuiltAsset(
-            key=plan.key,
-            filename=plan.profile.path,
-            size=size,
-            sha256=sha256,
-            sha512=sha512,
-            content_type=content_type_for(plan.profile.path),
-            seconds=round(time.monotonic() - started, 3),
-        )
-        if not store.exists(built.blob):
-            store.put_file(built.blob, path, content_type=built.content_type)
+        path = build_asset(plan, store, Path(tmp), clock, signer)
+        return publish_build(store, plan, path, started, clock, signing_key)
+
+
+def publish_build(
+    store: Store,
+    plan: Plan,
+    path: Path,
+    started: float,
+    clock: StageClock,
+    signing_key: SigningKey | None,
+) -> BuiltAsset:
+    """Store the built file `path` as the build of `plan`: the blob under its digest (unless
+    it is there already), then the manifest, the commit point. `started` is when the build
+    began (`time.monotonic()`); `clock` reports the upload stage and gives the seconds each
+    stage took."""
+    clock("upload", 0)
+    sha256, sha512, size = _hashes(path)
+    content_type = content_type_for(plan.profile.path)
+    if not store.exists(blob_key(sha256)):
+        store.put_file(blob_key(sha256), path, content_type=content_type)
+    clock("upload", 100)
+    built = BuiltAsset(
+        key=plan.key,
+        filename=plan.profile.path,
+        size=size,
+        sha256=sha256,
+        sha512=sha512,
+        content_type=content_type,
+        seconds=round(time.monotonic() - started, 3),
+        built_at=int(time.time()),
+        stages=clock.finish(),
+        sigstore_bundle=None if signing_key is None else signing_key.sigstore_bundle(sha256),
+    )
     doc: dict[str, Any] = {**asdict(built), "plan": plan.to_json()}
     store.put_bytes(
         build_manifest_key(plan.key),

@@ -30,6 +30,10 @@ class Settings:
     max_extension_bytes: int = 512 * 1024 * 1024
     build_wait: int = 15 * 60
     max_queue: int = 100
+    build_time_limit: int = 60 * 60
+    worker_concurrency: int = 2
+    s3_redirect: bool = True
+    s3_url_ttl: int = 60 * 60
     source_date_epoch: int = 1700000000
     tool_timeout: int = 1800
     reference_version: str = "v1.0.0"

@@ -1,14 +1,27 @@
-"""`image-factory serve`: the web service under gunicorn."""
+"""`image-factory serve`: the web service under gunicorn.
+
+Embedded default (no `IMAGE_FACTORY_BROKER_URL`): a first start prepares the data directory,
+then gunicorn and one build worker on the embedded broker run side by side
+(`factory.commands.supervise`). Scaled mode (a Redis broker URL): only the web processes;
+builds run on `image-factory worker` processes elsewhere.
+
+The only `Server` header is ours (`Image Factory <version>`): gunicorn's own is replaced.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
+import gunicorn.http.wsgi
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from factory.app import create_app
+from factory.app import SERVER_HEADER, create_app
+from factory.commands.supervise import Supervisor
+from factory.commands.worker import worker_name
+from workers.app import make_celery, run_worker
 from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
 from workers.errors import FactoryError
@@ -28,8 +41,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
-        return self._app
+    def load(self) -> Callable[..., Iterable[bytes]]:
+        return _without_app_server_header(self._app)
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _without_app_server_header(app: WsgiApp) -> WsgiApp:
+    """gunicorn writes its own `Server` line (set to ours below); drop the app's copy so a
+    response carries exactly one."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            kept = [(name, value) for name, value in headers if name.lower() != "server"]
+            return start_response(status, kept, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
 
 
 def _prepare_embedded_default(settings: Settings, store: Store) -> None:
@@ -56,6 +86,7 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     if not settings.uses_s3:
         _prepare_embedded_default(settings, store)
     app = create_app(settings, store=store)
+    gunicorn.http.wsgi.SERVER = SERVER_HEADER
     options = {
         "bind": f"{host}:{port}",
         "workers": web_workers,
@@ -65,4 +96,13 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         "accesslog": "-",
     }
     click.echo(f"serving on http://{host}:{port}", err=True)
-    _Gunicorn(app, options).run()
+    if settings.broker_url:
+        _Gunicorn(app, options).run()
+        return
+    click.echo("embedded default: starting a build worker alongside", err=True)
+
+    def build_worker() -> None:
+        run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())
+
+    status = Supervisor(lambda: _Gunicorn(app, options).run(), build_worker).run()
+    raise SystemExit(status)

@@ -1,70 +1,87 @@
-"""`GET|HEAD /image/<id>/<version>/<path>`: errors as upstream words them, headers, caching."""
+"""`GET|HEAD /image/<id>/<version>/<path>`: errors as upstream words them, headers, caching,
+conditional and range requests, checksums and signatures, async builds; a real build worker
+(in a thread) builds what the requests ask for."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from factory import create_app
 from schematics import parse_schematic
-from tests.workers.releases.fakes import save_fake_release
+from tests.factory.served import Served, served
 from workers import builds as builds_module
-from workers.builds import BUILDS_PREFIX
+from workers.assembly.run import ToolError
+from workers.builds import BUILDS_PREFIX, read_manifest
 from workers.schematics_store import save_schematic
-from workers.store import LocalStore
-
-SCHEMATIC = b"customization:\n  extraKernelArgs: [console=ttyS0, -console=tty0]\n"
+from workers.settings import Settings
 
 
-@pytest.fixture
-def schematic_id(store: LocalStore, tmp_path: Path) -> str:
-    save_fake_release(store, "v1.0.0", tmp_path / "releases")
-    return save_schematic(store, parse_schematic(SCHEMATIC))
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served(tmp_path_factory) as found:
+        yield found
 
 
-def test_kernel_is_streamed_with_upstream_headers(client: FlaskClient, schematic_id: str) -> None:
-    response = client.get(f"/image/{schematic_id}/v1.0.0/kernel-amd64")
+def _new_schematic(srv: Served, marker: str) -> str:
+    body = f"customization:\n  extraKernelArgs: [factory.test={marker}]\n".encode()
+    return save_schematic(srv.store, parse_schematic(body))
+
+
+def test_kernel_is_streamed_with_upstream_headers(srv: Served) -> None:
+    response = srv.client.get(srv.url("kernel-amd64"))
     assert response.status_code == 200
     assert response.data.startswith(b"MZ fake vmlinuz")
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Length"] == str(len(response.data))
     assert response.headers["Content-Disposition"] == 'attachment; filename="kernel-amd64"'
+    assert response.headers["ETag"] == f'"{hashlib.sha256(response.data).hexdigest()}"'
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["Last-Modified"].endswith(" GMT")
 
 
-def test_version_without_v_and_arch_alias(client: FlaskClient, schematic_id: str) -> None:
-    one = client.get(f"/image/{schematic_id}/v1.0.0/kernel-amd64")
-    other = client.get(f"/image/{schematic_id}/1.0.0/kernel-x86_64")
+def test_version_without_v_and_arch_alias(srv: Served) -> None:
+    one = srv.client.get(srv.url("kernel-amd64"))
+    other = srv.client.get(f"/image/{srv.schematic_id}/1.0.0/kernel-x86_64")
     assert other.status_code == 200
     assert other.data == one.data
     assert other.headers["Content-Disposition"] == 'attachment; filename="kernel-x86_64"'
 
 
-def test_cmdline(client: FlaskClient, schematic_id: str) -> None:
-    response = client.get(f"/image/{schematic_id}/v1.0.0/cmdline-metal-amd64")
+def test_cmdline(srv: Served) -> None:
+    response = srv.client.get(srv.url("cmdline-metal-amd64"))
     assert response.status_code == 200
     assert response.data == b"talos.platform=metal console=ttyS0"
 
 
-def test_head_sends_headers_only(client: FlaskClient, schematic_id: str) -> None:
-    response = client.head(f"/image/{schematic_id}/v1.0.0/cmdline-aws-amd64")
+def test_head_sends_headers_only(srv: Served) -> None:
+    response = srv.client.head(srv.url("cmdline-aws-amd64"))
     assert response.status_code == 200
     assert response.data == b""
-    full = client.get(f"/image/{schematic_id}/v1.0.0/cmdline-aws-amd64")
+    full = srv.client.get(srv.url("cmdline-aws-amd64"))
     assert response.headers["Content-Length"] == str(len(full.data))
+    assert response.headers["ETag"] == full.headers["ETag"]
 
 
 def test_second_request_is_served_from_the_store(
-    client: FlaskClient, schematic_id: str, store: LocalStore, monkeypatch: pytest.MonkeyPatch
+    srv: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = client.get(f"/image/{schematic_id}/v1.0.0/kernel-amd64")
-    assert list(store.list(BUILDS_PREFIX))
+    first = srv.client.get(srv.url("kernel-amd64"))
+    assert list(srv.store.list(BUILDS_PREFIX))
 
     def no_builds(*args: object, **kwargs: object) -> Path:
         raise AssertionError("built twice")
 
     monkeypatch.setattr(builds_module, "build_asset", no_builds)
-    again = client.get(f"/image/{schematic_id}/v1.0.0/kernel-amd64")
+    again = srv.client.get(srv.url("kernel-amd64"))
     assert again.status_code == 200
     assert again.data == first.data
 
@@ -86,6 +103,8 @@ def test_second_request_is_served_from_the_store(
         ("/image/{id}/v9.9.9/kernel-amd64", 404, "version v9.9.9 is not available for amd64\n"),
         ("/image/{id}/v1.0.0/metal-arm64.iso", 501, "arm64 assets are not built yet"),
         ("/image/{id}/v1.0.0/extensions-arm64.sqsh", 501, "arm64 assets are not built yet"),
+        ("/image/{id}/v1.0.0/kernel-foo.sha256", 400, 'invalid architecture: "foo"'),
+        ("/image/{id}/v1.0.0/kernel-amd64?filename=%0A.%20.", 400, "invalid filename"),
         (
             f"/image/{'0' * 64}/v1.0.0/kernel-amd64",
             404,
@@ -93,16 +112,216 @@ def test_second_request_is_served_from_the_store(
         ),
     ],
 )
-def test_errors(client: FlaskClient, schematic_id: str, path: str, status: int, body: str) -> None:
-    response = client.get(path.format(id=schematic_id))
+def test_errors(srv: Served, path: str, status: int, body: str) -> None:
+    response = srv.client.get(path.format(id=srv.schematic_id))
     assert response.status_code == status
     assert body in response.get_data(as_text=True)
     assert response.headers["Content-Type"].startswith("text/plain")
 
 
 @pytest.mark.integration
-def test_initramfs_content_type(client: FlaskClient, schematic_id: str) -> None:
-    response = client.get(f"/image/{schematic_id}/v1.0.0/initramfs-amd64.xz")
+def test_initramfs_content_type(srv: Served) -> None:
+    response = srv.client.get(srv.url("initramfs-amd64.xz"))
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/x-xz"
     assert response.data.startswith(b"MZ fake initramfs.xz")
+
+
+# --- conditional and range requests ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel(srv: Served) -> bytes:
+    data: bytes = srv.client.get(srv.url("kernel-amd64")).data
+    return data
+
+
+def test_if_none_match_and_if_modified_since_give_304(srv: Served, kernel: bytes) -> None:
+    etag = f'"{hashlib.sha256(kernel).hexdigest()}"'
+    matching = srv.client.get(srv.url("kernel-amd64"), headers={"If-None-Match": etag})
+    assert matching.status_code == 304
+    assert matching.data == b""
+    assert matching.headers["ETag"] == etag
+    other = srv.client.get(srv.url("kernel-amd64"), headers={"If-None-Match": '"other"'})
+    assert other.status_code == 200
+    later = formatdate(time.time() + 3600, usegmt=True)
+    since = srv.client.get(srv.url("kernel-amd64"), headers={"If-Modified-Since": later})
+    assert since.status_code == 304
+    earlier = formatdate(0, usegmt=True)
+    changed = srv.client.get(srv.url("kernel-amd64"), headers={"If-Modified-Since": earlier})
+    assert changed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "stop"),
+    [("bytes=0-9", 0, 10), ("bytes=5-", 5, None), ("bytes=-7", -7, None), ("bytes=3-3", 3, 4)],
+)
+def test_single_ranges_are_206(
+    srv: Served, kernel: bytes, header: str, start: int, stop: int | None
+) -> None:
+    response = srv.client.get(srv.url("kernel-amd64"), headers={"Range": header})
+    expected = kernel[start:stop]
+    first = start % len(kernel)
+    assert response.status_code == 206
+    assert response.data == expected
+    assert response.headers["Content-Length"] == str(len(expected))
+    assert response.headers["Content-Range"] == (
+        f"bytes {first}-{first + len(expected) - 1}/{len(kernel)}"
+    )
+
+
+def test_unsatisfiable_range_is_416_and_odd_ranges_get_everything(
+    srv: Served, kernel: bytes
+) -> None:
+    url = srv.url("kernel-amd64")
+    beyond = srv.client.get(url, headers={"Range": f"bytes={len(kernel)}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(kernel)}"
+    for header in ("bytes=0-1,4-5", "items=0-1", "bytes=x-y"):
+        whole = srv.client.get(url, headers={"Range": header})
+        assert whole.status_code == 200, header
+        assert whole.data == kernel
+
+
+def test_if_range_honours_the_range_only_while_the_etag_matches(srv: Served, kernel: bytes) -> None:
+    url = srv.url("kernel-amd64")
+    etag = f'"{hashlib.sha256(kernel).hexdigest()}"'
+    same = srv.client.get(url, headers={"Range": "bytes=0-3", "If-Range": etag})
+    assert same.status_code == 206
+    assert same.data == kernel[:4]
+    stale = srv.client.get(url, headers={"Range": "bytes=0-3", "If-Range": '"stale"'})
+    assert stale.status_code == 200
+    assert stale.data == kernel
+    weak = srv.client.get(url, headers={"Range": "bytes=0-3", "If-Range": "W/" + etag})
+    assert weak.status_code == 200
+
+
+# --- checksums, signatures, file names ------------------------------------------------------
+
+
+def test_checksum_suffixes_give_sha256sum_lines(srv: Served, kernel: bytes) -> None:
+    for algorithm in ("sha256", "sha512"):
+        response = srv.client.get(srv.url(f"kernel-amd64.{algorithm}?filename=vmlinuz"))
+        digest = hashlib.new(algorithm, kernel).hexdigest()
+        assert response.status_code == 200
+        assert response.data == f"{digest}  vmlinuz\n".encode()
+        assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert response.headers["Content-Disposition"] == (
+            f'attachment; filename="vmlinuz.{algorithm}"'
+        )
+
+
+def test_sigstore_bundle_verifies_with_the_published_key(srv: Served, kernel: bytes) -> None:
+    response = srv.client.get(srv.url("kernel-amd64.sigstore.json"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="kernel-amd64.sigstore.json"'
+    )
+    bundle = response.get_json()
+    digest = base64.b64decode(bundle["messageSignature"]["messageDigest"]["digest"])
+    assert digest == hashlib.sha256(kernel).digest()
+    pem = srv.client.get("/oci/cosign/signing-key.pub")
+    assert pem.headers["Content-Type"] == "application/x-pem-file"
+    key = serialization.load_pem_public_key(pem.data)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    signature = base64.b64decode(bundle["messageSignature"]["signature"])
+    key.verify(signature, kernel, ec.ECDSA(hashes.SHA256()))  # raises when it does not verify
+
+
+def test_the_bundle_is_signed_when_the_build_is_published(srv: Served) -> None:
+    sid = _new_schematic(srv, "signed")
+    srv.client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64")
+    served_bundle = srv.client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64.sigstore.json")
+    keys = [k for k in srv.store.list(BUILDS_PREFIX) if k.endswith("/manifest.json")]
+    stored = [read_manifest(srv.store, k.split("/")[1]) for k in keys]
+    bundles = [b.sigstore_bundle for b in stored if b is not None and b.sigstore_bundle]
+    assert served_bundle.get_json() in bundles
+
+
+def test_hostile_filenames_are_cleaned(srv: Served) -> None:
+    url = srv.url("kernel-amd64")
+    cases = {
+        "a\r\nSet-Cookie: x=1": 'attachment; filename="aSet-Cookie: x=1"',
+        "../../etc/passwd": 'attachment; filename="_.._etc_passwd"',
+        'x";y=z': 'attachment; filename="x__y=z"',
+        "..\\win.iso": 'attachment; filename="_win.iso"',
+        "\u202eosi.exe": 'attachment; filename="osi.exe"',
+        "café.iso": "attachment; filename=\"caf_.iso\"; filename*=UTF-8''caf%C3%A9.iso",
+    }
+    for name, expected in cases.items():
+        response = srv.client.get(url, query_string={"filename": name})
+        assert response.status_code == 200, name
+        assert response.headers["Content-Disposition"] == expected, name
+        assert "Set-Cookie" not in response.headers
+
+
+# --- builds through the queue ---------------------------------------------------------------
+
+
+def test_prefer_respond_async_answers_202_with_the_build(srv: Served) -> None:
+    sid = _new_schematic(srv, "async")
+    response = srv.client.get(
+        f"/image/{sid}/v1.0.0/cmdline-metal-amd64", headers={"Prefer": "respond-async"}
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert response.headers["Location"] == f"/builds/{body['key']}"
+    assert response.headers["Retry-After"].isdigit()
+    assert body["status_url"] == f"/builds/{body['key']}"
+    assert body["download_url"] == f"/image/{sid}/v1.0.0/cmdline-metal-amd64"
+    deadline = time.monotonic() + 60
+    while srv.client.get(body["status_url"]).get_json()["state"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    done = srv.client.get(body["download_url"])
+    assert done.data.startswith(b"talos.platform=metal")
+
+
+def test_a_failed_build_is_a_500_that_says_why(
+    srv: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(*args: object, **kwargs: object) -> Path:
+        raise ToolError(["mksquashfs", "x"], 1, "boom")
+
+    monkeypatch.setattr(builds_module, "build_asset", failing)
+    sid = _new_schematic(srv, "fails")
+    response = srv.client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64")
+    assert response.status_code == 500
+    assert response.get_data(as_text=True) == (
+        "building cmdline-metal-amd64 failed: a build step failed: "
+        "command exited with status 1: mksquashfs x\n"
+    )
+
+
+def test_a_corrupt_blob_is_rebuilt_not_served(srv: Served) -> None:
+    sid = _new_schematic(srv, "corrupt")
+    url = f"/image/{sid}/v1.0.0/cmdline-metal-amd64"
+    good = srv.client.get(url).data
+    blob = srv.store.path(f"blobs/sha256/{hashlib.sha256(good).hexdigest()}")
+    blob.write_bytes(b"X" * len(good))
+
+    again = srv.client.get(url)
+
+    assert again.status_code == 200
+    assert again.data == good
+    assert blob.read_bytes() == good
+
+
+def test_a_full_queue_is_503(tmp_path: Path, srv: Served) -> None:
+    settings = Settings(data_dir=tmp_path / "data", max_queue=0)
+    client = create_app(settings, store=srv.store).test_client()
+    response = client.get(f"/image/{_new_schematic(srv, 'full')}/v1.0.0/cmdline-metal-amd64")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "the build queue is full" in response.get_data(as_text=True)
+
+
+def test_metrics_count_hits_misses_and_requests(srv: Served) -> None:
+    srv.client.get(srv.url("kernel-amd64"))
+    text = srv.client.get("/metrics").get_data(as_text=True)
+    assert 'image_factory_cache_hits_total{kind="kernel"}' in text
+    assert 'image_factory_builds_total{kind="kernel"} 1\n' in text
+    route = "/image/<schematic_id>/<version>/<path>"
+    assert f'image_factory_http_requests_total{{route="{route}",method="GET",status="200"}}' in text
+    assert "image_factory_queue_depth 0\n" in text

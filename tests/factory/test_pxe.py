@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from factory import create_app
 from factory.pxe import render_script
+from tests.workers.build_worker import build_worker
 from tests.workers.releases.fakes import save_fake_release
 from workers.profiles import parse_profile
 from workers.settings import Settings
@@ -78,7 +79,8 @@ def test_pxe_cmdline_is_the_cmdline_asset(tmp_path: Path) -> None:
     client, sid = _client(tmp_path)
 
     script = client.get(f"/pxe/{sid}/v1.0.0/metal-amd64").data.decode()
-    asset = client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64").data.decode()
+    with build_worker(Settings(data_dir=tmp_path / "data")):
+        asset = client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64").data.decode()
 
     assert asset == METAL_CMDLINE
     assert f"/kernel-amd64 {asset}\n" in script

@@ -187,6 +187,20 @@ def test_a_directory_of_keys_is_not_an_object(any_store: Store, tmp_path: Path) 
             reader(any_store, "dir", tmp_path)
 
 
+def test_stat_gives_size_and_a_version_that_changes_with_a_rewrite(any_store: Store) -> None:
+    any_store.put_bytes("blobs/sha256/abc", DATA)
+    first = any_store.stat("blobs/sha256/abc")
+    assert first.size == len(DATA)
+    assert first.modified > 0
+    assert any_store.stat("blobs/sha256/abc") == first
+    any_store.put_bytes("blobs/sha256/abc", DATA[::-1])
+    second = any_store.stat("blobs/sha256/abc")
+    assert second.size == len(DATA)
+    assert second.version != first.version
+    with pytest.raises(ObjectNotFound):
+        any_store.stat("blobs/sha256/missing")
+
+
 def test_exists_is_false_for_a_missing_key(any_store: Store) -> None:
     assert not any_store.exists("never/written")
 
@@ -376,6 +390,17 @@ def test_s3_url_for_gives_a_presigned_download(s3_store: S3Store) -> None:
     with urllib.request.urlopen(plain, timeout=10) as response:
         assert response.read() == DATA
         assert response.headers["Content-Disposition"] is None
+
+
+@pytest.mark.integration
+def test_s3_url_for_carries_a_given_disposition(s3_store: S3Store) -> None:
+    s3_store.put_bytes("blobs/sha256/abc", DATA)
+    disposition = "attachment; filename=\"caf_.iso\"; filename*=UTF-8''caf%C3%A9.iso"
+    url = s3_store.url_for("blobs/sha256/abc", None, 300, disposition=disposition)
+    assert url is not None
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == DATA
+        assert response.headers["Content-Disposition"] == disposition
 
 
 @pytest.mark.integration

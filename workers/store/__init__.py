@@ -7,12 +7,19 @@ A missing key raises `ObjectNotFound` in every implementation.
 from __future__ import annotations
 
 from workers.settings import Settings
-from workers.store.base import ObjectNotFound, Store, StoreUnavailable, validate_key
+from workers.store.base import (
+    ObjectNotFound,
+    ObjectStat,
+    Store,
+    StoreUnavailable,
+    validate_key,
+)
 from workers.store.local import LocalStore
 
 __all__ = [
     "LocalStore",
     "ObjectNotFound",
+    "ObjectStat",
     "Store",
     "StoreUnavailable",
     "make_store",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -23,6 +24,15 @@ class ObjectNotFound(KeyError):
 
 class StoreUnavailable(Unavailable):
     """The backend cannot be reached."""
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What identifies one stored version of an object: any rewrite changes `version`."""
+
+    size: int
+    version: str  # local: mtime and inode; S3: the ETag
+    modified: float  # seconds since the epoch
 
 
 def validate_key(key: str) -> str:
@@ -65,6 +75,8 @@ class Store(Protocol):
 
     def size(self, key: str) -> int: ...
 
+    def stat(self, key: str) -> ObjectStat: ...
+
     def get_bytes(self, key: str) -> bytes: ...
 
     def open(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
@@ -88,9 +100,12 @@ class Store(Protocol):
         """Keys equal to `prefix` or below it (whole `/` segments), sorted."""
         ...
 
-    def url_for(self, key: str, filename: str | None, ttl: int) -> str | None:
+    def url_for(
+        self, key: str, filename: str | None, ttl: int, disposition: str | None = None
+    ) -> str | None:
         """A URL a client can GET the object from directly for `ttl` seconds, saved as
-        `filename` when given; None when the backend cannot hand out such URLs (local).
+        `filename` when given (or answered with the ready-made `Content-Disposition`
+        `disposition`); None when the backend cannot hand out such URLs (local).
         Does not check that the object exists."""
         ...
 

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from workers.store.base import (
     ObjectNotFound,
+    ObjectStat,
     StoreUnavailable,
     attachment_disposition,
     validate_key,
@@ -75,6 +76,14 @@ class LocalStore:
             return path.stat().st_size
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
+
+    def stat(self, key: str) -> ObjectStat:
+        try:
+            found = self.path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        version = f"{found.st_mtime_ns}-{found.st_ino}-{found.st_size}"
+        return ObjectStat(found.st_size, version, found.st_mtime)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -139,7 +148,9 @@ class LocalStore:
                 keys.append(rel)
         return iter(sorted(keys))
 
-    def url_for(self, key: str, filename: str | None, ttl: int) -> str | None:
+    def url_for(
+        self, key: str, filename: str | None, ttl: int, disposition: str | None = None
+    ) -> str | None:
         """Files have no URL of their own: the web app streams them."""
         validate_key(key)
         if filename is not None:

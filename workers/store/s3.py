@@ -29,6 +29,7 @@ from botocore.exceptions import (
 from workers.settings import Settings
 from workers.store.base import (
     ObjectNotFound,
+    ObjectStat,
     StoreUnavailable,
     attachment_disposition,
     under_prefix,
@@ -202,6 +203,15 @@ class S3Store:
         with self._translated("head", key):
             return self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
 
+    def stat(self, key: str) -> ObjectStat:
+        validate_key(key)
+        self._ready()
+        with self._translated("head", key):
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        return ObjectStat(
+            head["ContentLength"], head.get("ETag", ""), head["LastModified"].timestamp()
+        )
+
     def get_bytes(self, key: str) -> bytes:
         with self.open(key) as reader:
             return reader.read()
@@ -284,12 +294,16 @@ class S3Store:
         # Not every S3-compatible server lists in byte order (SeaweedFS walks directories).
         return iter(sorted(keys))
 
-    def url_for(self, key: str, filename: str | None, ttl: int) -> str | None:
-        """A presigned GET URL, valid `ttl` seconds; with `filename`, S3 answers with a
-        `Content-Disposition: attachment` naming it."""
+    def url_for(
+        self, key: str, filename: str | None, ttl: int, disposition: str | None = None
+    ) -> str | None:
+        """A presigned GET URL, valid `ttl` seconds; with `filename` (or a ready-made
+        `disposition`), S3 answers with that `Content-Disposition: attachment`."""
         validate_key(key)
         params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
-        if filename is not None:
+        if disposition is not None:
+            params["ResponseContentDisposition"] = disposition
+        elif filename is not None:
             params["ResponseContentDisposition"] = attachment_disposition(filename)
         url: str = self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
         return url

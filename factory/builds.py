@@ -1,0 +1,145 @@
+"""Builds as resources: start one, ask where it stands, follow it live.
+
+- `POST /builds` (JSON or form: `schematic`, `version`, `path`) → `202` with
+  `{key, state, status_url, events_url, download_url}` (`200` and the same body when the
+  asset is built already). The web form's "Build now" button uses it.
+- `GET /builds/<key>`: `{key, state: queued|running|done|failed, stage, percent, log,
+  started_at, stages (seconds per stage), size, sha256, seconds, error, download_url}`.
+- `GET /builds/<key>/events`: Server-Sent Events until the build ends:
+  `stage {stage, percent}`, `log {line}`, `done {download_url, sha256, size}`,
+  `failed {error}` (and a comment line every few seconds to keep proxies from timing out).
+An unknown key is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from factory.engine import engine
+from factory.images import build_links, find_built
+from workers.errors import InvalidRequest, NotFound
+from workers.jobs import BuildRequest
+from workers.plans import make_plan
+from workers.profiles import parse_profile
+from workers.queue import DONE, FAILED, BuildStatus
+from workers.releases.versions import normalize_version
+from workers.schematics_store import load_schematic
+
+bp = Blueprint("builds", __name__)
+
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+KEEPALIVE_SECONDS = 15.0
+FIELDS = ("schematic", "version", "path")
+
+
+def _json(doc: Mapping[str, Any], status: int) -> Response:
+    return Response(json.dumps(doc) + "\n", status=status, mimetype="application/json")
+
+
+def _fields() -> tuple[str, str, str]:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object with schematic, version, path")
+    else:
+        body = request.form
+    values = [body.get(name) for name in FIELDS]
+    missing = [name for name, value in zip(FIELDS, values, strict=True) if not value]
+    if missing or not all(isinstance(value, str) for value in values):
+        raise InvalidRequest(f"POST /builds needs string fields {', '.join(FIELDS)}")
+    schematic_id, version, path = (str(value) for value in values)
+    return schematic_id, version, path
+
+
+@bp.post("/builds")
+def create() -> Response:
+    eng = engine()
+    schematic_id, version, path = _fields()
+    schematic = load_schematic(eng.store, schematic_id)
+    profile = parse_profile(path)
+    plan = make_plan(
+        eng.store, schematic, schematic_id, normalize_version(version), profile, eng.settings
+    )
+    job = BuildRequest.for_plan(schematic_id, plan)
+    if find_built(eng, plan) is not None:
+        return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)
+    status = eng.queue.submit(job)
+    response = _json(build_links(status, job.download_url), 202)
+    response.headers["Location"] = f"/builds/{plan.key}"
+    return response
+
+
+def _status(key: str) -> BuildStatus:
+    if not _KEY.match(key):
+        raise NotFound(f"build {key} not found")
+    status = engine().queue.status(key)
+    if status is None:
+        raise NotFound(f"build {key} not found")
+    return status
+
+
+@bp.get("/builds/<key>")
+def show(key: str) -> Response:
+    return _json(_status(key).to_json(), 200)
+
+
+def _event(name: str, data: Mapping[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def _job_of(status: BuildStatus) -> BuildRequest | None:
+    """The request behind a status (its download URL names schematic, version and path)."""
+    parts = status.download_url.split("/")
+    if len(parts) != 5 or parts[1] != "image":
+        return None
+    try:
+        return BuildRequest(parts[2], parts[3], parts[4], status.key)
+    except InvalidRequest:
+        return None
+
+
+def _events(first: BuildStatus) -> Iterator[str]:
+    eng = engine()
+    job = _job_of(first)
+    statuses: Iterator[BuildStatus] = (
+        eng.queue.watch(job, eng.settings.build_wait, every=KEEPALIVE_SECONDS)
+        if job is not None
+        else iter((first,))
+    )
+    shown_stage: tuple[str, int] | None = None
+    lines_seen = 0
+    for status in statuses:
+        if status.state == DONE and status.built is not None:
+            done = {"download_url": status.download_url, "size": status.built.size}
+            yield _event("done", {**done, "sha256": status.built.sha256})
+            return
+        if status.state == FAILED:
+            yield _event("failed", {"error": status.error})
+            return
+        sent = False
+        stage = (status.stage or "queued", status.percent)
+        if stage != shown_stage:
+            shown_stage, sent = stage, True
+            yield _event("stage", {"stage": stage[0], "percent": stage[1]})
+        new = min(status.log_count - lines_seen, len(status.log))
+        for line in status.log[len(status.log) - new :] if new > 0 else ():
+            sent = True
+            yield _event("log", {"line": line})
+        lines_seen = max(lines_seen, status.log_count)
+        if not sent:
+            yield ": keep-alive\n\n"
+    # Waited as long as a download would: the stream ends, and the page asks for the status.
+
+
+@bp.get("/builds/<key>/events")
+def events(key: str) -> Response:
+    first = _status(key)
+    response = Response(stream_with_context(_events(first)), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,70 @@
+"""`image-factory worker`: a build worker (Celery) on this machine.
+
+Scaled mode: run it on any number of machines with the same `IMAGE_FACTORY_BROKER_URL`,
+`IMAGE_FACTORY_S3_*` and `IMAGE_FACTORY_SIGNING_KEY` as the web processes. Without a broker
+URL it consumes the embedded broker's queue in the data directory (what `serve` starts for
+itself in the embedded default).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import click
+
+from workers.app import make_celery, run_worker
+from workers.assembly.run import ToolError, require_tools
+from workers.errors import Unavailable
+from workers.settings import Settings
+from workers.signing import load_or_create_signing_key
+from workers.store import make_store
+
+# Tools every asset kind needs somewhere; checked once at start so a missing package is a
+# clear start-up error rather than a failed build later.
+BUILD_TOOLS = (
+    "mksquashfs",
+    "unsquashfs",
+    "cpio",
+    "xz",
+    "zstd",
+    "gzip",
+    "depmod",
+    "xorriso",
+    "mkfs.vfat",
+    "mcopy",
+    "qemu-img",
+    "sbsign",
+    "objcopy",
+)
+
+
+def worker_name() -> str:
+    """Unique per process, so two workers on one machine do not share a Celery node name."""
+    return f"builder-{os.getpid()}@{socket.gethostname()}"
+
+
+@click.command()
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Builds run at once (default: IMAGE_FACTORY_WORKER_CONCURRENCY).",
+)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery log level.")
+def worker(concurrency: int | None, loglevel: str) -> None:
+    """Run a build worker: takes builds from the queue, publishes them to the store."""
+    settings = Settings.from_env()
+    try:
+        require_tools(BUILD_TOOLS, reason="building images")
+        make_store(settings).ping()
+        # Every build is signed with it: a missing or unreadable key stops the worker here.
+        load_or_create_signing_key(settings)
+    except (ToolError, Unavailable, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    run_worker(
+        make_celery(settings),
+        concurrency or settings.worker_concurrency,
+        loglevel,
+        worker_name(),
+    )

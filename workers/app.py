@@ -1,0 +1,179 @@
+"""The Celery app, built from `Settings`; with `workers/tasks.py` the only place Celery is used.
+
+Broker and result backend per mode:
+- scaled (`IMAGE_FACTORY_BROKER_URL=redis://…`): Redis for both;
+- embedded default: kombu's `filesystem://` transport and a file result backend, both under
+  `<data dir>/celery/`, so `image-factory serve` needs no Redis and its worker is just another
+  process on the same machine.
+
+Delivery: a build is acknowledged only when it has finished (`acks_late`); a worker process
+that dies mid-build puts its message back (`task_reject_on_worker_lost`), and a broker
+connection that vanishes (a killed machine) gets its unacknowledged builds redelivered after
+the visibility timeout, which is set above the hard time limit so a slow build is never handed
+to a second worker while the first still runs. Each worker process takes one build at a time
+(`worker_prefetch_multiplier=1`). JSON only, so no pickled objects cross the broker.
+
+The web side uses the helpers at the bottom through `workers.queue`, never Celery directly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery, states
+from celery.backends.filesystem import FilesystemBackend
+from celery.exceptions import BackendError
+from kombu.exceptions import OperationalError
+
+from workers import tasks
+from workers.settings import Settings
+
+QUEUE = "builds"
+# A worker that vanished is noticed this long after the hard time limit could have ended.
+VISIBILITY_MARGIN = 300
+SOFT_LIMIT_MARGIN = 30
+# States a queued-but-not-started build is recorded in before a worker picks it up.
+QUEUED = "QUEUED"
+
+
+class FactoryCelery(Celery):
+    """A Celery app that carries the settings it was built from (tasks read them)."""
+
+    settings: Settings
+
+
+class AtomicFilesystemBackend(FilesystemBackend):
+    """The file result backend, writing each state to a temp file renamed into place, so a
+    reader in another process never sees a half-written state."""
+
+    def set(self, key: str, value: Any) -> None:
+        final: bytes = getattr(self, "_filename")(key)  # noqa: B009 (not in the type stubs)
+        tmp = final + b".tmp-" + str(os.getpid()).encode()
+        with open(tmp, "wb") as out:
+            out.write(value if isinstance(value, bytes) else str(value).encode())
+        os.replace(tmp, final)
+
+
+def celery_dirs(settings: Settings) -> dict[str, Path]:
+    root = settings.data_dir / "celery"
+    return {"queue": root / "queue", "processed": root / "processed", "results": root / "results"}
+
+
+def make_celery(settings: Settings) -> FactoryCelery:
+    """The app for these settings, with the build task registered."""
+    app = FactoryCelery("image_factory", set_as_current=False)
+    app.settings = settings
+    hard = settings.build_time_limit
+    if settings.broker_url:
+        broker, backend = settings.broker_url, settings.broker_url
+        transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
+    else:
+        dirs = celery_dirs(settings)
+        for path in dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        broker = "filesystem://"
+        backend = f"workers.app:AtomicFilesystemBackend+file://{dirs['results'].resolve()}"
+        transport = {
+            "data_folder_in": str(dirs["queue"]),
+            "data_folder_out": str(dirs["queue"]),
+            "processed_folder": str(dirs["processed"]),
+            "store_processed": False,
+            "polling_interval": 0.2,
+        }
+    app.conf.update(
+        broker_url=broker,
+        result_backend=backend,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport if settings.broker_url else {},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_track_started=True,
+        task_time_limit=hard,
+        task_soft_time_limit=max(1, hard - SOFT_LIMIT_MARGIN),
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=True,
+        result_extended=False,
+        result_expires=24 * 3600,
+        # Fail fast when Redis is down: a request must get its 503 in seconds, not minutes.
+        broker_connection_timeout=3,
+        broker_connection_max_retries=0,
+        redis_socket_timeout=3,
+        redis_socket_connect_timeout=3,
+        redis_retry_on_timeout=False,
+        result_backend_always_retry=False,
+    )
+    tasks.register(app)
+    return app
+
+
+def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -> None:
+    """Run a worker consuming the build queue until it is told to stop."""
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            f"--queues={QUEUE}",
+            f"--hostname={name}",
+            # Workers are independent; they need no gossip, sync or heartbeat traffic.
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
+
+
+# --- used by workers.queue (the web side) ---------------------------------------------------
+
+
+def send_build(app: FactoryCelery, key: str, request: dict[str, str]) -> None:
+    """Record the build as queued, then enqueue it with its key as the task id."""
+    app.backend.store_result(key, {"stage": "queued", "percent": 0, **request}, QUEUED)
+    app.send_task(tasks.BUILD_TASK, args=[request], task_id=key, queue=QUEUE)
+
+
+def forget_build(app: FactoryCelery, key: str) -> None:
+    """Drop a finished task's state, so a new run of the same key can record its own (Celery
+    never overwrites a SUCCESS)."""
+    app.backend.forget(key)
+
+
+def task_meta(app: FactoryCelery, key: str) -> tuple[str, dict[str, Any], str]:
+    """(Celery state, progress meta, error text) as stored now (never a cached copy)."""
+    meta = app.backend.get_task_meta(key, cache=False)
+    state = str(meta.get("status", states.PENDING))
+    result = meta.get("result")
+    if state in states.EXCEPTION_STATES:
+        return state, {}, tasks.failure_text(result)
+    return state, result if isinstance(result, dict) else {}, ""
+
+
+def queue_depth(app: FactoryCelery) -> int:
+    """Builds waiting in the broker queue (not counting those a worker holds)."""
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel
+        return int(channel.queue_declare(QUEUE).message_count)
+
+
+# What the broker and result backend raise when they cannot be reached.
+BROKER_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    BackendError,
+    redis.exceptions.RedisError,
+    OSError,
+)
+STATE_RUNNING = frozenset({states.STARTED, "PROGRESS", states.RETRY})
+STATE_QUEUED = frozenset({QUEUED})
+STATE_DONE = frozenset({states.SUCCESS})
+STATE_FAILED = frozenset(states.EXCEPTION_STATES)
