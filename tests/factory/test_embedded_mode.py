@@ -1,0 +1,90 @@
+"""The embedded default: `image-factory serve` alone (no Redis, no S3) passes the same
+download checks as the scaled deployment, with its own build worker doing the builds."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factory.download_checks import check_downloads, download_all, sha256_of
+from tests.factory.stacks import Stack, start_embedded, stock
+from workers.releases.catalog import Release
+from workers.settings import Settings
+from workers.store import LocalStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("embedded-mode")]
+
+
+@pytest.fixture(scope="module")
+def embedded(
+    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("embedded")
+    settings = Settings(data_dir=root / "data")
+    stock(LocalStore(settings.data_dir / "store"), settings, reference_release, root / "seed")
+    stack = start_embedded(root, settings.data_dir)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def _schematic(stack: Stack, marker: str) -> str:
+    body = (
+        "customization:\n"
+        f"  extraKernelArgs: [factory.test={marker}]\n"
+        "  systemExtensions:\n    officialExtensions: [factory/hello]\n"
+    )
+    return stack.create_schematic(body.encode())
+
+
+def _key(stack: Stack, sid: str, path: str) -> str:
+    body = json.dumps({"schematic": sid, "version": "v1.0.0", "path": path}).encode()
+    request = urllib.request.Request(
+        f"{stack.url}/builds", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        key: str = json.load(response)["key"]
+    return key
+
+
+def test_fifty_concurrent_requests_run_one_build(embedded: Stack, tmp_path: Path) -> None:
+    sid = _schematic(embedded, "fifty")
+    path = "initramfs-amd64.xz"
+    before = embedded.metric("image_factory_builds_total", kind="initramfs")
+
+    digests = download_all(embedded, f"/image/{sid}/v1.0.0/{path}", tmp_path, 50)
+
+    key = _key(embedded, sid, path)
+    status = embedded.get_json(f"/builds/{key}")
+    assert status["state"] == "done"
+    assert set(digests) == {status["sha256"]}
+    assert embedded.metric("image_factory_builds_total", kind="initramfs") == before + 1
+    assert embedded.log("serve").count(f"build {key} started") == 1
+
+
+def test_downloads_with_real_clients(embedded: Stack, tmp_path: Path) -> None:
+    sid = _schematic(embedded, "clients")
+    digest = check_downloads(embedded, sid, "metal-amd64.qcow2", tmp_path)
+    assert digest == sha256_of(tmp_path / "metal-amd64.qcow2")
+
+
+def test_corrupt_blob_is_detected_and_rebuilt(embedded: Stack, tmp_path: Path) -> None:
+    sid = _schematic(embedded, "fifty")  # built by the first test
+    path = "initramfs-amd64.xz"
+    key = _key(embedded, sid, path)
+    sha = str(embedded.get_json(f"/builds/{key}")["sha256"])
+    blob = embedded.root / "data" / "store" / "blobs" / "sha256" / sha
+    with blob.open("r+b") as damaged:  # in place, as a failing disk would
+        damaged.seek(1000)
+        damaged.write(b"\xff" * 16)
+
+    embedded.curl("--fail", "-o", str(tmp_path / "again"), f"/image/{sid}/v1.0.0/{path}")
+
+    assert sha256_of(tmp_path / "again") == sha
+    assert sha256_of(blob) == sha
+    assert embedded.log("serve").count(f"build {key} started") == 2
