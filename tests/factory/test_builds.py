@@ -1,0 +1,145 @@
+"""`POST /builds`, `GET /builds/<key>` and its Server-Sent Events, as the web form uses them,
+with a real build worker (a thread) doing the builds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import request
+
+from factory.images import prefers_async, split_suffix
+from schematics import parse_schematic
+from tests.factory.served import Served, served
+from workers.schematics_store import save_schematic
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served(tmp_path_factory) as found:
+        yield found
+
+
+def _schematic(srv: Served, marker: str) -> str:
+    body = f"customization:\n  extraKernelArgs: [factory.test={marker}]\n".encode()
+    return save_schematic(srv.store, parse_schematic(body))
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            found.append((lines["event"], json.loads(lines["data"])))
+    return found
+
+
+def test_post_starts_a_build_and_the_events_follow_it_to_the_end(srv: Served) -> None:
+    sid = _schematic(srv, "events")
+    response = srv.client.post(
+        "/builds", json={"schematic": sid, "version": "1.0.0", "path": "cmdline-metal-amd64"}
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    key = body["key"]
+    assert body == {
+        "key": key,
+        "state": "queued",
+        "status_url": f"/builds/{key}",
+        "events_url": f"/builds/{key}/events",
+        "download_url": f"/image/{sid}/v1.0.0/cmdline-metal-amd64",
+    }
+    assert response.headers["Location"] == f"/builds/{key}"
+
+    stream = srv.client.get(body["events_url"])
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    events = _events(stream.get_data(as_text=True))
+    names = [name for name, _ in events]
+    assert names[-1] == "done"
+    assert "stage" in names
+    done = events[-1][1]
+    asset = srv.client.get(body["download_url"])
+    assert done["download_url"] == body["download_url"]
+    assert done["size"] == len(asset.data)
+    assert done["sha256"] == asset.headers["ETag"].strip('"')
+
+    status = srv.client.get(body["status_url"]).get_json()
+    assert status["state"] == "done"
+    assert status["sha256"] == done["sha256"]
+    assert status["download_url"] == body["download_url"]
+    assert set(status["stages"]) >= {"cmdline", "upload"}
+
+
+def test_post_a_built_asset_is_200_done(srv: Served) -> None:
+    sid = _schematic(srv, "built")
+    srv.client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64")
+    response = srv.client.post(
+        "/builds", data={"schematic": sid, "version": "v1.0.0", "path": "cmdline-metal-amd64"}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["state"] == "done"
+    events = _events(srv.client.get(response.get_json()["events_url"]).get_data(as_text=True))
+    assert [name for name, _ in events] == ["done"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"schematic": "x"}, 400, "POST /builds needs string fields schematic, version, path"),
+        ([1, 2], 400, "the body must be a JSON object"),
+        (
+            {"schematic": "0" * 64, "version": "v1.0.0", "path": "kernel-amd64"},
+            404,
+            "not found",
+        ),
+        ({"schematic": "{id}", "version": "v1.0.0", "path": "kernel-foo"}, 400, "invalid arch"),
+        ({"schematic": "{id}", "version": "1.x", "path": "kernel-amd64"}, 400, "invalid version"),
+    ],
+)
+def test_bad_build_requests(srv: Served, body: Any, status: int, message: str) -> None:
+    if isinstance(body, dict):
+        body = {k: v.replace("{id}", srv.schematic_id) for k, v in body.items()}
+    response = srv.client.post("/builds", json=body)
+    assert response.status_code == status
+    assert message in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", ["0" * 64, "not-a-key", "A" * 64])
+def test_unknown_builds_are_404(srv: Served, key: str) -> None:
+    assert srv.client.get(f"/builds/{key}").status_code == 404
+    assert srv.client.get(f"/builds/{key}/events").status_code == 404
+
+
+def test_a_queued_build_shows_its_state(srv: Served) -> None:
+    sid = _schematic(srv, "poll")
+    body = srv.client.post(
+        "/builds", json={"schematic": sid, "version": "v1.0.0", "path": "kernel-amd64"}
+    ).get_json()
+    states = set()
+    deadline = time.monotonic() + 60
+    while "done" not in states:
+        assert time.monotonic() < deadline
+        status = srv.client.get(body["status_url"]).get_json()
+        assert status["key"] == body["key"]
+        states.add(status["state"])
+        time.sleep(0.05)
+    assert states <= {"queued", "running", "done"}
+
+
+def test_suffixes_and_preferences_are_read_as_upstream() -> None:
+    assert split_suffix("metal-amd64.iso.sha256") == ("metal-amd64.iso", "sha256")
+    assert split_suffix("metal-amd64.iso.sha512") == ("metal-amd64.iso", "sha512")
+    assert split_suffix("metal-amd64.iso.sigstore.json") == ("metal-amd64.iso", "sigstore")
+    assert split_suffix("metal-amd64.iso") == ("metal-amd64.iso", "")
+    assert split_suffix(".sha256") == (".sha256", "")
+
+
+def test_prefer_header_parsing(srv: Served) -> None:
+    app = srv.client.application
+    with app.test_request_context(headers={"Prefer": "return=minimal, respond-async; wait=10"}):
+        assert prefers_async(request)
+    with app.test_request_context(headers={"Prefer": "return=minimal"}):
+        assert not prefers_async(request)

@@ -1,0 +1,142 @@
+"""The build queue with a real worker (a thread on the embedded broker): single flight,
+status, failures, recovery of a build whose worker vanished, a full queue, a dead broker."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from schematics import parse_schematic
+from tests.workers.build_worker import build_worker
+from tests.workers.releases.fakes import save_fake_release
+from workers import app as celery_side
+from workers import builds as builds_module
+from workers import queue as queue_module
+from workers.assembly.run import ToolError
+from workers.coordination import FileCoordination, make_coordination
+from workers.errors import Unavailable
+from workers.jobs import BuildRequest, submit_claim
+from workers.metrics import make_metrics
+from workers.plans import make_plan
+from workers.profiles import parse_profile
+from workers.queue import DONE, FAILED, QUEUED, BuildQueue
+from workers.schematics_store import save_schematic
+from workers.settings import Settings
+from workers.store import LocalStore
+
+
+@dataclass(frozen=True)
+class World:
+    settings: Settings
+    store: LocalStore
+    queue: BuildQueue
+
+    def request(self, marker: str, path: str = "cmdline-metal-amd64") -> BuildRequest:
+        body = f"customization:\n  extraKernelArgs: [factory.test={marker}]\n".encode()
+        schematic = parse_schematic(body)
+        sid = save_schematic(self.store, schematic)
+        plan = make_plan(self.store, schematic, sid, "v1.0.0", parse_profile(path), self.settings)
+        return BuildRequest.for_plan(sid, plan)
+
+    def builds_started(self) -> str:
+        return make_metrics(self.settings).render({})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("queue")
+    settings = Settings(data_dir=root / "data")
+    store = LocalStore(settings.data_dir / "store")
+    save_fake_release(store, "v1.0.0", root / "release")
+    queue = BuildQueue(settings, store, make_coordination(settings))
+    with build_worker(settings):
+        yield World(settings, store, queue)
+
+
+def test_concurrent_submissions_run_one_build(world: World) -> None:
+    request = world.request("together")
+
+    def submit_and_wait(_: int) -> str:
+        world.queue.submit(request)
+        status = world.queue.wait(request, 60)
+        assert status.state == DONE
+        assert status.built is not None
+        return status.built.sha256
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        digests = set(pool.map(submit_and_wait, range(20)))
+    assert len(digests) == 1
+    assert 'image_factory_builds_total{kind="cmdline"} 1\n' in world.builds_started()
+    status = world.queue.status(request.key)
+    assert status is not None
+    assert status.state == DONE
+    assert status.download_url == request.download_url
+    assert not world.queue.coordination.held(submit_claim(request.key))
+
+
+def test_an_unknown_key_has_no_status(world: World) -> None:
+    assert world.queue.status("f" * 64) is None
+
+
+def test_a_failed_build_reports_why_and_is_retried_on_the_next_request(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = world.request("fails-once")
+
+    def failing(*args: object, **kwargs: object) -> Path:
+        raise ToolError(["xorriso", "-x"], 2, "no space left")
+
+    monkeypatch.setattr(builds_module, "build_asset", failing)
+    world.queue.submit(request)
+    failed = world.queue.wait(request, 60)
+    assert failed.state == FAILED
+    assert failed.error == "a build step failed: command exited with status 2: xorriso -x"
+
+    monkeypatch.undo()
+    assert world.queue.submit(request).state == QUEUED
+    assert world.queue.wait(request, 60).state == DONE
+
+
+def test_a_request_whose_inputs_changed_is_refused(world: World) -> None:
+    real = world.request("changed")
+    stale = BuildRequest(real.schematic, real.version, real.path, "0" * 64)
+    world.queue.submit(stale)
+    status = world.queue.wait(stale, 60)
+    assert status.state == FAILED
+    assert "changed after the build was requested" in status.error
+
+
+def test_a_build_whose_worker_vanished_is_enqueued_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a killed worker leaves: the build marked running, the submit claim held, but no
+    lease (its holder is gone) and nothing in the queue."""
+    monkeypatch.setattr(queue_module, "LOST_GRACE", 0.5)
+    request = world.request("orphan")
+    app = celery_side.make_celery(world.settings)
+    app.backend.store_result(request.key, {**request.to_json(), "stage": "disk"}, "PROGRESS")
+    assert world.queue.coordination.claim(submit_claim(request.key), 600)
+
+    status = world.queue.wait(request, 60)
+
+    assert status.state == DONE
+
+
+def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", max_queue=0)
+    queue = BuildQueue(settings, world.store, FileCoordination(tmp_path / "coordination"))
+    request = world.request("full")
+    with pytest.raises(Unavailable, match="the build queue is full"):
+        queue.submit(request)
+    assert not queue.coordination.held(submit_claim(request.key))
+
+
+def test_a_dead_broker_is_unavailable(world: World, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:9/0")
+    queue = BuildQueue(settings, world.store, FileCoordination(tmp_path / "coordination"))
+    with pytest.raises(Unavailable, match="unavailable"):
+        queue.submit(world.request("dead-broker"))
