@@ -19,6 +19,7 @@ so SecureBoot assets are as reproducible as the others while the key stays the s
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from workers.assembly.bootdisk import (
     make_boot_disk,
     merge_new_files,
 )
-from workers.assembly.grub import unpack_grub_dir
+from workers.assembly.grub import BIOS_MODULES, EFI_MODULES, unpack_grub_modules
 from workers.assembly.installer import make_installer_image
 from workers.assembly.iso import make_iso
 from workers.assembly.pe import append_sections
@@ -42,6 +43,7 @@ from workers.assembly.uki import OS_NAME, make_uki, os_release
 from workers.catalog import fetch_overlay, prepare_overlay
 from workers.errors import FactoryError
 from workers.plans import Plan
+from workers.profiles import Kind
 from workers.releases.catalog import Release
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, SYSTEMD_BOOT, SYSTEMD_STUB
 from workers.secureboot import Signer, enrollment_files, sign_pe
@@ -78,6 +80,7 @@ class BootInputs:
     initramfs: Path
     cmdline: str
     signer: Signer | None
+    grub: Future[tuple[Path, Path]] | None = None  # fetch_grub_dirs, when started early
 
     @property
     def epoch(self) -> int:
@@ -91,9 +94,28 @@ class BootInputs:
         return self.release.fetch(self.store, name, self.workdir / name)
 
     def grub_dirs(self) -> tuple[Path, Path]:
-        bios = unpack_grub_dir(self.fetch(GRUB_BIOS_TAR), self.workdir / "grub-i386-pc")
-        efi = unpack_grub_dir(self.fetch(GRUB_EFI_TAR), self.workdir / "grub-x86_64-efi")
-        return bios, efi
+        if self.grub is not None:
+            return self.grub.result()
+        return fetch_grub_dirs(self.release, self.store, self.workdir)
+
+
+def uses_grub(plan: Plan) -> bool:
+    return plan.kind in (Kind.ISO, Kind.IMAGE) and plan.bootloader in (GRUB, DUAL_BOOT)
+
+
+def fetch_grub_dirs(release: Release, store: Store, workdir: Path) -> tuple[Path, Path]:
+    """The release's i386-pc and x86_64-efi GRUB directories, with the modules we embed."""
+    bios = unpack_grub_modules(
+        release.fetch(store, GRUB_BIOS_TAR, workdir / GRUB_BIOS_TAR),
+        workdir / "grub-i386-pc",
+        BIOS_MODULES,
+    )
+    efi = unpack_grub_modules(
+        release.fetch(store, GRUB_EFI_TAR, workdir / GRUB_EFI_TAR),
+        workdir / "grub-x86_64-efi",
+        EFI_MODULES,
+    )
+    return bios, efi
 
 
 def check_signer(plan: Plan, signer: Signer | None) -> Signer | None:

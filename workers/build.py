@@ -19,6 +19,7 @@ import dataclasses
 import shutil
 import tarfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from extensions.manifest import Manifest
@@ -50,6 +51,8 @@ from workers.boot_media import (
     build_iso,
     build_uki,
     check_signer,
+    fetch_grub_dirs,
+    uses_grub,
 )
 from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
 from workers.cmdline import make_cmdline
@@ -112,32 +115,36 @@ def build_asset(
         return out
     if kind is Kind.SYSEXT:
         return build_sysext(plan, release, store, workdir, progress)
-    initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
-    if kind is Kind.INITRAMFS:
-        return initramfs
-    inputs = BootInputs(
-        release=release,
-        store=store,
-        workdir=workdir,
-        kernel=release.fetch(store, VMLINUZ, workdir / "vmlinuz"),
-        initramfs=initramfs,
-        cmdline=asset_cmdline(plan, release),
-        signer=signer,
-    )
-    stage = "disk" if kind is Kind.IMAGE else str(kind)
-    progress(stage, 0)
-    if kind is Kind.UKI:
-        out = build_uki(plan, inputs)
-    elif kind is Kind.INSTALLER:
-        out = build_installer(plan, inputs)
-    elif kind is Kind.ISO:
-        out = build_iso(plan, inputs)
-    else:
-        raw = build_disk(plan, inputs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # GRUB's files are fetched and unpacked on the other core while the initramfs builds.
+        grub = pool.submit(fetch_grub_dirs, release, store, workdir) if uses_grub(plan) else None
+        initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
+        if kind is Kind.INITRAMFS:
+            return initramfs
+        inputs = BootInputs(
+            release=release,
+            store=store,
+            workdir=workdir,
+            kernel=release.fetch(store, VMLINUZ, workdir / "vmlinuz"),
+            initramfs=initramfs,
+            cmdline=asset_cmdline(plan, release),
+            signer=signer,
+            grub=grub,
+        )
+        stage = "disk" if kind is Kind.IMAGE else str(kind)
+        progress(stage, 0)
+        if kind is Kind.UKI:
+            out = build_uki(plan, inputs)
+        elif kind is Kind.INSTALLER:
+            out = build_installer(plan, inputs)
+        elif kind is Kind.ISO:
+            out = build_iso(plan, inputs)
+        else:
+            raw = build_disk(plan, inputs)
+            progress(stage, 100)
+            return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
         progress(stage, 100)
-        return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
-    progress(stage, 100)
-    return out
+        return out
 
 
 def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Progress) -> Path:
