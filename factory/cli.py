@@ -8,6 +8,7 @@ import click
 
 from factory.commands.build import build
 from factory.commands.extension import extension
+from factory.commands.prepare import prepare
 from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
@@ -30,3 +31,4 @@ main.add_command(extension)
 main.add_command(schematic)
 main.add_command(build)
 main.add_command(worker)
+main.add_command(prepare)

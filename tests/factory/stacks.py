@@ -38,15 +38,20 @@ def image_factory() -> str:
     return str(Path(sysconfig.get_path("scripts")) / "image-factory")
 
 
-def stock(store: Store, settings: Settings, source: tuple[LocalStore, Release], tmp: Path) -> None:
-    """Copy the reference release into `store` and install the bundled extensions."""
+def copy_release(store: Store, source: tuple[LocalStore, Release], tmp: Path) -> None:
+    """Copy the reference release into `store`."""
     src_store, release = source
     tmp.mkdir(parents=True, exist_ok=True)
     files = {name: release.fetch(src_store, name, tmp / name) for name in release.files}
     save_release(store, release, files)
     for path in files.values():
         path.unlink()
-    install_bundled_extensions(settings, store, release, lambda message: None)
+
+
+def stock(store: Store, settings: Settings, source: tuple[LocalStore, Release], tmp: Path) -> None:
+    """The reference release and the bundled extensions in `store`."""
+    copy_release(store, source, tmp)
+    install_bundled_extensions(settings, store, source[1], lambda message: None)
 
 
 def _answers(url: str) -> bool:
@@ -170,16 +175,19 @@ class ScaledStack(Stack):
 
 
 def scaled_env(
-    redis: RedisServer, s3: S3Server, bucket: str, signing_key: Path, port: int
+    redis: RedisServer, s3: S3Server, bucket: str, keys: Path, port: int
 ) -> dict[str, str]:
-    """The variables every process of the scaled deployment shares."""
+    """The variables every process of the scaled deployment shares (`keys`: the directory
+    `image-factory prepare` wrote the signing keys to)."""
     return {
         "IMAGE_FACTORY_BROKER_URL": redis.url,
         "IMAGE_FACTORY_S3_ENDPOINT": s3.endpoint,
         "IMAGE_FACTORY_S3_BUCKET": bucket,
         "IMAGE_FACTORY_S3_ACCESS_KEY": s3.access_key,
         "IMAGE_FACTORY_S3_SECRET_KEY": s3.secret_key,
-        "IMAGE_FACTORY_SIGNING_KEY": str(signing_key),
+        "IMAGE_FACTORY_SIGNING_KEY": str(keys / "signing-key.pem"),
+        "IMAGE_FACTORY_SECUREBOOT_KEY": str(keys / "secureboot-signing-key.pem"),
+        "IMAGE_FACTORY_SECUREBOOT_CERT": str(keys / "secureboot-signing-cert.pem"),
         "IMAGE_FACTORY_EXTERNAL_URL": f"http://127.0.0.1:{port}",
         # The PXE host is the one the tests talk to, so plain requests stream; a request for
         # another Host gets the S3 redirect.

@@ -31,7 +31,13 @@ from tests.factory.download_checks import (
     sha256_of,
     status_of,
 )
-from tests.factory.stacks import ScaledStack, scaled_env, start_scaled, stock
+from tests.factory.stacks import (
+    ScaledStack,
+    copy_release,
+    image_factory,
+    scaled_env,
+    start_scaled,
+)
 from tests.services import (
     S3_ACCESS_KEY,
     S3_SECRET_KEY,
@@ -50,7 +56,6 @@ from workers.profiles import parse_profile
 from workers.releases.catalog import Release
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
-from workers.signing import load_or_create_signing_key
 from workers.store import LocalStore
 from workers.store.s3 import S3Store
 
@@ -119,11 +124,22 @@ def deployment(
     stack: ScaledStack | None = None
     try:
         port = free_ports(1)[0]
-        # One key for every process, as a deployment shares it (a secret or a volume).
-        load_or_create_signing_key(Settings(data_dir=root))
-        env = scaled_env(redis_server, s3_server, BUCKET, root / "keys" / "signing-key.pem", port)
+        shared = root / "shared"
+        env = scaled_env(redis_server, s3_server, BUCKET, shared / "keys", port)
         seed = Settings.from_env({**env, "IMAGE_FACTORY_DATA_DIR": str(root / "seed")})
-        stock(S3Store.from_settings(seed), seed, reference_release, root / "seed-files")
+        copy_release(S3Store.from_settings(seed), reference_release, root / "seed-files")
+        # As docker-compose does it: `prepare` once (bundled extensions into S3, the keys
+        # every process shares), then the web and worker processes.
+        prepare_env = {
+            k: v
+            for k, v in env.items()
+            if not k.startswith(("IMAGE_FACTORY_SIGNING", "IMAGE_FACTORY_SECUREBOOT"))
+        }
+        subprocess.run(
+            ["env", *(f"{k}={v}" for k, v in prepare_env.items()),
+             f"IMAGE_FACTORY_DATA_DIR={shared}", image_factory(), "prepare"],
+            check=True, capture_output=True,
+        )  # fmt: skip
         stack = start_scaled(root, env, port)
         yield Deployment(stack, redis, weed)
     finally:
