@@ -1,0 +1,118 @@
+"""The Dockerfile and docker-compose.yml describe the scaled deployment the code expects.
+
+No Docker engine runs in CI, so these check what can be checked without one: the image
+installs the same Debian packages `scripts/serve` does (through the same shell function), runs
+as an unprivileged user with both entry points, and compose wires web, workers, Redis, S3 and
+`prepare` with variables that `Settings` actually reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from factory.cli import main
+from workers.settings import PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SETTINGS = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"^\s*#.*\n", "", DOCKERFILE, flags=re.M).replace("\\\n", " ")
+    found = []
+    for line in text.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def _packages(list_file: str) -> list[str]:
+    """The package names `scripts/lib.sh` reads from a list file."""
+    out = subprocess.run(
+        ["bash", "-c", f'source scripts/lib.sh && packages_in "{list_file}"'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_the_image_is_debian_12() -> None:
+    assert _instructions()[0] == ("FROM", "debian:12-slim")
+
+
+def test_the_image_installs_every_serve_package_with_the_serve_script_function() -> None:
+    steps = _instructions()
+    copies = [args for word, args in steps if word == "COPY"]
+    assert any(
+        "scripts/lib.sh" in args and "scripts/apt-packages-serve.txt" in args for args in copies
+    )
+    runs = [args for word, args in steps if word == "RUN"]
+    installing = [args for args in runs if "ensure_apt_packages" in args]
+    assert len(installing) == 1
+    assert "apt-packages-serve.txt" in installing[0]
+    # The list the function reads is the one scripts/serve installs, and it names the tools
+    # the worker checks for at start-up.
+    packages = _packages("scripts/apt-packages-serve.txt")
+    assert {"squashfs-tools", "xorriso", "qemu-utils", "sbsigntool", "cpio"} <= set(packages)
+
+
+def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
+    steps = _instructions()
+    runs = " ".join(args for word, args in steps if word == "RUN")
+    assert "pip install --no-cache-dir /opt/image-factory/src" in runs
+    users = [args for word, args in steps if word == "USER"]
+    assert users == ["factory"]
+    assert "useradd --system --uid 10001" in runs
+    assert ("ENTRYPOINT", '["image-factory"]') in steps
+    assert ("CMD", '["serve", "--host", "0.0.0.0", "--port", "8080"]') in steps
+    env = " ".join(args for word, args in steps if word == "ENV")
+    for name in re.findall(r"(IMAGE_FACTORY_\w+)=", env):
+        assert name in SETTINGS
+
+
+def test_both_entry_points_exist() -> None:
+    runner = CliRunner()
+    for command in ("serve", "worker", "prepare"):
+        result = runner.invoke(main, [command, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_compose_runs_web_workers_redis_s3_and_prepare() -> None:
+    services = COMPOSE["services"]
+    assert set(services) == {"redis", "s3", "prepare", "web", "worker"}
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["s3"]["image"].startswith("chrislusf/seaweedfs:")
+    assert services["web"]["command"][0] == "serve"
+    assert services["worker"]["command"] == ["worker"]
+    assert services["prepare"]["command"] == ["prepare"]
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    for name in ("web", "worker"):
+        needs = services[name]["depends_on"]
+        assert needs["prepare"]["condition"] == "service_completed_successfully"
+        assert {"redis", "s3"} <= set(needs)
+
+
+def test_compose_variables_are_settings_and_point_at_its_services() -> None:
+    services = COMPOSE["services"]
+    for name in ("prepare", "web", "worker"):
+        env = services[name]["environment"]
+        assert set(env) <= SETTINGS, set(env) - SETTINGS
+        assert env["IMAGE_FACTORY_BROKER_URL"].startswith("redis://redis:")
+        assert env["IMAGE_FACTORY_S3_ENDPOINT"].startswith("http://s3:")
+        # One set of signing keys for every container.
+        data = env["IMAGE_FACTORY_DATA_DIR"]
+        assert f"keys:{data}/keys" in services[name]["volumes"]
+    assert set(COMPOSE["volumes"]) >= {"keys", "s3-data"}
