@@ -11,7 +11,9 @@ import base64
 import concurrent.futures
 import hashlib
 import json
+import re
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 from tests.factory.stacks import Stack
@@ -70,6 +72,11 @@ def check_downloads(stack: Stack, schematic: str, path: str, work: Path) -> str:
     assert headers["accept-ranges"] == "bytes"
     assert headers["content-disposition"] == f'attachment; filename="{path}"'
     assert "last-modified" in headers
+    # Exactly one Server header, ours (gunicorn's own is replaced).
+    servers = re.findall(rb"^server:(.*)$", head.stdout, re.I | re.M)
+    assert [value.strip() for value in servers] == [
+        f"Image Factory {version('image-factory')}".encode()
+    ]
 
     # sha256sum -c / sha512sum -c on the checksum files, next to the asset.
     for algorithm in ("sha256", "sha512"):
