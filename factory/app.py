@@ -17,6 +17,7 @@ from factory import (
     openapi,
     ops,
     pxe,
+    registry,
     secureboot,
     ui,
 )
@@ -37,6 +38,7 @@ BLUEPRINTS = (
     openapi.bp,
     ui.bp,
     secureboot.bp,
+    registry.bp,
     builds.bp,
     metrics.bp,
 )

@@ -1,0 +1,230 @@
+"""Publishing an installer repository's tag: build, convert, index, sign, tag last.
+
+`ensure_published(store, settings, repo, schematic, version)` returns the tag record of `version` in
+`repo`, publishing it first when it is missing or stale:
+1. one plan per architecture the release has and this factory builds (`asset_path(arch)`:
+   `installer-amd64.tar`, `metal-installer-amd64-secureboot.tar`, …);
+2. each installer asset built by the caller's builder (the web service: through the build
+   workers, single flight per plan key, as downloads; otherwise `ensure_built` here);
+3. each docker archive converted into OCI blobs + an image manifest, then one OCI index
+   with a `linux/<arch>` descriptor per image (sorted by arch);
+4. the index signed (cosign simple signing) under `<host>/<image>/<schematic-id>`;
+5. the repository's records, the `sha256-<hex>.sig` tag and, last, the version tag.
+
+The tag record keeps what the index was made from (plan keys per arch, signing key hint,
+signed identity): when any of them changes, or a piece of the index is missing or damaged,
+the next pull publishes again. Output is deterministic (reproducible installer archives,
+fixed JSON encoding, RFC 6979 signatures), so publishing twice yields the same digests.
+
+Single flight: publishing holds the lease `registry:<sha256(repo:version)>`
+(`workers.coordination`: flock in the embedded default, Redis when scaled); concurrent pulls
+of the same tag wait for it and then find the tag written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from schematics import Schematic
+from workers.builds import BuiltAsset, ensure_built
+from workers.catalog.records import registry_host
+from workers.coordination import make_coordination
+from workers.errors import InvalidRequest, NotFound, NotImplementedYet
+from workers.plans import Plan, make_plan
+from workers.profiles import BUILT_ARCHES, parse_profile
+from workers.registry import content, cosign, oci
+from workers.registry.archive import ImportedImage, import_docker_archive
+from workers.registry.errors import (
+    BuildRefused,
+    ManifestUnknown,
+    NameUnknown,
+    NotBuilt,
+    RegistryUnavailable,
+)
+from workers.registry.names import Repository, signature_tag
+from workers.releases.catalog import list_arches
+from workers.schematics_store import load_schematic
+from workers.settings import Settings
+from workers.signing import SigningKey, load_or_create_signing_key
+from workers.store import Store
+
+LEASE_POLL_SECONDS = 0.5
+Builder = Callable[[Plan], BuiltAsset]
+
+
+def load_repository_schematic(store: Store, repo: Repository) -> Schematic:
+    try:
+        return load_schematic(store, repo.schematic_id)
+    except NotFound as error:
+        raise NameUnknown(str(error), {"name": repo.name}) from None
+
+
+def docker_reference(settings: Settings, repo: Repository) -> str:
+    return f"{registry_host(settings.external_url)}/{repo.name}"
+
+
+def local_builder(store: Store, settings: Settings) -> Builder:
+    """Build in this process (`ensure_built`), for callers without workers (CLI, tests)."""
+
+    def build(plan: Plan) -> BuiltAsset:
+        work_root = settings.data_dir / "tmp"
+        return ensure_built(store, plan, work_root, signer=plan.signer(settings))
+
+    return build
+
+
+def ensure_published(
+    store: Store,
+    settings: Settings,
+    repo: Repository,
+    schematic: Schematic,
+    version: str,
+    build: Builder | None = None,
+) -> content.TagRecord:
+    """The record of tag `version` in `repo` (whose schematic is `schematic`), publishing it
+    first when missing or stale. `build` turns a plan into a stored build (default:
+    `local_builder`; the web service passes one that goes through the build workers)."""
+    plans = _plans(store, settings, repo, schematic, version)
+    key = load_or_create_signing_key(settings)
+    wanted: dict[str, Any] = {
+        "plans": {arch: plan.key for arch, plan in plans.items()},
+        "signer": key.public_key_hint,
+        "identity": docker_reference(settings, repo),
+    }
+    record = content.read_tag(store, repo, version)
+    if _current(store, repo, record, wanted):
+        assert record is not None
+        return record
+    with _single_flight(settings, publish_lease(repo, version)):
+        record = content.read_tag(store, repo, version)
+        if _current(store, repo, record, wanted):
+            assert record is not None
+            return record
+        builder = build or local_builder(store, settings)
+        return _publish(store, settings, repo, version, plans, wanted, key, builder)
+
+
+def _plans(
+    store: Store, settings: Settings, repo: Repository, schematic: Schematic, version: str
+) -> dict[str, Plan]:
+    arches = [arch for arch in list_arches(store, version) if arch in BUILT_ARCHES]
+    if not arches:
+        raise ManifestUnknown(f"version {version} is not available", {"tag": version})
+    plans = {}
+    for arch in arches:
+        profile = parse_profile(repo.asset_path(arch))
+        try:
+            plans[arch] = make_plan(store, schematic, repo.schematic_id, version, profile, settings)
+        except NotFound as error:
+            raise ManifestUnknown(str(error), {"tag": version}) from None
+        except NotImplementedYet as error:
+            raise NotBuilt(str(error)) from None
+        except InvalidRequest as error:
+            raise BuildRefused(str(error), {"tag": version}) from None
+    return plans
+
+
+def _current(
+    store: Store, repo: Repository, record: content.TagRecord | None, wanted: dict[str, Any]
+) -> bool:
+    """Whether `record` was made from `wanted` and everything it points at is intact."""
+    if record is None or any(record.extra.get(k) != v for k, v in wanted.items()):
+        return False
+    index = content.read_verified(store, record.descriptor)
+    signature = content.read_tag(store, repo, signature_tag(record.descriptor.hex))
+    if index is None or signature is None:
+        return False
+    for entry in json.loads(index)["manifests"]:
+        manifest = content.read_verified(store, oci.Descriptor.from_json(entry))
+        if manifest is None:
+            return False
+        document = json.loads(manifest)
+        for blob in (document["config"], *document["layers"]):
+            if not content.stored_with_size(store, oci.Descriptor.from_json(blob)):
+                return False
+    return True
+
+
+def publish_lease(repo: Repository, version: str) -> str:
+    """The coordination lease held while `version` of `repo` is being published."""
+    return "registry:" + hashlib.sha256(f"{repo.name}:{version}".encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _single_flight(settings: Settings, lease_name: str) -> Iterator[None]:
+    """Hold `lease_name`, waiting up to `IMAGE_FACTORY_BUILD_WAIT` for another holder."""
+    coordination = make_coordination(settings)
+    deadline = time.monotonic() + settings.build_wait
+    while (lease := coordination.lease(lease_name)) is None:
+        if time.monotonic() >= deadline:
+            raise RegistryUnavailable("this tag is still being published; retry later")
+        time.sleep(LEASE_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lease.release()
+
+
+def _publish(
+    store: Store,
+    settings: Settings,
+    repo: Repository,
+    version: str,
+    plans: dict[str, Plan],
+    wanted: dict[str, Any],
+    key: SigningKey,
+    build: Builder,
+) -> content.TagRecord:
+    work_root = settings.data_dir / "tmp"
+    work_root.mkdir(parents=True, exist_ok=True)
+    images: list[ImportedImage] = []
+    with tempfile.TemporaryDirectory(prefix="registry-", dir=work_root) as tmp:
+        for arch, plan in sorted(plans.items()):
+            built = build(plan)
+            archive = Path(tmp) / f"installer-{arch}.tar"
+            store.download(built.blob, archive)
+            images.append(import_docker_archive(store, archive, arch, Path(tmp)))
+            archive.unlink()
+    index_bytes = oci.encode(oci.image_index([image.manifest for image in images]))
+    index = oci.describe(oci.INDEX, index_bytes)
+    content.put_document(store, index, index_bytes)
+    for image in images:
+        for blob in image.blobs:
+            content.record_blob(store, repo, blob)
+        content.record_manifest(store, repo, _plain(image.manifest))
+    content.record_manifest(store, repo, index)
+    _sign(store, repo, index, key, wanted["identity"])
+    record = content.TagRecord(index, wanted)
+    content.write_tag(store, repo, version, record)
+    return record
+
+
+def _sign(
+    store: Store, repo: Repository, index: oci.Descriptor, key: SigningKey, identity: str
+) -> None:
+    signature = cosign.signature_for(key, identity, index)
+    content.put_document(store, signature.layer, signature.payload)
+    content.put_document(store, signature.config_descriptor, signature.config)
+    content.put_document(store, signature.descriptor, signature.manifest)
+    content.record_blob(store, repo, signature.layer)
+    content.record_blob(store, repo, signature.config_descriptor)
+    content.record_manifest(store, repo, signature.descriptor)
+    # A new key or identity replaces the old signature rather than adding to it.
+    content.replace_referrers(store, repo, index.hex, signature.descriptor)
+    content.write_tag(
+        store, repo, signature_tag(index.hex), content.TagRecord(_plain(signature.descriptor))
+    )
+
+
+def _plain(descriptor: oci.Descriptor) -> oci.Descriptor:
+    """The descriptor without index-only fields (platform), as a manifest record."""
+    return oci.Descriptor(
+        descriptor.media_type, descriptor.digest, descriptor.size, None, descriptor.artifact_type
+    )
