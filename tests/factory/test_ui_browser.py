@@ -5,6 +5,7 @@ Screenshots of every step land in `test-artifacts/browser/` (gitignored) for peo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.error
@@ -59,27 +60,33 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page_errors() -> list[str]:
-    """Script and console errors of `page`; a test may remove the ones it provokes."""
-    return []
+def expected_errors() -> set[str]:
+    """Console errors a test provokes on purpose (e.g. the load of a 400 page)."""
+    return set()
 
 
 @pytest.fixture
-def page(browser: Browser, page_errors: list[str]) -> Iterator[Page]:
-    """A fresh page; the test fails on any script or console error left in `page_errors`
+def page(browser: Browser, expected_errors: set[str]) -> Iterator[Page]:
+    """A fresh page; the test fails on any script or console error it did not expect
     (a CSP violation is one)."""
     context = browser.new_context()
     page = context.new_page()
+    errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            page_errors.append(message.text)
+            errors.append(message.text)
 
     page.on("console", on_console)
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
-    assert not page_errors, f"errors in the page: {page_errors}"
+    unexpected = [error for error in errors if error not in expected_errors]
+    assert not unexpected, f"errors in the page: {unexpected}"
+
+
+def _failed_load(status: str) -> str:
+    return f"Failed to load resource: the server responded with a status of {status}"
 
 
 def _shot(page: Page, name: str) -> None:
@@ -193,7 +200,7 @@ def _has_builds_api(live: LiveFactory) -> bool:
 
 
 def test_upload_shows_the_parsers_message_then_lands_on_the_final_page(
-    live_factory: LiveFactory, page: Page, page_errors: list[str]
+    live_factory: LiveFactory, page: Page, expected_errors: set[str]
 ) -> None:
     bad = b"customization:\n  extraKernelArgs: nope\n"
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -211,9 +218,7 @@ def test_upload_shows_the_parsers_message_then_lands_on_the_final_page(
     response = navigation.value
     assert response is not None
     assert response.status == 400
-    page_errors.remove(
-        "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"
-    )
+    expected_errors.add(_failed_load("400 (BAD REQUEST)"))
     assert page.locator("#schematic-error").inner_text() == api_message
     assert page.get_by_role("alert").is_visible()
     assert page.get_by_label("Schematic file").get_attribute("aria-invalid") == "true"
@@ -265,3 +270,82 @@ def test_the_form_works_without_scripts(live_factory: LiveFactory, browser: Brow
     assert _heading(page) == "Kernel arguments and boot"
     assert "modules=zsmalloc" in page.url
     context.close()
+
+
+# A schematic no other test builds, so its initramfs really is built while the page watches.
+BUILD_NOW_QUERY = (
+    "target=metal&version=v1.0.0&arch=amd64&extensions=factory%2Ffirmware-demo&modules=-"
+    "&cmdline=build.now%3D1&cmdline-set=true"
+)
+_RECORD_STAGES = """() => {
+    window.seenStages = [];
+    const stage = document.querySelector("#build-initramfs-amd64-xz .stage");
+    new MutationObserver(() => window.seenStages.push(stage.textContent))
+        .observe(stage, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_build_now_shows_progress_until_the_download_is_ready(
+    live_factory: LiveFactory, page: Page, tmp_path: Path
+) -> None:
+    page.goto(f"{live_factory.url}/?{BUILD_NOW_QUERY}")
+    asset = page.locator("#asset-initramfs-amd64-xz")
+    page.evaluate(_RECORD_STAGES)
+
+    asset.get_by_role("button", name="Build now").click()
+    ready = asset.locator(".result.done a.download-ready")
+    ready.wait_for(timeout=600_000)
+    _shot(page, "14-build-now-done")
+
+    stages = page.evaluate("window.seenStages")
+    assert any(re.fullmatch(r".+: \d{1,3}%", text) for text in stages), stages
+    assert asset.locator(".stage").inner_text() == "Build finished."
+    assert asset.locator("progress").get_attribute("value") == "100"
+    shown_sha256 = asset.locator("code.sha256").inner_text()
+    with page.expect_download() as started_download:
+        ready.click()
+    saved = tmp_path / "initramfs-amd64.xz"
+    started_download.value.save_as(saved)
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == shown_sha256
+    assert saved.stat().st_size > 0
+
+
+def test_build_failures_are_explained(
+    live_factory: LiveFactory, page: Page, expected_errors: set[str]
+) -> None:
+    """The error paths of the page's script, with the factory's answers stubbed in the browser:
+    a failed build and a refused start each end in a sentence, and the button comes back."""
+    events = "/builds/" + "f" * 64 + "/events"
+    started = {"key": "f" * 64, "state": "queued", "status_url": "/builds/x", "events_url": events}
+    page.route(
+        "**/builds",
+        lambda route: route.fulfill(status=202, json={**started, "download_url": "/image/x"}),
+    )
+    page.route(
+        f"**{events}",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="text/event-stream",
+            body='event: stage\ndata: {"stage": "iso", "percent": 40}\n\n'
+            'event: failed\ndata: {"error": "xorriso: no space left on device"}\n\n',
+        ),
+    )
+    page.goto(f"{live_factory.url}/?{BUILD_NOW_QUERY}")
+    iso = page.locator("#asset-metal-amd64-iso")
+
+    iso.get_by_role("button", name="Build now").click()
+
+    result = iso.locator(".result.failed")
+    result.wait_for()
+    assert result.inner_text() == "The build failed: xorriso: no space left on device"
+    assert iso.get_by_role("button", name="Try again").is_enabled()
+    _shot(page, "15-build-failed")
+
+    page.unroute("**/builds")
+    page.route("**/builds", lambda route: route.fulfill(status=503, body="queue is full\n"))
+    expected_errors.add(_failed_load("503 (Service Unavailable)"))
+    iso.get_by_role("button", name="Try again").click()
+    iso.locator(".result.failed").filter(has_text="busy").wait_for()
+    assert iso.locator(".result").inner_text() == (
+        "The factory is busy or its storage is unreachable; try again in a minute (queue is full)."
+    )
