@@ -24,11 +24,9 @@ from factory.engine import engine
 from factory.images import build_links, find_built
 from workers.errors import InvalidRequest, NotFound
 from workers.jobs import BuildRequest
-from workers.plans import make_plan
 from workers.profiles import parse_profile
 from workers.queue import DONE, FAILED, BuildStatus
 from workers.releases.versions import normalize_version
-from workers.schematics_store import load_schematic
 
 bp = Blueprint("builds", __name__)
 
@@ -60,11 +58,7 @@ def _fields() -> tuple[str, str, str]:
 def create() -> Response:
     eng = engine()
     schematic_id, version, path = _fields()
-    schematic = load_schematic(eng.store, schematic_id)
-    profile = parse_profile(path)
-    plan = make_plan(
-        eng.store, schematic, schematic_id, normalize_version(version), profile, eng.settings
-    )
+    plan = eng.plan(schematic_id, normalize_version(version), parse_profile(path))
     job = BuildRequest.for_plan(schematic_id, plan)
     if find_built(eng, plan) is not None:
         return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)

@@ -15,10 +15,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import unicodedata
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
@@ -30,7 +32,7 @@ from werkzeug.wsgi import wrap_file
 from workers.builds import BuiltAsset
 from workers.errors import InvalidRequest
 from workers.signing import BUNDLE_MEDIA_TYPE
-from workers.store import LocalStore, Store, StoreUnavailable
+from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +166,9 @@ def stream_asset(
         body: Iterable[bytes] = []
     elif isinstance(store, LocalStore):
         # A real file: the WSGI server's file wrapper (gunicorn: sendfile from this offset,
-        # Content-Length bytes); the reader also stops at `stop` when iterated instead.
-        body = wrap_file(request.environ, store.open(built.blob, start, stop), CHUNK)
+        # Content-Length bytes); the slice also stops at `stop` when iterated instead.
+        piece = io.BufferedReader(_FileSlice(store.path(built.blob), start, stop), CHUNK)
+        body = wrap_file(request.environ, piece, CHUNK)
     else:
         reader = store.open(built.blob, start, stop)  # fails here, before any header is sent
         body = _exactly(reader, stop - start, built.blob)
@@ -174,6 +177,46 @@ def stream_asset(
         direct_passthrough=True,
     )  # fmt: skip
     return response
+
+
+class _FileSlice(io.RawIOBase):
+    """Bytes [start, stop) of a file. `fileno`, `seek` and `tell` are the file's own, so a
+    WSGI server can `sendfile` from the current position; reads stop at `stop`."""
+
+    def __init__(self, path: Path, start: int, stop: int) -> None:
+        try:
+            self._file = path.open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(str(path)) from None
+        self._file.seek(start)
+        self._stop = stop
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._stop - self._file.tell())
+        if want <= 0:
+            return 0
+        data = self._file.read(want)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 class ShortRead(StoreUnavailable):

@@ -33,13 +33,12 @@ from factory.delivery import (
 )
 from factory.engine import Engine, engine
 from factory.errors import text_error
-from workers.builds import BuiltAsset, load_built
+from workers.builds import BuiltAsset
 from workers.jobs import BuildRequest
-from workers.plans import Plan, make_plan
+from workers.plans import Plan
 from workers.profiles import parse_profile
 from workers.queue import DONE, FAILED, BuildStatus
 from workers.releases.versions import normalize_version
-from workers.schematics_store import load_schematic
 from workers.signing import bundle_json
 
 log = logging.getLogger(__name__)
@@ -50,6 +49,8 @@ PEM_TYPE = "application/x-pem-file"
 # Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
 SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "sha512"))
 RETRY_AFTER_BUILDING = "10"
+# Redirects and checksum files may rely on a digest check this recent (no store round trip).
+TRUST_SECONDS = 10.0
 
 
 def split_suffix(path: str) -> tuple[str, str]:
@@ -66,12 +67,15 @@ def prefers_async(req: Request) -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences.split(","))
 
 
-def find_built(eng: Engine, plan: Plan) -> BuiltAsset | None:
-    """The finished build of `plan`, if its stored bytes still match its digest."""
-    built = load_built(eng.store, plan)
-    if built is None or not eng.verifier.check(eng.store, built):
-        if built is not None:
-            eng.metrics.count("image_factory_corrupt_blobs_total")
+def find_built(eng: Engine, plan: Plan, trust_seconds: float = 0.0) -> BuiltAsset | None:
+    """The finished build of `plan`, if its stored bytes still match its digest (as checked
+    within the last `trust_seconds`; 0: look at the store now)."""
+    built = eng.manifest(plan.key)
+    if built is None:
+        return None
+    if not eng.verifier.check(eng.store, built, trust_seconds):
+        eng.forget_build(plan.key)
+        eng.metrics.count("image_factory_corrupt_blobs_total")
         return None
     return built
 
@@ -130,13 +134,14 @@ def _redirect_allowed(eng: Engine) -> bool:
 def image(schematic_id: str, version: str, path: str) -> Response:
     eng = engine()
     asset_path, wanted = split_suffix(path)
-    schematic = load_schematic(eng.store, schematic_id)
+    eng.schematic(schematic_id)  # upstream's order: an unknown schematic before anything else
     version = normalize_version(version)
     profile = parse_profile(asset_path)
     filename = download_name(request.args.get("filename"), asset_path)
-    plan = make_plan(eng.store, schematic, schematic_id, version, profile, eng.settings)
+    plan = eng.plan(schematic_id, version, profile)
     kind = str(plan.kind)
-    built = find_built(eng, plan)
+    redirecting = not wanted and eng.settings.uses_s3 and _redirect_allowed(eng)
+    built = find_built(eng, plan, TRUST_SECONDS if redirecting or wanted else 0.0)
     if built is None:
         eng.metrics.count("image_factory_cache_misses_total", kind=kind)
         found = build_then_find(eng, plan, BuildRequest.for_plan(schematic_id, plan))
@@ -149,7 +154,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         return bundle_response(_bundle(eng, built), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
-    if _redirect_allowed(eng):
+    if redirecting:
         url = eng.store.url_for(
             built.blob, None, eng.settings.s3_url_ttl, content_disposition(filename)
         )

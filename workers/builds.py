@@ -103,11 +103,14 @@ def read_manifest(store: Store, key: str) -> BuiltAsset | None:
 
 def discard_build(store: Store, built: BuiltAsset, reason: str) -> None:
     """Forget a build whose stored bytes are wrong: the manifest first (so nobody is sent to
-    the blob any more), then the blob (so the rebuild uploads it again)."""
+    the blob any more; unless it was rebuilt meanwhile with other bytes), then the blob (so
+    the rebuild uploads it again)."""
     log.error(
         "discarding build %s (%s, blob %s): %s", built.key, built.filename, built.blob, reason
     )
-    store.delete(build_manifest_key(built.key))
+    current = read_manifest(store, built.key)
+    if current is not None and current.sha256 == built.sha256:
+        store.delete(build_manifest_key(built.key))
     store.delete(built.blob)
 
 

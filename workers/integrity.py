@@ -6,12 +6,17 @@ compares its sha256 with the manifest. The verified fact is remembered in memory
 per stored version (`ObjectStat.version`: mtime and inode locally, the ETag on S3), so a blob
 that is rewritten behind the factory's back is checked again. A mismatch discards the build
 (`discard_build`), which the caller then rebuilds: corrupt bytes are never served.
+
+Streaming looks at the stored version on every request. A redirect, which hands the client
+to the store and never touches the bytes itself, may trust a check made in the last
+`trust_seconds` and so costs no round trip to the store at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 from workers.builds import BuiltAsset, discard_build
 from workers.store import ObjectNotFound, Store
@@ -21,7 +26,8 @@ _CHUNK = 1 << 20
 
 class BlobVerifier:
     def __init__(self) -> None:
-        self._verified: dict[str, str] = {}  # blob key -> stored version known to match
+        # blob key -> (stored version known to match, when that was last looked at)
+        self._verified: dict[str, tuple[str, float]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -29,20 +35,25 @@ class BlobVerifier:
         with self._guard:
             return self._locks.setdefault(blob, threading.Lock())
 
-    def check(self, store: Store, built: BuiltAsset) -> bool:
+    def check(self, store: Store, built: BuiltAsset, trust_seconds: float = 0.0) -> bool:
         """Whether the stored blob of `built` holds its bytes. When it does not (or is gone),
         the build is discarded and False returned."""
+        known = self._verified.get(built.blob)
+        if known is not None and time.monotonic() - known[1] < trust_seconds:
+            return True
         try:
             stat = store.stat(built.blob)
         except ObjectNotFound:
             discard_build(store, built, "its blob is missing")
             return False
         token = f"{stat.size}:{stat.version}"
-        if self._verified.get(built.blob) == token:
+        if known is not None and known[0] == token:
+            self._verified[built.blob] = (token, time.monotonic())
             return True
         # One thread hashes a blob; concurrent first requests for it wait for the answer.
         with self._lock_for(built.blob):
-            if self._verified.get(built.blob) == token:
+            known = self._verified.get(built.blob)
+            if known is not None and known[0] == token:
                 return True
             digest = self._sha256(store, built.blob) if stat.size == built.size else ""
             if digest != built.sha256:
@@ -50,7 +61,7 @@ class BlobVerifier:
                 reason = f"stored blob has sha256 {digest or '?'} and {stat.size} bytes"
                 discard_build(store, built, f"{reason}, the manifest says {built.sha256}")
                 return False
-            self._verified[built.blob] = token
+            self._verified[built.blob] = (token, time.monotonic())
             return True
 
     @staticmethod

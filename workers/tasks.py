@@ -113,7 +113,8 @@ def _user_message(error: BaseException) -> str:
 def register(app: FactoryCelery) -> None:
     """Register the build task on `app`."""
 
-    @app.task(bind=True, name=BUILD_TASK, max_retries=MAX_RETRIES)
+    # Not shared: each app (one per settings) runs its own copy, bound to its own settings.
+    @app.task(bind=True, name=BUILD_TASK, max_retries=MAX_RETRIES, shared=False)
     def build(self: Task[Any, Any], request_doc: dict[str, str]) -> dict[str, Any]:
         runtime = _runtime(app)
         request = BuildRequest.from_json(request_doc)

@@ -88,3 +88,26 @@ def test_corrupt_blob_is_detected_and_rebuilt(embedded: Stack, tmp_path: Path) -
     assert sha256_of(tmp_path / "again") == sha
     assert sha256_of(blob) == sha
     assert embedded.log("serve").count(f"build {key} started") == 2
+
+
+def test_build_progress_streams_as_server_sent_events(embedded: Stack) -> None:
+    sid = _schematic(embedded, "events")
+    path = "metal-amd64.raw.xz"
+    key = _key(embedded, sid, path)  # starts the build
+
+    stream = embedded.curl("--fail", "-N", f"/builds/{key}/events")
+
+    events = []
+    for block in stream.stdout.decode().strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    stages = [data["stage"] for name, data in events if name == "stage"]
+    assert {"disk", "compress"} <= set(stages)
+    assert any(f"build {key} started" in data["line"] for name, data in events if name == "log")
+    name, done = events[-1]
+    assert name == "done"
+    assert done["download_url"] == f"/image/{sid}/v1.0.0/{path}"
+    status = embedded.get_json(f"/builds/{key}")
+    assert (done["sha256"], done["size"]) == (status["sha256"], status["size"])
+    assert {"disk", "compress", "upload"} <= set(dict(status["stages"]))  # type: ignore[call-overload]
