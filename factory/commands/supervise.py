@@ -52,6 +52,8 @@ class Supervisor:
     def _start(self, name: str, target: Callable[[], None]) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(target=_child, args=(target,), name=name)
         process.start()
+        what = "web service" if name == "web" else "build worker"
+        log.info("started the %s (pid %s)", what, process.pid)
         return process
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:

@@ -4,6 +4,11 @@ download checks as the scaled deployment, with its own build worker doing the bu
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +116,43 @@ def test_build_progress_streams_as_server_sent_events(embedded: Stack) -> None:
     status = embedded.get_json(f"/builds/{key}")
     assert (done["sha256"], done["size"]) == (status["sha256"], status["size"])
     assert {"disk", "compress", "upload"} <= set(dict(status["stages"]))  # type: ignore[call-overload]
+
+
+def _worker_pid(stack: Stack) -> int:
+    found = re.findall(r"started the build worker \(pid (\d+)\)", stack.log("serve"))
+    return int(found[-1])
+
+
+def test_a_killed_worker_is_restarted_and_its_build_finished(
+    embedded: Stack, tmp_path: Path
+) -> None:
+    sid = _schematic(embedded, "killed")
+    path = "metal-amd64.raw.xz"
+    key = _key(embedded, sid, path)
+    client = subprocess.Popen(
+        [
+            "curl",
+            "-sS",
+            "--fail",
+            "-o",
+            str(tmp_path / "asset"),
+            f"{embedded.url}/image/{sid}/v1.0.0/{path}",
+        ]
+    )
+    deadline = time.monotonic() + 120
+    while embedded.get_json(f"/builds/{key}").get("stage") not in {"disk", "compress"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim = _worker_pid(embedded)
+    pool = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(victim)], capture_output=True, text=True
+    ).stdout.split()
+    for pid in [victim, *map(int, pool)]:
+        os.kill(pid, signal.SIGKILL)
+
+    assert client.wait(timeout=300) == 0
+    status = embedded.get_json(f"/builds/{key}")
+    assert status["state"] == "done"
+    assert sha256_of(tmp_path / "asset") == status["sha256"]
+    assert _worker_pid(embedded) != victim  # the supervisor started a new worker
+    assert embedded.log("serve").count(f"build {key} finished") == 1
