@@ -360,6 +360,8 @@ def main() -> None:
     write_results(args.out, machine(), rows, comparisons, rebuild, b_cold, small, large)
 
 
+START_MARK = "<!-- bench/build.py: start -->"
+END_MARK = "<!-- bench/build.py: end -->"
 NOTES = """## Notes
 
 - The shell baseline starts from unpacked inputs (GRUB directories, kernel, base initramfs and
@@ -438,8 +440,20 @@ def write_results(
         f"independent of size | {_met(tree_mib[1] < tree_mib[0] * 1.2)} |",
         "",
     ]
-    out.write_text("\n".join(lines) + "\n" + NOTES)
+    write_section(out, START_MARK + "\n" + "\n".join(lines) + "\n" + NOTES + END_MARK + "\n")
     print(f"wrote {out}")
+
+
+def write_section(out: Path, section: str) -> None:
+    """Replace this benchmark's section of `out` (or put it first), keeping the others'."""
+    text = out.read_text() if out.exists() else ""
+    if START_MARK in text and END_MARK in text:
+        before, rest = text.split(START_MARK, 1)
+        after = rest.split(END_MARK, 1)[1].lstrip("\n")
+        text = before + section + ("\n" + after if after else "")
+    else:
+        text = section + ("\n" + text if text else "")
+    out.write_text(text)
 
 
 def _met(ok: bool) -> str:
