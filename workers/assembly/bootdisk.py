@@ -1,6 +1,6 @@
 """GPT disk images for every bootloader layout, sector size and board overlay, in a plain file.
 
-Layouts (talos-formats §4.2-4.3, sizes scaled down as in `workers.assembly.disk`):
+Layouts (talos-formats §4.2-4.3), sizes scaled down:
 
 | # | grub                       | sd-boot                        | dual-boot                      |
 |---|----------------------------|--------------------------------|--------------------------------|
@@ -9,6 +9,12 @@ Layouts (talos-formats §4.2-4.3, sizes scaled down as in `workers.assembly.disk
 | 3 | BOOT 300 MiB XFS: grub.cfg,|                                | BOOT 300 MiB XFS (as grub)     |
 |   | A/vmlinuz, A/initramfs.xz  |                                |                                |
 | 4 | META 1 MiB                 |                                | META 1 MiB                     |
+
+Talos makes BOOT 2000 MiB to hold two kernel/initramfs generations for A/B upgrades; an image
+from this factory boots one generation, and 300 MiB is the smallest XFS that xfsprogs makes.
+Both GRUBs have the prefix `(hd0,gpt3)/grub`, as Talos builds them, so BOOT must stay
+partition 3. The BIOS path needs no grub-install: the MBR gets `boot.img` patched to load
+`core.img` from the BIOS partition.
 
 The systemd-boot ESP is EFI + BIOS + BOOT (Talos: 100 + 1 + BootSize), the room two UKIs need.
 Dual-boot starts GRUB under BIOS and systemd-boot under UEFI, and writes META key 0x11
@@ -35,15 +41,6 @@ from typing import BinaryIO
 
 from extensions.errors import ExtensionError
 from extensions.overlay import check_raw_layout
-from workers.assembly.disk import (
-    BIOS_SIZE,
-    BOOT_SIZE,
-    EFI_SIZE,
-    GRUB_PREFIX,
-    INITRD_PATH,
-    KERNEL_PATH,
-    META_SIZE,
-)
 from workers.assembly.gpt import (
     BIOS_BOOT_TYPE,
     ESP_TYPE,
@@ -68,6 +65,13 @@ from workers.assembly.vfat import make_vfat
 from workers.assembly.xfs import make_xfs
 from workers.errors import InvalidRequest
 
+EFI_SIZE = 100 * MIB
+BIOS_SIZE = MIB
+BOOT_SIZE = 300 * MIB
+META_SIZE = MIB
+GRUB_PREFIX = "(hd0,gpt3)/grub"
+KERNEL_PATH = "/A/vmlinuz"
+INITRD_PATH = "/A/initramfs.xz"
 GRUB, SD_BOOT, DUAL_BOOT = "grub", "sd-boot", "dual-boot"
 BOOTLOADERS = (GRUB, SD_BOOT, DUAL_BOOT)
 UKI_EFI_SIZE = EFI_SIZE + BIOS_SIZE + BOOT_SIZE

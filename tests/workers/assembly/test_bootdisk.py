@@ -22,6 +22,7 @@ from workers.assembly.bootdisk import (
     make_boot_disk,
 )
 from workers.assembly.meta import read_meta_partition
+from workers.assembly.qemu_img import check_disk, convert_disk
 from workers.assembly.run import run_tool
 from workers.assembly.sdboot import write_sdboot_tree
 from workers.assembly.vfat import list_vfat
@@ -192,3 +193,12 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def test_qcow2_conversion_checks_clean(tmp_path: Path) -> None:
+    disk = _disk(tmp_path, "disk.raw", "grub")
+    qcow2 = convert_disk(disk, tmp_path / "disk.qcow2", "qcow2", "cluster_size=8k")
+    assert check_disk(qcow2, "qcow2")["check-errors"] == 0
+    info = json.loads(run_tool(["qemu-img", "info", "--output=json", qcow2]))
+    assert info["virtual-size"] == disk.stat().st_size
+    assert info["cluster-size"] == 8192
