@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import BinaryIO
 
 import click
@@ -34,7 +35,9 @@ def print_id(source: BinaryIO) -> None:
 @click.argument("source", type=click.File("rb"), default="-")
 def print_canonical(source: BinaryIO) -> None:
     """Write the canonical bytes of the schematic in SOURCE, exactly (they hash to the ID)."""
-    click.get_binary_stream("stdout").write(canonical_bytes(_read(source)))
+    # Raw bytes on stdout: the canonical form must not pass through text encoding.
+    sys.stdout.buffer.write(canonical_bytes(_read(source)))
+    sys.stdout.buffer.flush()
 
 
 def _read(source: BinaryIO) -> Schematic:
