@@ -114,6 +114,10 @@ class BuildQueue:
         current = self.status(request.key)
         if current is not None and current.state != FAILED:
             return current
+        if current is not None:
+            # A build that failed is over, even one whose worker never got to give the claim
+            # back (stopped at the hard time limit): the next request may try again.
+            self.coordination.release(submit_claim(request.key))
         if not self.coordination.claim(submit_claim(request.key), self._claim_ttl):
             return current or _queued(request)
         try:
@@ -145,7 +149,7 @@ class BuildQueue:
             return BuildStatus(
                 key,
                 RUNNING,
-                stage=str(meta.get("stage", "")),
+                stage=str(meta.get("stage", "starting")),
                 percent=int(meta.get("percent", 0)),
                 log=tuple(str(line) for line in meta.get("log", ())),
                 log_count=int(meta.get("log_count", 0)),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from celery.exceptions import TimeLimitExceeded
 
 from schematics import parse_schematic
 from tests.workers.build_worker import build_worker
@@ -140,3 +141,18 @@ def test_a_dead_broker_is_unavailable(world: World, tmp_path: Path) -> None:
     queue = BuildQueue(settings, world.store, FileCoordination(tmp_path / "coordination"))
     with pytest.raises(Unavailable, match="unavailable"):
         queue.submit(world.request("dead-broker"))
+
+
+def test_a_build_stopped_at_the_hard_limit_can_be_requested_again(world: World) -> None:
+    """A build killed at the hard time limit is recorded as failed while its submit claim is
+    still held (its worker process never got to give it back)."""
+    request = world.request("hard-limit")
+    app = celery_side.make_celery(world.settings)
+    app.backend.mark_as_failure(request.key, TimeLimitExceeded(3600))
+    assert world.queue.coordination.claim(submit_claim(request.key), 600)
+    failed = world.queue.status(request.key)
+    assert failed is not None
+    assert failed.error == "the build ran past the hard time limit and was stopped"
+
+    assert world.queue.submit(request).state == QUEUED
+    assert world.queue.wait(request, 60).state == DONE
