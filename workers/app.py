@@ -74,7 +74,7 @@ def make_celery(settings: Settings) -> FactoryCelery:
         dirs = celery_dirs(settings)
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
-        broker = "filesystem://"
+        broker = "filesystem://localhost/"  # the host part is unused; naming one avoids a warning
         backend = f"workers.app:AtomicFilesystemBackend+file://{dirs['results'].resolve()}"
         transport = {
             "data_folder_in": str(dirs["queue"]),
@@ -154,7 +154,7 @@ def task_meta(app: FactoryCelery, key: str) -> tuple[str, dict[str, Any], str]:
     meta = app.backend.get_task_meta(key, cache=False)
     state = str(meta.get("status", states.PENDING))
     result = meta.get("result")
-    if state in states.EXCEPTION_STATES:
+    if state in STATE_FAILED:
         return state, {}, tasks.failure_text(result)
     return state, result if isinstance(result, dict) else {}, ""
 
@@ -173,7 +173,9 @@ BROKER_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.RedisError,
     OSError,
 )
-STATE_RUNNING = frozenset({states.STARTED, "PROGRESS", states.RETRY})
-STATE_QUEUED = frozenset({QUEUED})
+STATE_RUNNING = frozenset({states.STARTED, "PROGRESS"})
+# A build waiting for its retry (the store was unreachable) is back in the queue.
+STATE_RETRY = states.RETRY
+STATE_QUEUED = frozenset({QUEUED, STATE_RETRY})
 STATE_DONE = frozenset({states.SUCCESS})
-STATE_FAILED = frozenset(states.EXCEPTION_STATES)
+STATE_FAILED = frozenset({states.FAILURE, states.REVOKED})

@@ -144,7 +144,8 @@ class BuildQueue:
             state, meta, error = celery_side.task_meta(self._app, key)
         url = _download_url(meta)
         if state in celery_side.STATE_QUEUED:
-            return BuildStatus(key, QUEUED, stage=QUEUED, download_url=url)
+            stage = "retrying" if state == celery_side.STATE_RETRY else QUEUED
+            return BuildStatus(key, QUEUED, stage=stage, download_url=url)
         if state in celery_side.STATE_RUNNING:
             return BuildStatus(
                 key,

@@ -7,6 +7,7 @@ import concurrent.futures
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery.exceptions import TimeLimitExceeded
@@ -18,6 +19,7 @@ from workers import app as celery_side
 from workers import builds as builds_module
 from workers import queue as queue_module
 from workers.assembly.run import ToolError
+from workers.build import build_asset
 from workers.coordination import FileCoordination, make_coordination
 from workers.errors import Unavailable
 from workers.jobs import BuildRequest, submit_claim
@@ -27,7 +29,7 @@ from workers.profiles import parse_profile
 from workers.queue import DONE, FAILED, QUEUED, BuildQueue
 from workers.schematics_store import save_schematic
 from workers.settings import Settings
-from workers.store import LocalStore
+from workers.store import LocalStore, StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -156,3 +158,27 @@ def test_a_build_stopped_at_the_hard_limit_can_be_requested_again(world: World) 
 
     assert world.queue.submit(request).state == QUEUED
     assert world.queue.wait(request, 60).state == DONE
+
+
+def test_an_unreachable_store_is_retried_not_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = world.request("store-blip")
+    attempts: list[str] = []
+
+    def once_unavailable(*args: Any, **kwargs: Any) -> Path:
+        attempts.append("try")
+        if len(attempts) == 1:
+            raise StoreUnavailable("S3 endpoint unreachable")
+        path: Path = build_asset(*args, **kwargs)
+        return path
+
+    monkeypatch.setattr(builds_module, "build_asset", once_unavailable)
+    world.queue.submit(request)
+    seen = [status.stage for status in world.queue.watch(request, 60)]
+
+    assert "retrying" in seen
+    assert world.queue.status(request.key) is not None
+    final = world.queue.wait(request, 1)
+    assert final.state == DONE
+    assert attempts == ["try", "try"]
