@@ -59,7 +59,12 @@ class AtomicFilesystemBackend(FilesystemBackend):
 
 def celery_dirs(settings: Settings) -> dict[str, Path]:
     root = settings.data_dir / "celery"
-    return {"queue": root / "queue", "processed": root / "processed", "results": root / "results"}
+    return {
+        "queue": root / "queue",
+        "processed": root / "processed",
+        "results": root / "results",
+        "control": root / "control",
+    }
 
 
 def make_celery(settings: Settings) -> FactoryCelery:
@@ -80,6 +85,8 @@ def make_celery(settings: Settings) -> FactoryCelery:
             "data_folder_in": str(dirs["queue"]),
             "data_folder_out": str(dirs["queue"]),
             "processed_folder": str(dirs["processed"]),
+            # kombu's default is ./control, relative to wherever the process was started.
+            "control_folder": str(dirs["control"]),
             "store_processed": False,
             "polling_interval": 0.2,
         }

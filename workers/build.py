@@ -45,6 +45,7 @@ from workers.assembly.tarball import make_tarball
 from workers.assembly.uki import OS_NAME
 from workers.assembly.vhd import make_vhd
 from workers.boot_media import (
+    BOOT_MEDIA_TOOLS,
     BootInputs,
     build_disk,
     build_installer,
@@ -74,6 +75,11 @@ Progress = Callable[[str, int], None]
 # Bump when the bytes of a cached layer or segment would change for the same inputs.
 LAYER_RECIPE = 1
 COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
+# Every external tool some asset kind runs: a worker checks them all at start-up, so a missing
+# package is a clear start-up error rather than a failed build later.
+BUILD_TOOLS = tuple(
+    sorted({*BOOT_MEDIA_TOOLS, "cpio", "depmod", "xz", "zstd", "gzip", "pigz", "tar"})
+)
 
 
 class ReleaseChanged(FactoryError):

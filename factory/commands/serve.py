@@ -22,8 +22,9 @@ from factory.app import SERVER_HEADER, create_app
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import worker_name
 from workers.app import make_celery, run_worker
-from workers.assembly.run import ToolError
+from workers.assembly.run import ToolError, require_tools
 from workers.bootstrap import prepare_embedded_default
+from workers.build import BUILD_TOOLS
 from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import Store, make_store
@@ -94,12 +95,18 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         "worker_class": "gthread",
         "timeout": settings.build_wait + 60,
         "accesslog": "-",
+        # gunicorn's control socket defaults to one path per user: two servers would share it.
+        "control_socket_disable": True,
     }
     click.echo(f"serving on http://{host}:{port}", err=True)
     if settings.broker_url:
         _Gunicorn(app, options).run()
         return
     click.echo("embedded default: starting a build worker alongside", err=True)
+    try:
+        require_tools(BUILD_TOOLS, reason="building images")
+    except ToolError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     def build_worker() -> None:
         run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())

@@ -15,28 +15,11 @@ import click
 
 from workers.app import make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
+from workers.build import BUILD_TOOLS
 from workers.errors import Unavailable
 from workers.settings import Settings
 from workers.signing import load_or_create_signing_key
 from workers.store import make_store
-
-# Tools every asset kind needs somewhere; checked once at start so a missing package is a
-# clear start-up error rather than a failed build later.
-BUILD_TOOLS = (
-    "mksquashfs",
-    "unsquashfs",
-    "cpio",
-    "xz",
-    "zstd",
-    "gzip",
-    "depmod",
-    "xorriso",
-    "mkfs.vfat",
-    "mcopy",
-    "qemu-img",
-    "sbsign",
-    "objcopy",
-)
 
 
 def worker_name() -> str:

@@ -182,3 +182,10 @@ def test_an_unreachable_store_is_retried_not_failed(
     final = world.queue.wait(request, 1)
     assert final.state == DONE
     assert attempts == ["try", "try"]
+
+
+def test_embedded_broker_keeps_its_control_files_in_the_data_dir(tmp_path: Path) -> None:
+    # kombu's filesystem transport defaults to ./control, relative to the process's cwd.
+    settings = Settings(data_dir=tmp_path / "data")
+    options = celery_side.make_celery(settings).conf.broker_transport_options
+    assert Path(options["control_folder"]).is_relative_to(tmp_path / "data")
