@@ -16,7 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from workers.assembly.compress import Codec, compress_file
+from workers.assembly.cpio import make_cpio
 from workers.assembly.run import require_tools, run_tool
+from workers.assembly.squashfs import make_squashfs
 from workers.errors import InvalidRequest
 from workers.releases import debian
 from workers.releases.catalog import Release, file_entry, save_release
@@ -31,7 +34,6 @@ from workers.releases.manifest import (
     Manifest,
 )
 from workers.releases.modules import ModuleIndex, parse_index, save_module_index
-from workers.releases.packing import PACKING_TOOLS, make_cpio_zstd, make_squashfs
 from workers.releases.platforms import upstream_platform_args
 from workers.releases.reference_os import make_initramfs_tree, make_rootfs_tree
 from workers.releases.tarball import write_tree_tar
@@ -40,7 +42,7 @@ from workers.store import Store
 
 Progress = Callable[[str], None]
 
-REFERENCE_TOOLS = (*debian.APT_TOOLS, "depmod", *PACKING_TOOLS)
+REFERENCE_TOOLS = (*debian.APT_TOOLS, "depmod", "mksquashfs", "cpio", "zstd")
 # console=ttyS0 last: it becomes /dev/console, where stage 2 prints its report.
 REFERENCE_KERNEL_ARGS = ("console=tty0", "console=ttyS0,115200")
 SUPPORT_PACKAGES = ("busybox-static", "grub-pc-bin", "grub-efi-amd64-bin", "systemd-boot-efi")
@@ -107,7 +109,7 @@ def build_reference_release(
             kernel_version=kernel_version,
             version=version,
         )
-        sqsh = make_squashfs(rootfs, tmp / "rootfs.sqsh", source_date_epoch)
+        sqsh = make_squashfs(rootfs, tmp / "rootfs.sqsh", epoch=source_date_epoch)
 
         progress("building the base initramfs")
         make_initramfs_tree(
@@ -118,7 +120,8 @@ def build_reference_release(
             index=index,
             version=version,
         )
-        files[INITRAMFS] = make_cpio_zstd(tmp / "initramfs", out / INITRAMFS, source_date_epoch)
+        cpio = make_cpio(tmp / "initramfs", tmp / "initramfs.cpio", epoch=source_date_epoch)
+        files[INITRAMFS] = compress_file(cpio, out / INITRAMFS, Codec.ZSTD)
 
         progress("packing bootloader files")
         grub_packages = {GRUB_BIOS_TAR: "grub-pc-bin", GRUB_EFI_TAR: "grub-efi-amd64-bin"}

@@ -12,10 +12,12 @@ import pytest
 
 from tests.boot import assert_in_log, boot_and_capture
 from tests.workers.releases.adv import adv_block
+from workers.assembly.compress import Codec, compress_file
+from workers.assembly.cpio import make_cpio
 from workers.assembly.run import run_tool
+from workers.assembly.squashfs import make_squashfs
 from workers.releases.catalog import Release
 from workers.releases.manifest import INITRAMFS, MODULES_TAR, VMLINUZ
-from workers.releases.packing import make_cpio_zstd, make_squashfs
 from workers.store import LocalStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.boot]
@@ -77,14 +79,14 @@ def _module_layer(modules_tar: Path, kver: str, tmp: Path) -> Path:
     run_tool(["depmod", "-b", merged / "usr", kver])
 
     shutil.copytree(merged / "usr", layer / "usr", dirs_exist_ok=True)
-    return make_squashfs(layer, tmp / "0.sqsh", EPOCH)
+    return make_squashfs(layer, tmp / "0.sqsh", epoch=EPOCH)
 
 
 def _schematic_layer(tmp: Path) -> Path:
     layer = tmp / "schematic-layer"
     (layer / "usr/local/share/schematic").mkdir(parents=True)
     (layer / "usr/local/share/schematic" / SCHEMATIC_ID).write_bytes(b"")
-    return make_squashfs(layer, tmp / "1.sqsh", EPOCH)
+    return make_squashfs(layer, tmp / "1.sqsh", epoch=EPOCH)
 
 
 EXTENSIONS_YAML = f"""layers:
@@ -128,7 +130,8 @@ def test_appended_layers_are_mounted_and_their_modules_loaded(
     # Extension firmware lands in the initramfs; stage 1 carries it into the new root.
     (segment / "usr/lib/firmware/factory").mkdir(parents=True)
     (segment / "usr/lib/firmware/factory/test.bin").write_bytes(b"\x00firmware")
-    appended = make_cpio_zstd(segment, tmp_path / "segment.cpio.zst", EPOCH)
+    cpio = make_cpio(segment, tmp_path / "segment.cpio", epoch=EPOCH)
+    appended = compress_file(cpio, tmp_path / "segment.cpio.zst", Codec.ZSTD)
     combined = tmp_path / "initramfs-with-layers"
     combined.write_bytes(initrd.read_bytes() + appended.read_bytes())
 
