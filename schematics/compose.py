@@ -138,6 +138,10 @@ def _describe(error: yaml.MarkedYAMLError) -> str:
     mark = error.problem_mark or error.context_mark
     where = f"line {mark.line + 1}: " if mark is not None else ""
     problem = error.problem or error.context or "invalid YAML"
+    if "maximum nesting depth" in problem:
+        # Newer libyaml (PyYAML 6.0.4 wheels) stops deep nesting itself, before our composer
+        # does: say it the same way, whichever libyaml is installed.
+        return f"yaml: {where}nesting is deeper than the limit of {MAX_DEPTH} levels"
     if error.context and error.problem:
         problem = f"{problem} ({error.context})"
     return f"yaml: {where}{problem}"
