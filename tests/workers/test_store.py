@@ -14,10 +14,12 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.stub import Stubber
 
 from tests.services import S3Server, free_ports
 from workers.settings import Settings
 from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable, make_store
+from workers.store import s3 as s3_module
 from workers.store.s3 import S3Store, _BodyReader
 
 DATA = b"0123456789"
@@ -476,3 +478,28 @@ def test_s3_connection_lost_mid_read_is_store_unavailable() -> None:
         reader.read(4)
     reader.close()
     assert body.closed
+
+
+def _stubbed_store() -> tuple[S3Store, Stubber]:
+    store = S3Store(endpoint="http://127.0.0.1:9", bucket="stubbed", access_key="a", secret_key="b")
+    store._bucket_ready = True  # no bucket round trip: only the write is under test
+    return store, Stubber(store._client)
+
+
+def test_s3_write_retries_a_transient_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_module, "_WRITE_BACKOFF", 0)
+    store, stub = _stubbed_store()
+    for _ in range(2):
+        stub.add_client_error("put_object", "InternalError", http_status_code=500)
+    stub.add_response("put_object", {})
+    with stub:
+        store.put_bytes("k", b"data")
+    stub.assert_no_pending_responses()
+
+
+def test_s3_write_does_not_retry_a_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3_module, "_WRITE_BACKOFF", 0)
+    store, stub = _stubbed_store()
+    stub.add_client_error("put_object", "AccessDenied", http_status_code=403)
+    with stub, pytest.raises(StoreUnavailable, match="AccessDenied"):
+        store.put_bytes("k", b"data")

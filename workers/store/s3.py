@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 # Error codes S3 endpoints use for "no such object" (HEAD has no body, only the status).
 _MISSING_CODES = {"NoSuchKey", "NotFound", "404"}
+_TRANSIENT = {"InternalError", "SlowDown", "ServiceUnavailable", "500", "503"}
+_WRITE_ATTEMPTS = 5
+_WRITE_BACKOFF = 0.2  # seconds, doubled per attempt: at most 3 s of waiting in all
 _NO_BUCKET_CODES = {"NoSuchBucket", "NotFound", "404"}
 # Failures of the connection rather than of the request.
 _UNREACHABLE = (ConnectionError, HTTPClientError, IncompleteReadError, NoCredentialsError)
@@ -246,29 +250,53 @@ class S3Store:
         with self._translated("download", key):
             self._client.download_file(self.bucket, key, str(dest), Config=self._transfer)
 
+    def _write(self, action: str, key: str, write: Callable[[], object]) -> None:
+        """Run one idempotent write, retrying a server's transient 5xx answers with backoff.
+
+        S3 asks clients to retry InternalError/SlowDown; SeaweedFS answers InternalError
+        while it grows volumes for a bucket's first writes. Unreachable endpoints are not
+        retried here, so an outage still answers in about a second.
+        """
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._translated(action, key):
+                    write()
+                return
+            except StoreUnavailable as error:
+                transient = _is_transient(error.__cause__)
+                if not transient or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(_WRITE_BACKOFF * 2**attempt)
+
     def put_bytes(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None:
         validate_key(key)
         self._ready()
-        with self._translated("put", key):
-            self._client.put_object(
+        self._write(
+            "put",
+            key,
+            lambda: self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
-            )
+            ),
+        )
 
     def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
         """Upload `src`; files above the multipart threshold go up in parts, and the
         object appears only when the upload completes."""
         validate_key(key)
         self._ready()
-        with self._translated("upload", key):
-            self._client.upload_file(
+        self._write(
+            "upload",
+            key,
+            lambda: self._client.upload_file(
                 str(src),
                 self.bucket,
                 key,
                 ExtraArgs={"ContentType": content_type},
                 Config=self._transfer,
-            )
+            ),
+        )
 
     def delete(self, key: str) -> None:
         validate_key(key)
@@ -311,3 +339,12 @@ class S3Store:
     def ping(self) -> None:
         self._ensure_bucket()
         self._bucket_ready = True
+
+
+def _is_transient(error: BaseException | None) -> bool:
+    """A 5xx the server asks to retry; upload_file reports it inside S3UploadFailedError."""
+    if isinstance(error, ClientError):
+        return _error_code(error) in _TRANSIENT
+    if isinstance(error, S3UploadFailedError):
+        return any(code in str(error) for code in _TRANSIENT if not code.isdigit())
+    return False
