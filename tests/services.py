@@ -200,8 +200,24 @@ def _weed_config(path: Path) -> Path:
     return path
 
 
+# SeaweedFS makes each bucket a collection and grows 7 volumes for its first write; tests use
+# a bucket each, so a session would run out of volumes after a few dozen buckets ("No writable
+# volumes and no free volumes left" → InternalError). One volume per growth, and room for many.
+_WEED_MASTER_TOML = """[master.volume_growth]
+copy_1 = 1
+copy_2 = 1
+copy_3 = 1
+copy_other = 1
+"""
+WEED_MAX_VOLUMES = 4000
+
+
 def weed_argv(workdir: Path, ports: dict[str, int]) -> list[str]:
-    """`weed server` with master, volume, filer and S3 gateway, all on 127.0.0.1."""
+    """`weed server` with master, volume, filer and S3 gateway, all on 127.0.0.1.
+
+    weed reads `master.toml` from its working directory, `workdir`, written here too.
+    """
+    (workdir / "master.toml").write_text(_WEED_MASTER_TOML)
     return [
         str(weed_binary()),
         "-logtostderr",
@@ -213,7 +229,7 @@ def weed_argv(workdir: Path, ports: dict[str, int]) -> list[str]:
         "-master.volumeSizeLimitMB=64",
         f"-master.port={ports['master']}",
         f"-master.port.grpc={ports['master-grpc']}",
-        "-volume.max=0",
+        f"-volume.max={WEED_MAX_VOLUMES}",
         "-volume.preStopSeconds=0",
         f"-volume.port={ports['volume']}",
         f"-volume.port.grpc={ports['volume-grpc']}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,14 @@ import redis
 
 from tests.services import (
     RedisServer,
+    S3Server,
     ServerProcess,
     ServerStartError,
     _start_ready,
     free_ports,
     weed_binary,
 )
+from workers.store import make_store
 
 
 @pytest.mark.integration
@@ -28,6 +31,16 @@ def test_redis_server_answers(redis_server: RedisServer) -> None:
         assert client.config_get("appendonly") == {"appendonly": "no"}
     finally:
         client.close()
+
+
+@pytest.mark.integration
+def test_weed_takes_writes_in_many_buckets(s3_server: S3Server, tmp_path: Path) -> None:
+    # Each test uses a bucket of its own; with weed's default growth (7 volumes per bucket)
+    # the 15th bucket already failed with "No writable volumes and no free volumes left".
+    for n in range(24):
+        store = make_store(s3_server.settings(tmp_path, f"many-{uuid.uuid4().hex[:12]}-{n}"))
+        store.put_bytes("k", b"x")
+        assert store.get_bytes("k") == b"x"
 
 
 def test_free_ports_are_distinct_and_bindable() -> None:
