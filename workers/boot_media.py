@@ -199,7 +199,9 @@ def prepared_overlay(plan: Plan, inputs: BootInputs) -> PreparedOverlay | None:
 
 def build_iso(plan: Plan, inputs: BootInputs) -> Path:
     dest = inputs.workdir / "image.iso"
-    if plan.bootloader == GRUB:
+
+    def grub_iso(uefi_tree: Path | None) -> Path:
+        """GRUB for BIOS; for UEFI GRUB too, or systemd-boot from `uefi_tree` (dual-boot)."""
         bios, efi = inputs.grub_dirs()
         return make_iso(
             dest,
@@ -211,7 +213,11 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
             grub_efi_dir=efi,
             name=inputs.title,
             epoch=inputs.epoch,
+            uefi_tree=uefi_tree,
         )
+
+    if plan.bootloader == GRUB:
+        return grub_iso(None)
     tree = sdboot_tree(plan, inputs, for_iso=True)
     overlay = prepared_overlay(plan, inputs)
     if overlay is not None:
@@ -224,19 +230,7 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
             name=inputs.title,
             epoch=inputs.epoch,
         )
-    bios, efi = inputs.grub_dirs()
-    return make_iso(
-        dest,
-        workdir=_fresh(inputs.workdir / "iso-work"),
-        kernel=inputs.kernel,
-        initramfs=inputs.initramfs,
-        cmdline=inputs.cmdline,
-        grub_bios_dir=bios,
-        grub_efi_dir=efi,
-        name=inputs.title,
-        epoch=inputs.epoch,
-        uefi_tree=tree,
-    )
+    return grub_iso(tree)
 
 
 def build_disk(plan: Plan, inputs: BootInputs) -> Path:
