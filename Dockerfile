@@ -20,14 +20,15 @@ RUN bash -c 'source /opt/image-factory/scripts/lib.sh \
         && apt_install python3-venv' \
     && apt-get clean
 
-# The service itself, into a venv (pyproject.toml pins what it needs).
-COPY pyproject.toml README.md /opt/image-factory/src/
+# The service itself, into a venv, with the library versions CI passed with.
+COPY pyproject.toml README.md scripts/constraints.txt /opt/image-factory/src/
 COPY schematics /opt/image-factory/src/schematics
 COPY extensions /opt/image-factory/src/extensions
 COPY workers /opt/image-factory/src/workers
 COPY factory /opt/image-factory/src/factory
 RUN python3 -m venv /opt/image-factory/venv \
-    && /opt/image-factory/venv/bin/pip install --no-cache-dir /opt/image-factory/src \
+    && /opt/image-factory/venv/bin/pip install --no-cache-dir \
+        -c /opt/image-factory/src/constraints.txt /opt/image-factory/src \
     && rm -rf /opt/image-factory/src
 
 # The data directory (work files, and `keys/` which a deployment shares between all

@@ -42,7 +42,8 @@ ensure_apt_packages() {
 }
 
 # A venv in .venv with the project installed editable, with the given extras ("" or "dev").
-# Re-installs only when pyproject.toml changed since the last install with those extras.
+# Library versions follow scripts/constraints.txt. Re-installs only when pyproject.toml or
+# the constraints changed since the last install with those extras.
 ensure_venv() {
     local extras="$1" spec="." stamp digest
     [[ -n $extras ]] && spec=".[$extras]"
@@ -56,7 +57,7 @@ ensure_venv() {
             python3 -m venv "$VENV"
         fi
     fi
-    digest="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    digest="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/scripts/constraints.txt" | sha256sum | cut -d' ' -f1)"
     stamp="$VENV/.installed${extras:+-$extras}"
     # An install with the dev extras includes the plain one.
     if [[ -z $extras && -f $VENV/.installed-dev && $(cat "$VENV/.installed-dev") == "$digest" ]]; then
@@ -67,7 +68,7 @@ ensure_venv() {
         (
             cd "$REPO_ROOT"
             "$VENV/bin/python" -m pip install -q --upgrade pip
-            "$VENV/bin/python" -m pip install -q -e "$spec"
+            "$VENV/bin/python" -m pip install -q -c scripts/constraints.txt -e "$spec"
         )
         echo "$digest" >"$stamp"
     fi
