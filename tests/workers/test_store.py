@@ -290,7 +290,7 @@ def test_local_failed_write_keeps_the_old_object_and_no_temp_file(
         Path(dest).write_bytes(Path(source).read_bytes()[:3])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("workers.store.local.shutil.copyfile", copy_half_then_fail)
+    monkeypatch.setattr("workers.store.local.copy_sparse", copy_half_then_fail)
     with pytest.raises(OSError, match="No space left"):
         store.put_file("k", src)
     with pytest.raises(OSError, match="No space left"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from workers.store.base import (
     validate_prefix,
     validate_range,
 )
+from workers.store.sparse import copy_sparse
 
 _TMP = ".tmp"
 
@@ -107,7 +107,7 @@ class LocalStore:
         src = self.path(key)
         if not src.is_file():
             raise ObjectNotFound(key)
-        shutil.copyfile(src, dest)
+        copy_sparse(src, dest)
 
     @contextlib.contextmanager
     def _atomic(self, key: str) -> Iterator[Path]:
@@ -131,7 +131,7 @@ class LocalStore:
 
     def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
         with self._atomic(key) as tmp:
-            shutil.copyfile(src, tmp)
+            copy_sparse(src, tmp)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
