@@ -125,7 +125,7 @@ def _write_entry(w: _HashingWriter, path: str, entry: Entry, mtime: int) -> None
     w.write(_header(short, prefix, normalise_mode(entry), size, mtime, _TYPE[entry.kind], link))
     if entry.blob is not None:
         written = 0
-        with entry.blob.open("rb") as f:
+        with entry.open() as f:
             while chunk := f.read(_CHUNK):
                 w.write(chunk)
                 written += len(chunk)

@@ -81,6 +81,30 @@ class BoundedStream:
         else:
             self._source = self._counter
         self.produced = 0
+        self._raw = raw
+        # An uncompressed archive file: member data can be skipped by seeking and read later
+        # in place (`position` is then an offset into the file).
+        self.seekable = self.format == "plain" and raw.seekable()
+        self._size = raw.seek(0, io.SEEK_END) if self.seekable else 0
+        raw.seek(0)
+
+    @property
+    def position(self) -> int:
+        """Bytes produced so far: for a seekable stream, the offset in the file."""
+        return self.produced
+
+    def skip(self, size: int) -> int:
+        """Pass over `size` bytes (fewer at the end of the stream); the count skipped."""
+        if not self.seekable:
+            skipped = 0
+            while skipped < size and (chunk := self.read(min(size - skipped, CHUNK))):
+                skipped += len(chunk)
+            return skipped
+        skipped = max(0, min(size, self._size - self.produced))
+        self._budget.take_bytes(skipped)
+        self.produced += skipped
+        self._raw.seek(self.produced)
+        return skipped
 
     def read(self, size: int) -> bytes:
         """Up to `size` (≤ CHUNK) bytes; b"" at the end of the stream."""

@@ -94,7 +94,8 @@ def extract_extension(tar: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) ->
     `dest`) if the tar is not a valid extension.
     """
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".stage-") as spool:
-        tree = stage_archive(tar, tar.name, Path(spool), limits)
+        # Read in place: the payload is written once, into `dest`, not to a spool first.
+        tree = stage_archive(tar, tar.name, Path(spool), limits, in_place=True)
         manifest = validate_extension_tree(tree)
         dest.mkdir(parents=True, exist_ok=False)
         try:

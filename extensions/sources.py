@@ -19,9 +19,15 @@ from extensions.tarstream import TarReader
 from extensions.tree import Tree
 
 
-def stage_archive(path: Path, label: str, spool: Path, limits: Limits) -> Tree:
-    """Stage a (possibly compressed) tar file as-is (no OCI interpretation)."""
-    tree = Tree(spool, label, Budget(limits, label))
+def stage_archive(
+    path: Path, label: str, spool: Path, limits: Limits, in_place: bool = False
+) -> Tree:
+    """Stage a (possibly compressed) tar file as-is (no OCI interpretation).
+
+    `in_place`: file contents of an uncompressed tar stay in `path` (which must then not
+    change while the tree is in use) instead of being copied to the spool.
+    """
+    tree = Tree(spool, label, Budget(limits, label), archive=path if in_place else None)
     with path.open("rb") as raw:
         stream = BoundedStream(raw, label, tree.budget)
         tree.apply(tree.read_tar(TarReader(stream, label, tree.budget), whiteouts=False))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from extensions.budget import Budget
+from extensions.compression import BoundedStream
 from extensions.errors import ExtensionError
 
 BLOCK = 512
@@ -148,6 +149,19 @@ class TarReader:
             self._data_left -= len(chunk)
             self._remaining -= len(chunk)
         return copied
+
+    def data_span(self) -> tuple[int, int] | None:
+        """(offset, size) of the current member's data in the archive file, skipped over,
+        when the archive is an uncompressed file; None (and the data still unread) otherwise.
+        """
+        source = self._source
+        if not isinstance(source, BoundedStream) or not source.seekable:
+            return None
+        span = (source.position, self._data_left)
+        if source.skip(self._remaining) != self._remaining:
+            raise ExtensionError(f"{self.label}: truncated tar archive")
+        self._remaining = self._data_left = 0
+        return span
 
     def members(self) -> Iterator[TarMember]:
         pax: dict[str, str] = {}

@@ -9,6 +9,7 @@ copies of an earlier regular file.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tempfile
@@ -38,17 +39,46 @@ class Entry:
     mode: int
     size: int = 0
     target: str = ""  # symlink target, as stored
-    blob: Path | None = None  # spooled contents of a file
+    blob: Path | None = None  # the file holding a regular file's contents
+    offset: int | None = None  # where in `blob` they start (None: `blob` is a spooled copy)
 
     def open(self) -> BinaryIO:
-        """The spooled contents of a regular file."""
+        """The contents of a regular file."""
         if self.blob is None:
             raise ExtensionError(f"not a regular file ({self.kind})")
-        return self.blob.open("rb")
+        if self.offset is None:
+            return self.blob.open("rb")
+        archive = self.blob.open("rb")
+        archive.seek(self.offset)
+        return io.BufferedReader(_Slice(archive, self.size, str(self.blob)), _CHUNK)
 
     def read_bytes(self) -> bytes:
         with self.open() as f:
             return f.read()
+
+
+class _Slice(io.RawIOBase):
+    """`size` bytes of an open archive from its current position."""
+
+    def __init__(self, archive: BinaryIO, size: int, label: str) -> None:
+        self._archive = archive
+        self._left = size
+        self._label = label
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._archive.read(min(len(buffer), self._left))
+        if not data and self._left:
+            raise ExtensionError(f"{self._label}: the archive shrank while it was being read")
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._archive.close()
+        super().close()
 
 
 def clean_path(raw: str, label: str) -> str:
@@ -82,10 +112,15 @@ class Layer:
 class Tree:
     """The staged result: path → entry; blobs live under `spool`."""
 
-    def __init__(self, spool: Path, label: str, budget: Budget) -> None:
+    def __init__(
+        self, spool: Path, label: str, budget: Budget, archive: Path | None = None
+    ) -> None:
         self.spool = spool
         self.label = label
         self.budget = budget
+        # The uncompressed tar file being staged, when its member data may stay in it
+        # (read in place later) instead of being copied to the spool.
+        self.archive = archive
         self.entries: dict[str, Entry] = {}
         spool.mkdir(parents=True, exist_ok=True)
 
@@ -140,11 +175,18 @@ class Tree:
         elif member.kind == "hardlink":
             entry = self._hardlink_copy(layer, member, shown)
         else:
-            blob = self._new_blob()
-            with blob.open("wb") as out:
-                size = reader.copy_data(out)
-            entry = Entry("file", member.mode, size=size, blob=blob)
+            entry = self._stage_file(reader, member.mode)
         self._put(layer, path, entry, shown)
+
+    def _stage_file(self, reader: TarReader, mode: int) -> Entry:
+        span = reader.data_span() if self.archive is not None else None
+        if span is not None:
+            offset, size = span
+            return Entry("file", mode, size=size, blob=self.archive, offset=offset)
+        blob = self._new_blob()
+        with blob.open("wb") as out:
+            size = reader.copy_data(out)
+        return Entry("file", mode, size=size, blob=blob)
 
     def _hardlink_copy(self, layer: Layer, member: TarMember, shown: str) -> Entry:
         try:
@@ -157,7 +199,7 @@ class Tree:
                 f"{self.label}: {shown}: hard link to {member.linkname!r}, which is not a "
                 "regular file earlier in the archive"
             )
-        return Entry("file", found.mode, size=found.size, blob=found.blob)
+        return Entry("file", found.mode, size=found.size, blob=found.blob, offset=found.offset)
 
     def _put(self, layer: Layer, path: str, entry: Entry, shown: str) -> None:
         existing = layer.entries.get(path)

@@ -7,8 +7,19 @@ from pathlib import Path
 import pytest
 
 from extensions.errors import ExtensionError
+from extensions.limits import DEFAULT_LIMITS
 from extensions.package import extract_extension, pack_extension
-from tests.extensions.builders import file, hello_members, symlink, tar_bytes, write
+from extensions.sources import stage_archive
+from tests.extensions.builders import (
+    Member,
+    file,
+    gz,
+    hardlink,
+    hello_members,
+    symlink,
+    tar_bytes,
+    write,
+)
 
 
 def test_extracts_canonical_tar_with_normalised_modes(tmp_path: Path) -> None:
@@ -47,3 +58,66 @@ def test_refuses_existing_destination(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         extract_extension(tmp_path / "e.tar", tmp_path / "out")
     assert (tmp_path / "out" / "keep").read_text() == "mine"
+
+
+def _payload_members() -> list[Member]:
+    return hello_members(
+        [
+            file("rootfs/usr/local/lib/a.bin", bytes(range(256)) * 5000),
+            file("rootfs/usr/local/lib/empty", b""),
+            hardlink("rootfs/usr/local/lib/b.bin", "rootfs/usr/local/lib/a.bin"),
+        ]
+    )
+
+
+def test_plain_tar_contents_are_read_in_place(tmp_path: Path) -> None:
+    tar = write(tmp_path / "ext.tar", tar_bytes(_payload_members()))
+    spool = tmp_path / "spool"
+    tree = stage_archive(tar, "ext.tar", spool, DEFAULT_LIMITS, in_place=True)
+    assert list(spool.iterdir()) == []  # nothing copied
+    for name in ("a.bin", "b.bin"):
+        entry = tree.entries[f"rootfs/usr/local/lib/{name}"]
+        assert entry.blob == tar
+        assert entry.read_bytes() == bytes(range(256)) * 5000
+    assert tree.entries["rootfs/usr/local/lib/empty"].read_bytes() == b""
+
+    extract_extension(tar, tmp_path / "out")
+    lib = tmp_path / "out/rootfs/usr/local/lib"
+    assert (lib / "a.bin").read_bytes() == (lib / "b.bin").read_bytes()
+    assert (lib / "a.bin").stat().st_ino != (lib / "b.bin").stat().st_ino  # copies, not links
+    assert (lib / "a.bin").read_bytes() == bytes(range(256)) * 5000
+
+
+def test_compressed_tar_is_still_spooled(tmp_path: Path) -> None:
+    tar = write(tmp_path / "ext.tar.gz", gz(tar_bytes(_payload_members())))
+    spool = tmp_path / "spool"
+    tree = stage_archive(tar, "ext.tar.gz", spool, DEFAULT_LIMITS, in_place=True)
+    entry = tree.entries["rootfs/usr/local/lib/a.bin"]
+    assert entry.blob is not None
+    assert entry.blob.parent == spool
+    assert entry.offset is None
+    assert entry.read_bytes() == bytes(range(256)) * 5000
+
+
+@pytest.mark.parametrize("into_data", [1, 100_000, 1_279_999, 1_280_100])
+def test_truncated_plain_tar_is_refused_in_place(tmp_path: Path, into_data: int) -> None:
+    """Cut inside a.bin's data (1,280,000 bytes), or inside its padding."""
+    whole = write(tmp_path / "whole.tar", tar_bytes(_payload_members()))
+    staged = stage_archive(whole, "whole.tar", tmp_path / "spool", DEFAULT_LIMITS, in_place=True)
+    offset = staged.entries["rootfs/usr/local/lib/a.bin"].offset
+    assert offset is not None
+    tar = write(tmp_path / "cut.tar", whole.read_bytes()[: offset + into_data])
+    with pytest.raises(ExtensionError, match="truncated tar archive"):
+        extract_extension(tar, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_archive_shrinking_after_staging_is_an_error(tmp_path: Path) -> None:
+    tar = write(tmp_path / "ext.tar", tar_bytes(_payload_members()))
+    tree = stage_archive(tar, "ext.tar", tmp_path / "spool", DEFAULT_LIMITS, in_place=True)
+    entry = tree.entries["rootfs/usr/local/lib/a.bin"]
+    assert entry.offset is not None
+    with tar.open("r+b") as f:
+        f.truncate(entry.offset + 10)
+    with pytest.raises(ExtensionError, match="shrank"):
+        entry.read_bytes()
