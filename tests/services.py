@@ -125,6 +125,11 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
 
+    def crash(self) -> None:
+        """SIGKILL, as a machine dying would: no graceful end for requests in flight."""
+        self.proc.kill()
+        self.proc.wait()
+
 
 class ServerStartError(RuntimeError):
     def __init__(self, reason: str, server: ServerProcess) -> None:

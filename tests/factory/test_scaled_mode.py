@@ -260,14 +260,27 @@ def test_killed_worker_build_is_finished_by_another(deployment: Deployment, tmp_
     stack.start_worker(victim)
 
 
+def _wait_done(stack: ScaledStack, key: str) -> dict[str, object]:
+    """The status of build `key` once it is done (it converges there after any redelivery)."""
+    deadline = time.monotonic() + 120
+    status = stack.get_json(f"/builds/{key}")
+    while status["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = stack.get_json(f"/builds/{key}")
+    assert status["state"] == "done", (status, stack.worker_logs()[-4000:])
+    return status
+
+
 def test_corrupt_blob_is_detected_and_rebuilt(deployment: Deployment, tmp_path: Path) -> None:
     stack = deployment.stack
-    sid = _schematic(stack, "fifty")  # built by the first test
+    sid = _schematic(stack, "corrupt")
     path = "initramfs-amd64.xz"
     url = f"/image/{sid}/v1.0.0/{path}"
+    stack.curl("--fail", "-o", str(tmp_path / "first"), url)
     key = _key(stack, sid, path)
-    good = stack.get_json(f"/builds/{key}")
+    good = _wait_done(stack, key)
     size, sha = int(str(good["size"])), str(good["sha256"])
+    assert sha256_of(tmp_path / "first") == sha
     before = stack.metric("image_factory_corrupt_blobs_total")
     client = deployment.s3_client()
     client.put_object(Bucket=BUCKET, Key=f"blobs/sha256/{sha}", Body=b"\0" * size)  # type: ignore[attr-defined]
@@ -285,6 +298,7 @@ def test_redis_down_serves_cached_assets_and_refuses_new_builds(
     stack = deployment.stack
     cached = f"/image/{_schematic(stack, 'clients')}/v1.0.0/metal-amd64.qcow2"
     new = f"/image/{_schematic(stack, 'redis-down')}/v1.0.0/cmdline-metal-amd64"
+    stack.curl("--fail", "-o", str(tmp_path / "before"), cached)  # cached (by an earlier test)
     deployment.redis.stop()
 
     served = stack.curl("-D", "-", "-o", str(tmp_path / "cached"), cached)
@@ -328,7 +342,8 @@ def test_s3_stopped_mid_download_is_a_short_read(deployment: Deployment, tmp_pat
     while (not target.exists() or target.stat().st_size < (4 << 20)) and client.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    deployment.weed.stop()
+    # Killed, not stopped: a graceful stop may still finish the response in flight.
+    deployment.weed.crash()
 
     code = client.wait(timeout=120)
     received = target.stat().st_size
