@@ -37,6 +37,9 @@ VISIBILITY_MARGIN = 300
 SOFT_LIMIT_MARGIN = 30
 # States a queued-but-not-started build is recorded in before a worker picks it up.
 QUEUED = "QUEUED"
+# How long a build's task state is kept. A finished build outlives it (its manifest in the
+# store answers for it); the state only matters while the build is queued or running.
+RESULT_EXPIRES = 24 * 3600
 
 
 class FactoryCelery(Celery):
@@ -110,7 +113,7 @@ def make_celery(settings: Settings) -> FactoryCelery:
         worker_concurrency=settings.worker_concurrency,
         worker_hijack_root_logger=True,
         result_extended=False,
-        result_expires=24 * 3600,
+        result_expires=RESULT_EXPIRES,
         # Fail fast when Redis is down: a request must get its 503 in seconds, not minutes.
         broker_connection_timeout=3,
         broker_connection_max_retries=0,
@@ -148,6 +151,13 @@ def send_build(app: FactoryCelery, key: str, request: dict[str, str]) -> None:
     """Record the build as queued, then enqueue it with its key as the task id."""
     app.backend.store_result(key, {"stage": "queued", "percent": 0, **request}, QUEUED)
     app.send_task(tasks.BUILD_TASK, args=[request], task_id=key, queue=QUEUE)
+
+
+def expire_results(app: FactoryCelery) -> None:
+    """Delete task states older than RESULT_EXPIRES. Redis expires its keys by itself; the
+    embedded default's state files need this called now and then (Celery leaves it to a
+    beat process, which the embedded default does not run)."""
+    app.backend.cleanup()
 
 
 def forget_build(app: FactoryCelery, key: str) -> None:

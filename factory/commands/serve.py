@@ -21,7 +21,7 @@ from gunicorn.app.base import BaseApplication
 from factory.app import SERVER_HEADER, create_app
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import worker_name
-from workers.app import make_celery, run_worker
+from workers.app import expire_results, make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
 from workers.bootstrap import prepare_embedded_default
 from workers.build import BUILD_TOOLS
@@ -111,5 +111,8 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     def build_worker() -> None:
         run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())
 
-    status = Supervisor(lambda: _Gunicorn(app, options).run(), build_worker).run()
+    states = make_celery(settings)
+    status = Supervisor(
+        lambda: _Gunicorn(app, options).run(), build_worker, lambda: expire_results(states)
+    ).run()
     raise SystemExit(status)

@@ -4,13 +4,16 @@
 (the web processes) and a Celery worker on the embedded broker. A worker that dies is started
 again (a few times, then the whole service stops, rather than accept builds nobody runs); when
 gunicorn exits, or the service gets SIGTERM/SIGINT, both children are stopped. Each child
-also gets SIGTERM from the kernel if the supervising process itself is killed.
+also gets SIGTERM from the kernel if the supervising process itself is killed. The
+supervising process also runs the housekeeping (expiring old build states) at start and then
+every `housekeeping_every` seconds.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
@@ -26,6 +29,7 @@ STOP_GRACE = 10.0
 # A worker that dies sooner than this after starting counts as crashing.
 QUICK_DEATH = 30.0
 MAX_QUICK_DEATHS = 3
+HOUSEKEEPING_EVERY = 3600.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,12 +46,32 @@ def _child(target: Callable[[], None]) -> None:
 
 
 class Supervisor:
-    def __init__(self, web: Callable[[], None], worker: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        web: Callable[[], None],
+        worker: Callable[[], None],
+        housekeeping: Callable[[], None],
+        housekeeping_every: float = HOUSEKEEPING_EVERY,
+    ) -> None:
         self._context = multiprocessing.get_context("fork")
         self._web_target = web
         self._worker_target = worker
+        self._housekeeping = housekeeping
+        self._housekeeping_every = housekeeping_every
+        self._housekept = -math.inf
         self._stopping = False
         self._children: list[multiprocessing.process.BaseProcess] = []
+
+    def _keep_house(self) -> None:
+        if time.monotonic() - self._housekept < self._housekeeping_every:
+            return
+        self._housekept = time.monotonic()
+        try:
+            self._housekeeping()
+        except OSError:
+            # A full or unreadable data directory must not stop the service; it is logged,
+            # and tried again next time.
+            log.exception("housekeeping failed")
 
     def _start(self, name: str, target: Callable[[], None]) -> multiprocessing.process.BaseProcess:
         process = self._context.Process(target=_child, args=(target,), name=name)
@@ -72,6 +96,7 @@ class Supervisor:
         started, quick_deaths = time.monotonic(), 0
         try:
             while not self._stopping and web.is_alive():
+                self._keep_house()
                 multiprocessing.connection.wait([web.sentinel, worker.sentinel], timeout=1.0)
                 if self._stopping or worker.is_alive() or not web.is_alive():
                     continue

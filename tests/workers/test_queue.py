@@ -4,6 +4,8 @@ status, failures, recovery of a build whose worker vanished, a full queue, a dea
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,3 +191,19 @@ def test_embedded_broker_keeps_its_control_files_in_the_data_dir(tmp_path: Path)
     settings = Settings(data_dir=tmp_path / "data")
     options = celery_side.make_celery(settings).conf.broker_transport_options
     assert Path(options["control_folder"]).is_relative_to(tmp_path / "data")
+
+
+def test_old_build_states_expire_in_the_embedded_default(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    app = celery_side.make_celery(settings)
+    for key in ("old", "recent"):
+        app.backend.store_result(key, {"stage": "done"}, "SUCCESS")
+    results = celery_side.celery_dirs(settings)["results"]
+    stale = time.time() - celery_side.RESULT_EXPIRES - 60
+    os.utime(results / "celery-task-meta-old", (stale, stale))
+
+    celery_side.expire_results(app)
+
+    assert celery_side.task_meta(app, "old")[0] == "PENDING"  # unknown again
+    assert celery_side.task_meta(app, "recent")[0] == "SUCCESS"
+    assert sorted(p.name for p in results.iterdir()) == ["celery-task-meta-recent"]
