@@ -18,15 +18,21 @@ The web side uses the helpers at the bottom through `workers.queue`, never Celer
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+import uuid
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import redis
 from celery import Celery, states
 from celery.backends.filesystem import FilesystemBackend
 from celery.exceptions import BackendError
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
+from kombu.transport import filesystem
+from kombu.utils.json import dumps, loads
 
 from workers import tasks
 from workers.settings import Settings
@@ -60,6 +66,55 @@ class AtomicFilesystemBackend(FilesystemBackend):
         os.replace(tmp, final)
 
 
+class AtomicFilesChannel(filesystem.Channel):
+    """kombu's filesystem channel with whole messages only.
+
+    kombu creates a message file and then writes into it, and takes one by moving it to the
+    system temp directory (a copy when that is another filesystem) before reading it: a
+    consumer listing the folder in between reads an empty file, dies on the JSON error, and
+    the message is gone. Here a message is written under a name consumers skip and renamed
+    into place, and a consumer claims one by renaming it into the processed folder next to
+    the queue (one rename wins), reads it, and deletes it.
+    """
+
+    # The stubs of kombu's two base classes name the second parameter differently.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = final + ".part"  # "<queue>.msg.part" after the first dot: not a message
+        try:
+            with open(partial, "wb") as out:
+                out.write(dumps(payload).encode())
+            os.replace(partial, final)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise ChannelError(f"cannot add message {final!r} to the queue: {exc}") from exc
+
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
+        wanted = f"{queue}.msg"
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != wanted:
+                continue
+            claimed = os.path.join(self.processed_folder, name)
+            try:
+                os.rename(os.path.join(self.data_folder_in, name), claimed)
+            except FileNotFoundError:
+                continue  # another consumer took it first
+            try:
+                with open(claimed, "rb") as message:
+                    payload = message.read()
+                os.remove(claimed)
+            except OSError as exc:
+                raise ChannelError(f"cannot read message {claimed!r}: {exc}") from exc
+            return loads(payload.decode())
+        raise Empty()
+
+
+class AtomicFilesTransport(filesystem.Transport):
+    Channel = AtomicFilesChannel
+
+
 def celery_dirs(settings: Settings) -> dict[str, Path]:
     root = settings.data_dir / "celery"
     return {
@@ -78,11 +133,13 @@ def make_celery(settings: Settings) -> FactoryCelery:
     if settings.broker_url:
         broker, backend = settings.broker_url, settings.broker_url
         transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
+        broker_transport = None
     else:
         dirs = celery_dirs(settings)
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         broker = "filesystem://localhost/"  # the host part is unused; naming one avoids a warning
+        broker_transport = f"{__name__}:AtomicFilesTransport"
         backend = f"workers.app:AtomicFilesystemBackend+file://{dirs['results'].resolve()}"
         transport = {
             "data_folder_in": str(dirs["queue"]),
@@ -95,6 +152,7 @@ def make_celery(settings: Settings) -> FactoryCelery:
         }
     app.conf.update(
         broker_url=broker,
+        broker_transport=broker_transport,
         result_backend=backend,
         broker_transport_options=transport,
         result_backend_transport_options=transport if settings.broker_url else {},

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import pytest
@@ -207,3 +208,71 @@ def test_old_build_states_expire_in_the_embedded_default(tmp_path: Path) -> None
     assert celery_side.task_meta(app, "old")[0] == "PENDING"  # unknown again
     assert celery_side.task_meta(app, "recent")[0] == "SUCCESS"
     assert sorted(p.name for p in results.iterdir()) == ["celery-task-meta-recent"]
+
+
+def _embedded_channel(settings: Settings) -> Any:
+    connection = celery_side.make_celery(settings).connection_for_write()
+    channel = connection.default_channel
+    assert isinstance(channel, celery_side.AtomicFilesChannel)
+    return channel
+
+
+def test_embedded_broker_never_shows_a_partial_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    channel = _embedded_channel(settings)
+    queue_dir = celery_side.celery_dirs(settings)["queue"]
+    seen_before_rename: list[list[str]] = []
+    rename = os.replace
+
+    def look_then_rename(src: str, dst: str) -> None:
+        # The moment before the message gets its name: a consumer finds nothing to take.
+        seen_before_rename.append(sorted(os.listdir(queue_dir)))
+        with pytest.raises(Empty):
+            channel._get(celery_side.QUEUE)
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", look_then_rename)
+    channel._put(celery_side.QUEUE, {"body": "build me"})
+    monkeypatch.undo()
+
+    assert len(seen_before_rename) == 1
+    assert [name.endswith(".builds.msg.part") for name in seen_before_rename[0]] == [True]
+    assert channel._get(celery_side.QUEUE) == {"body": "build me"}
+    with pytest.raises(Empty):
+        channel._get(celery_side.QUEUE)
+    assert os.listdir(queue_dir) == []
+    assert os.listdir(celery_side.celery_dirs(settings)["processed"]) == []
+
+
+def test_embedded_broker_delivers_every_message_once_to_racing_consumers(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    sent = [f"m{n}" for n in range(400)]
+
+    def produce(names: list[str]) -> None:
+        channel = _embedded_channel(settings)
+        for name in names:
+            channel._put(celery_side.QUEUE, {"body": name})
+
+    def consume(deadline: float) -> list[str]:
+        channel = _embedded_channel(settings)
+        got: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                got.append(channel._get(celery_side.QUEUE)["body"])
+            except Empty:
+                time.sleep(0.001)
+        return got
+
+    deadline = time.monotonic() + 8
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        consumers = [pool.submit(consume, deadline) for _ in range(3)]
+        producers = [pool.submit(produce, sent[i::2]) for i in range(2)]
+        for producer in producers:
+            producer.result()
+        received = [name for consumer in consumers for name in consumer.result()]
+
+    assert sorted(received) == sorted(sent)  # each exactly once, none empty or lost
