@@ -2,9 +2,9 @@
 
 Broker and result backend per mode:
 - scaled (`IMAGE_FACTORY_BROKER_URL=redis://…`): Redis for both;
-- embedded default: kombu's `filesystem://` transport and a file result backend, both under
-  `<data dir>/celery/`, so `image-factory serve` needs no Redis and its worker is just another
-  process on the same machine.
+- embedded default: kombu's `filesystem://` transport (made atomic: `AtomicFilesChannel`) and
+  a file result backend, both under `<data dir>/celery/`, so `image-factory serve` needs no
+  Redis and its worker is just another process on the same machine.
 
 Delivery: a build is acknowledged only when it has finished (`acks_late`); a worker process
 that dies mid-build puts its message back (`task_reject_on_worker_lost`), and a broker
