@@ -21,7 +21,7 @@ from workers.releases.catalog import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("embedded-mode")]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

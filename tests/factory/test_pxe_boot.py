@@ -11,8 +11,7 @@ import pytest
 from tests.boot import assert_in_log, boot_and_capture
 from tests.factory.live import LiveFactory
 
-# One server for every test that uses it: keep them on one xdist worker.
-pytestmark = [pytest.mark.integration, pytest.mark.boot, pytest.mark.xdist_group("live_factory")]
+pytestmark = [pytest.mark.integration, pytest.mark.boot]
 
 
 META_VALUE = '{"externalIPs":["1.2.3.4"]}'

@@ -25,7 +25,7 @@ import pytest
 
 from tests.factory.live import LiveFactory
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("live_factory")]
+pytestmark = pytest.mark.integration
 
 SCHEMATIC = b"customization:\n  systemExtensions:\n    officialExtensions: [factory/hello]\n"
 SKOPEO_TIMEOUT = 900

@@ -1,8 +1,8 @@
 """The scaled deployment under load and faults: Redis, S3 (SeaweedFS), gunicorn with two web
 processes and two `image-factory worker` processes, all real, on loopback.
 
-The tests run in file order on one xdist worker (they share the deployment); the ones that
-stop Redis or S3 come last.
+The tests run in file order in one process (`scripts/test` hands out whole files to its xdist
+workers) and share the deployment; the ones that stop Redis or S3 come last.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from workers.settings import Settings
 from workers.store import LocalStore
 from workers.store.s3 import S3Store
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("scaled-mode")]
+pytestmark = pytest.mark.integration
 
 BUCKET = "factory"
 BIG_ASSET_BYTES = 64 * 1024 * 1024

@@ -25,8 +25,7 @@ from playwright.sync_api import (
 
 from tests.factory.live import LiveFactory
 
-# One server for every test that uses it: keep them on one xdist worker.
-pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.xdist_group("live_factory")]
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

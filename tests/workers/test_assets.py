@@ -24,7 +24,7 @@ from workers.releases.catalog import Release
 from workers.releases.manifest import INITRAMFS
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("assets")]
+pytestmark = pytest.mark.integration
 
 ASSETS = [
     "kernel-amd64",

@@ -32,7 +32,7 @@ from workers.assembly.vfat import list_vfat
 from workers.releases.catalog import Release
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("disk-boots")]
+pytestmark = pytest.mark.integration
 
 SD_BOOT = SCHEMATIC + b"  bootloader: sd-boot\n"
 DUAL_BOOT = SCHEMATIC + b"  bootloader: dual-boot\n"

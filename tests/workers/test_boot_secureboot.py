@@ -38,7 +38,7 @@ from workers.secureboot import SecureBootKey, load_or_create_secureboot_key, sig
 from workers.settings import Settings
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("secureboot-boots")]
+pytestmark = pytest.mark.integration
 
 FORCE_SCHEMATIC = SCHEMATIC + b"  secureboot:\n    enrollKeys: force\n"
 MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1"}

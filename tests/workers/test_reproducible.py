@@ -20,7 +20,7 @@ from tests.workers.assets import build_assets, stock_store
 from workers.releases.catalog import Release
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reproducible")]
+pytestmark = pytest.mark.integration
 
 PATHS = [
     "kernel-amd64",

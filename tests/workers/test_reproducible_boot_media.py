@@ -24,7 +24,7 @@ from workers.releases.catalog import Release
 from workers.secureboot import generate_secureboot_pair
 from workers.store import LocalStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reproducible-boot-media")]
+pytestmark = pytest.mark.integration
 
 OVERLAY = SCHEMATIC + b"overlay:\n  image: factory/testboard\n  name: testboard\n"
 BUILDS: dict[str, tuple[bytes, list[str]]] = {
