@@ -419,12 +419,26 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         "schematic_url": url_for("api.get_schematic", schematic_id=schematic_id),
         "bookmark_url": wizard_url(choices),
         "edit_url": wizard_url(choices, "target"),
+        "copy_url": _copy_url(choices, schematic, releases) if choices.pinned else "",
         "sections": list(sections.items()),
         "pxe": pxe,
         "installer": installer,
         "builds_url": BUILDS_ROUTE if _has_builds_api() else "",
     }
     return Response(render_template("final.html", **context), status=200)
+
+
+def _copy_url(choices: Choices, schematic: Schematic, releases: Releases) -> str:
+    """The wizard, at the extensions step, filled in from a pinned schematic ("" when the
+    wizard cannot express all of it)."""
+    copy = choices.edit_copy(schematic)
+    if copy is None:
+        return ""
+    if copy.board:
+        board = releases.overlay(copy.version, copy.board)
+        if board is None or board.image != schematic.overlay.image:
+            return ""
+    return wizard_url(copy, "extensions")
 
 
 def _summary(choices: Choices) -> str:

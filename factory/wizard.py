@@ -6,7 +6,7 @@ Steps, in order: target → version → platform (cloud) | board (sbc) → arch 
 extensions → kernel modules → kernel args / overlay options / bootloader → final.
 `extensions=-` and `modules=-` mark "step done, nothing chosen"; `cmdline-set=true` marks the
 kernel-args step done. `schematic-id=<id>` pins an existing schematic: its content is not
-asked again, only which assets to show.
+asked again, only which assets to show; `Choices.edit_copy` turns it back into step values.
 
 `Choices` parses and renders that query; which values are valid for a release is checked by
 the UI against the store (`factory.ui`).
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schematics import Schematic
+from schematics import Bootloader, DiskImage, Schematic, SecureBoot, canonical_bytes
 from workers.profiles import PLATFORMS
 
 TARGETS = {"metal": "Bare-metal machine", "cloud": "Cloud server", "sbc": "Single-board computer"}
@@ -110,6 +110,40 @@ class Choices:
         if self.target == "sbc":
             return replace(self, target="", board="")
         return self
+
+    def edit_copy(self, schematic: Schematic) -> Choices | None:
+        """These choices unpinned, with every step filled in from `schematic`: the wizard
+        then makes the same schematic again, or, once a step is changed, a copy that differs
+        in that step only (lists come back sorted). None when `schematic` holds something no
+        step asks for (META values, embedded configuration, Secure Boot or disk options,
+        kernel arguments with spaces). Whether an overlay's image is its board's own is for
+        the caller to check."""
+        custom = schematic.customization
+        if (
+            custom.meta
+            or custom.embedded_machine_configuration
+            or custom.secureboot != SecureBoot()
+            or custom.disk_image != DiskImage()
+            or any(not arg or any(c.isspace() for c in arg) for arg in custom.extra_kernel_args)
+        ):
+            return None
+        copy = replace(
+            self,
+            schematic_id="",
+            extensions=tuple(sorted(set(custom.system_extensions.official_extensions))),
+            modules=tuple(sorted(set(custom.kernel_modules))),
+            cmdline=" ".join(custom.extra_kernel_args),
+            bootloader="auto" if custom.bootloader is Bootloader.NONE else str(custom.bootloader),
+            cmdline_set=True,
+        )
+        if not schematic.overlay.name:
+            return copy
+        return replace(
+            copy,
+            target="sbc",
+            board=schematic.overlay.name,
+            overlay_options=_options_text(schematic),
+        )
 
     @property
     def pinned(self) -> bool:
@@ -221,6 +255,20 @@ class Choices:
             lines.append(f"  name: {json.dumps(self.board)}")
         lines.append(f"customization: {json.dumps(customization)}")
         return ("\n".join(lines) + "\n").encode()
+
+
+def _options_text(schematic: Schematic) -> str:
+    """`overlay.options` as the YAML a user would type into the options field: its block in
+    the canonical YAML (4-space steps, under `overlay:` and `options:`), dedented."""
+    lines = canonical_bytes(schematic).decode().splitlines()
+    if "    options:" not in lines:
+        return ""
+    block = []
+    for line in lines[lines.index("    options:") + 1 :]:
+        if line and not line.startswith(" " * 8):
+            break
+        block.append(line[8:])
+    return "\n".join(block)
 
 
 def options_message(message: str) -> str:

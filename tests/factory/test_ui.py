@@ -377,3 +377,51 @@ def test_upload_without_a_file_or_over_the_limit_is_refused(
     status, _, html = _upload(small, b"customization: {}\n")
     assert status == 400
     assert "The file is larger than the limit of 10 bytes." in html
+
+
+def _copy_link(html: str) -> str | None:
+    found = re.search(r'<a href="([^"]*)" id="edit-copy">Edit a copy of this schematic</a>', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_a_pinned_schematic_can_be_copied_into_the_wizard(client: FlaskClient) -> None:
+    body = (
+        b"customization:\n  extraKernelArgs: [console=ttyS0]\n"
+        b"  systemExtensions:\n    officialExtensions: [factory/hello]\n"
+        b"  kernelModules: [zram]\n"
+    )
+    sid = client.post("/schematics", data=body).get_json()["id"]
+    pinned = client.get(f"/?schematic-id={sid}&target=metal&version=v1.0.0&arch=amd64")
+    link = _copy_link(pinned.get_data(as_text=True))
+    assert link is not None
+    assert "schematic-id" not in link
+
+    step = client.get(link).get_data(as_text=True)
+    assert _h1(step) == "System extensions"
+    assert re.search(r'value="factory/hello"[^>]*checked', step)
+
+    # Unchanged, the copy is the same schematic; with one step changed, a new one.
+    final = client.get(link.replace("&step=extensions", "")).get_data(as_text=True)
+    assert _schematic_id(final) == sid
+    changed = client.get(link.replace("&step=extensions", "").replace("zram", "dummy"))
+    new_id = _schematic_id(changed.get_data(as_text=True))
+    assert new_id != sid
+    assert "- dummy" in client.get(f"/schematics/{new_id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"customization:\n  meta:\n    - {key: 10, value: x}\n",
+        b"overlay:\n  image: example.org/other-image\n  name: testboard\n",
+    ],
+    ids=["meta-values", "foreign-overlay-image"],
+)
+def test_no_copy_link_when_the_wizard_cannot_show_everything(
+    client: FlaskClient, body: bytes
+) -> None:
+    sid = client.post("/schematics", data=body).get_json()["id"]
+    html = client.get(f"/?schematic-id={sid}&target=metal&version=v1.0.0&arch=amd64")
+    text = html.get_data(as_text=True)
+    assert _schematic_id(text) == sid
+    assert _copy_link(text) is None

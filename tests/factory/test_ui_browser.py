@@ -233,6 +233,36 @@ def test_upload_shows_the_parsers_message_then_lands_on_the_final_page(
     _shot(page, "10-upload-final")
 
 
+def test_an_uploaded_schematic_is_edited_as_a_copy(live_factory: LiveFactory, page: Page) -> None:
+    original = (
+        b"customization:\n  extraKernelArgs: [console=ttyS0]\n"
+        b"  systemExtensions:\n    officialExtensions: [factory/hello]\n"
+    )
+    page.goto(f"{live_factory.url}/upload")
+    page.get_by_label("Schematic file").set_input_files(files=[_yaml_file("mine.yaml", original)])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    assert page.locator("#schematic-id").inner_text() == _api_id(live_factory, original)
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="Edit a copy of this schematic").click()
+    assert _heading(page) == "System extensions"
+    assert page.get_by_label("factory/hello").is_checked()
+    page.get_by_label("factory/dummy-module").check()
+    _shot(page, "11-edit-copy-extensions")
+    _next(page)
+    assert _heading(page) == "Kernel modules"
+    _next(page)
+    assert _heading(page) == "Kernel arguments and boot"
+    assert page.get_by_label("Extra kernel arguments").input_value() == "console=ttyS0"
+    _next(page)
+
+    assert _heading(page) == "Your image"
+    edited = original.replace(b"[factory/hello]", b"[factory/dummy-module, factory/hello]")
+    assert page.locator("#schematic-id").inner_text() == _api_id(live_factory, edited)
+    _shot(page, "12-edit-copy-final")
+
+
 def test_pages_fit_a_phone_screen(live_factory: LiveFactory, browser: Browser) -> None:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()

@@ -127,3 +127,49 @@ def test_option_errors_count_lines_in_the_users_text() -> None:
 
     assert str(error.value).startswith("yaml: line 5:")
     assert options_message(str(error.value)).startswith("yaml: line 3:")
+
+
+PINNED = Choices(target="metal", version="v1.0.0", arch="amd64", schematic_id="ab" * 32)
+BOARD_IMAGE = "factory/testboard"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"customization: {}\n",
+        b"customization:\n  extraKernelArgs: [console=ttyS0, 'quoted=\"x\"']\n"
+        b"  systemExtensions:\n    officialExtensions: [factory/dummy-module, factory/hello]\n"
+        b"  kernelModules: [dummy, zram]\n  bootloader: dual-boot\n",
+        b"overlay:\n  image: factory/testboard\n  name: testboard\n",
+        b"overlay:\n  image: factory/testboard\n  name: testboard\n  options:\n"
+        b"    configTxt: |\n      gpu_mem=64\n\n      dtoverlay=x\n"
+        b"    nested: {list: [1, 'two', {three: 3}], 'yes': yes, empty: ''}\n"
+        b"    number: 0x10\ncustomization:\n  extraKernelArgs: [a=1]\n  bootloader: sd-boot\n",
+    ],
+    ids=["empty", "everything-the-steps-ask", "board", "board-with-options"],
+)
+def test_an_edit_copy_left_unchanged_makes_the_same_schematic(body: bytes) -> None:
+    original = parse_schematic(body)
+    copy = PINNED.pin(original).edit_copy(original)
+
+    assert copy is not None
+    assert not copy.pinned
+    assert copy.first_open_step() == "final"  # every step filled in
+    assert _choices(urlencode(copy.query())) == copy  # and it survives the URL
+    again = parse_schematic(copy.schematic_text(BOARD_IMAGE))
+    assert canonical_bytes(again) == canonical_bytes(original)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"customization:\n  meta:\n    - {key: 10, value: x}\n",
+        b"customization:\n  embeddedMachineConfiguration: 'machine: {}'\n",
+        b"customization:\n  secureboot:\n    enrollKeys: force\n",
+        b"customization:\n  diskImage:\n    sectorSize: 4096\n",
+        b"customization:\n  extraKernelArgs: ['has space']\n",
+        b"customization:\n  extraKernelArgs: ['']\n",
+    ],
+)
+def test_no_edit_copy_when_a_step_could_not_show_a_field(body: bytes) -> None:
+    assert PINNED.edit_copy(parse_schematic(body)) is None
