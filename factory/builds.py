@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
@@ -105,9 +105,22 @@ def _events(first: BuildStatus) -> Iterator[str]:
         if job is not None
         else iter((first,))
     )
+    return event_stream(statuses)
+
+
+def event_stream(statuses: Iterable[BuildStatus]) -> Iterator[str]:
+    """The Server-Sent Events text for a build seen as `statuses` (each new look at it, or the
+    same one again after the keep-alive interval)."""
     shown_stage: tuple[str, int] | None = None
+    named: set[str] = set()  # every stage an event has named so far
     lines_seen = 0
     for status in statuses:
+        # Once the stream follows a build, stages that began and ended between two looks at
+        # it still get their event, in order (the status records each finished stage).
+        finished = status.built.stages if status.built is not None else status.stages
+        for name in (n for n in finished if n not in named) if shown_stage else ():
+            named.add(name)
+            yield _event("stage", {"stage": name, "percent": status.percent})
         if status.state == DONE and status.built is not None:
             done = {"download_url": status.download_url, "size": status.built.size}
             yield _event("done", {**done, "sha256": status.built.sha256})
@@ -119,6 +132,7 @@ def _events(first: BuildStatus) -> Iterator[str]:
         stage = (status.stage or "queued", status.percent)
         if stage != shown_stage:
             shown_stage, sent = stage, True
+            named.add(stage[0])
             yield _event("stage", {"stage": stage[0], "percent": stage[1]})
         new = min(status.log_count - lines_seen, len(status.log))
         for line in status.log[len(status.log) - new :] if new > 0 else ():

@@ -111,6 +111,16 @@ class Stack:
             sid: str = json.load(response)["id"]
         return sid
 
+    def build_key(self, schematic: str, path: str, version: str = "v1.0.0") -> str:
+        """`POST /builds` for the asset (which starts its build unless it is built): its key."""
+        body = json.dumps({"schematic": schematic, "version": version, "path": path}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/builds", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            key: str = json.load(response)["key"]
+        return key
+
     def get_json(self, path: str) -> dict[str, object]:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=60) as response:
             found: dict[str, object] = json.load(response)

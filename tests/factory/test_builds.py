@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from flask import request
 
+from factory.builds import event_stream
 from factory.images import prefers_async, split_suffix
 from schematics import parse_schematic
 from tests.factory.served import Served, served
+from workers.builds import BuiltAsset
+from workers.queue import DONE, QUEUED, RUNNING, BuildStatus
 from workers.schematics_store import save_schematic
 
 
@@ -144,3 +147,32 @@ def test_prefer_header_parsing(srv: Served) -> None:
         assert prefers_async(request)
     with app.test_request_context(headers={"Prefer": "return=minimal"}):
         assert not prefers_async(request)
+
+
+def _built(stages: dict[str, float]) -> BuiltAsset:
+    return BuiltAsset("k", "disk.raw.xz", 10, "a" * 64, "b" * 128, "application/x-xz", 2.0,
+                      stages=stages)  # fmt: skip
+
+
+def test_stages_finished_between_two_looks_still_get_their_event_in_order() -> None:
+    statuses = [
+        BuildStatus("k", QUEUED),
+        BuildStatus("k", RUNNING, stage="initramfs", percent=10),
+        # "disk" began and ended before the next look: only the recorded times show it.
+        BuildStatus("k", RUNNING, stage="compress", percent=70,
+                    stages={"initramfs": 0.4, "disk": 0.2}),
+        BuildStatus("k", DONE, percent=100, download_url="/image/x",
+                    built=_built({"initramfs": 0.4, "disk": 0.2, "compress": 1.0, "upload": 0.1})),
+    ]  # fmt: skip
+
+    events = _events("".join(event_stream(statuses)))
+
+    assert [data["stage"] for name, data in events if name == "stage"] == [
+        "queued", "initramfs", "disk", "compress", "upload",
+    ]  # fmt: skip
+    assert events[-1] == ("done", {"download_url": "/image/x", "size": 10, "sha256": "a" * 64})
+
+
+def test_a_build_done_before_the_stream_began_is_just_done() -> None:
+    done = BuildStatus("k", DONE, percent=100, download_url="/image/x", built=_built({"a": 1.0}))
+    assert [name for name, _ in _events("".join(event_stream([done])))] == ["done"]

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,16 +46,6 @@ def _schematic(stack: Stack, marker: str) -> str:
     return stack.create_schematic(body.encode())
 
 
-def _key(stack: Stack, sid: str, path: str) -> str:
-    body = json.dumps({"schematic": sid, "version": "v1.0.0", "path": path}).encode()
-    request = urllib.request.Request(
-        f"{stack.url}/builds", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        key: str = json.load(response)["key"]
-    return key
-
-
 def test_fifty_concurrent_requests_run_one_build(embedded: Stack, tmp_path: Path) -> None:
     sid = _schematic(embedded, "fifty")
     path = "initramfs-amd64.xz"
@@ -64,7 +53,7 @@ def test_fifty_concurrent_requests_run_one_build(embedded: Stack, tmp_path: Path
 
     digests = download_all(embedded, f"/image/{sid}/v1.0.0/{path}", tmp_path, 50)
 
-    key = _key(embedded, sid, path)
+    key = embedded.build_key(sid, path)
     status = embedded.get_json(f"/builds/{key}")
     assert status["state"] == "done"
     assert set(digests) == {status["sha256"]}
@@ -83,7 +72,7 @@ def test_corrupt_blob_is_detected_and_rebuilt(embedded: Stack, tmp_path: Path) -
     path = "initramfs-amd64.xz"
     # Built by the first test when it ran in this process; built here otherwise.
     embedded.curl("--fail", "-o", str(tmp_path / "first"), f"/image/{sid}/v1.0.0/{path}")
-    key = _key(embedded, sid, path)
+    key = embedded.build_key(sid, path)
     started = embedded.log("serve").count(f"build {key} started")
     sha = str(embedded.get_json(f"/builds/{key}")["sha256"])
     blob = embedded.root / "data" / "store" / "blobs" / "sha256" / sha
@@ -101,7 +90,7 @@ def test_corrupt_blob_is_detected_and_rebuilt(embedded: Stack, tmp_path: Path) -
 def test_build_progress_streams_as_server_sent_events(embedded: Stack) -> None:
     sid = _schematic(embedded, "events")
     path = "metal-amd64.raw.xz"
-    key = _key(embedded, sid, path)  # starts the build
+    key = embedded.build_key(sid, path)  # starts the build
 
     stream = embedded.curl("--fail", "-N", f"/builds/{key}/events")
 
@@ -111,10 +100,11 @@ def test_build_progress_streams_as_server_sent_events(embedded: Stack) -> None:
         if "event" in fields:
             events.append((fields["event"], json.loads(fields["data"])))
     stages = [data["stage"] for name, data in events if name == "stage"]
-    assert {"disk", "compress"} <= set(stages)
-    assert any(f"build {key} started" in data["line"] for name, data in events if name == "log")
+    assert {"disk", "compress"} <= set(stages), events
+    lines = [data["line"] for name, data in events if name == "log"]
+    assert any(f"build {key} started" in line for line in lines), events
     name, done = events[-1]
-    assert name == "done"
+    assert name == "done", events
     assert done["download_url"] == f"/image/{sid}/v1.0.0/{path}"
     status = embedded.get_json(f"/builds/{key}")
     assert (done["sha256"], done["size"]) == (status["sha256"], status["size"])
@@ -131,7 +121,7 @@ def test_a_killed_worker_is_restarted_and_its_build_finished(
 ) -> None:
     sid = _schematic(embedded, "killed")
     path = "metal-amd64.raw.xz"
-    key = _key(embedded, sid, path)
+    key = embedded.build_key(sid, path)
     client = subprocess.Popen(
         [
             "curl",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -165,16 +164,6 @@ def _schematic(stack: ScaledStack, marker: str) -> str:
     return stack.create_schematic(_schematic_body(marker))
 
 
-def _key(stack: ScaledStack, sid: str, path: str) -> str:
-    body = json.dumps({"schematic": sid, "version": "v1.0.0", "path": path}).encode()
-    request = urllib.request.Request(
-        f"{stack.url}/builds", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        key: str = json.load(response)["key"]
-    return key
-
-
 def test_fifty_concurrent_requests_run_one_build(deployment: Deployment, tmp_path: Path) -> None:
     stack = deployment.stack
     sid = _schematic(stack, "fifty")
@@ -183,7 +172,7 @@ def test_fifty_concurrent_requests_run_one_build(deployment: Deployment, tmp_pat
 
     digests = download_all(stack, f"/image/{sid}/v1.0.0/{path}", tmp_path, 50)
 
-    key = _key(stack, sid, path)
+    key = stack.build_key(sid, path)
     status = stack.get_json(f"/builds/{key}")
     assert status["state"] == "done"
     assert set(digests) == {status["sha256"]}
@@ -198,7 +187,7 @@ def test_downloads_with_real_clients(deployment: Deployment, tmp_path: Path) -> 
     sid = _schematic(stack, "clients")
     path = "metal-amd64.qcow2"
     digest = check_downloads(stack, sid, path, tmp_path)
-    assert _key(stack, sid, path) in deployment.stack.worker_logs()
+    assert stack.build_key(sid, path) in deployment.stack.worker_logs()
     assert digest == hashlib.sha256((tmp_path / path).read_bytes()).hexdigest()
 
 
@@ -239,7 +228,7 @@ def test_killed_worker_build_is_finished_by_another(deployment: Deployment, tmp_
     sid = _schematic(stack, "kill")
     path = "metal-amd64.raw.xz"
     url = f"{stack.url}/image/{sid}/v1.0.0/{path}"
-    key = _key(stack, sid, path)  # enqueues the build
+    key = stack.build_key(sid, path)  # enqueues the build
     clients = [
         subprocess.Popen(["curl", "-sS", "--fail", "-o", str(tmp_path / f"c{n}"), url])
         for n in range(3)
@@ -277,7 +266,7 @@ def test_corrupt_blob_is_detected_and_rebuilt(deployment: Deployment, tmp_path: 
     path = "initramfs-amd64.xz"
     url = f"/image/{sid}/v1.0.0/{path}"
     stack.curl("--fail", "-o", str(tmp_path / "first"), url)
-    key = _key(stack, sid, path)
+    key = stack.build_key(sid, path)
     good = _wait_done(stack, key)
     size, sha = int(str(good["size"])), str(good["sha256"])
     assert sha256_of(tmp_path / "first") == sha
