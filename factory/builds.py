@@ -5,6 +5,7 @@
   asset is built already). The web form's "Build now" button uses it.
 - `GET /builds/<key>`: `{key, state: queued|running|done|failed, stage, percent, log,
   started_at, stages (seconds per stage), size, sha256, seconds, error, download_url}`.
+  Asking is enough to get a build whose worker died enqueued again.
 - `GET /builds/<key>/events`: Server-Sent Events until the build ends:
   `stage {stage, percent}`, `log {line}`, `done {download_url, sha256, size}`,
   `failed {error}` (and a comment line every few seconds to keep proxies from timing out).
@@ -79,7 +80,12 @@ def _status(key: str) -> BuildStatus:
 
 @bp.get("/builds/<key>")
 def show(key: str) -> Response:
-    return _json(_status(key).to_json(), 200)
+    status = _status(key)
+    job = _job_of(status)
+    if job is not None and status.state not in (DONE, FAILED):
+        # A client polling here may be the only one who still wants this build.
+        status = engine().queue.check(job)
+    return _json(status.to_json(), 200)
 
 
 def _event(name: str, data: Mapping[str, Any]) -> str:

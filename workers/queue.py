@@ -206,6 +206,20 @@ class BuildQueue:
             time.sleep(min(pause, max(0.0, deadline - now)))
             pause = min(POLL_MAX, pause * 1.5)
 
+    def check(self, request: BuildRequest) -> BuildStatus:
+        """The build's status, once, for a client that polls instead of waiting; a build whose
+        worker is gone is enqueued again first. One look cannot wait out a grace period as
+        `watch` does, so a running build counts as lost only once it started LOST_GRACE ago
+        (its worker takes the lease just after starting)."""
+        current = self.status(request.key) or _queued(request)
+        settled = current.state == QUEUED or (
+            current.started_at > 0 and time.time() - current.started_at >= LOST_GRACE
+        )
+        if settled and self._looks_lost(request.key, current):
+            self._recover(request)
+            current = self.status(request.key) or _queued(request)
+        return current
+
     def _looks_lost(self, key: str, current: BuildStatus) -> bool:
         if current.state == QUEUED:
             return not self.coordination.held(submit_claim(key))

@@ -249,6 +249,30 @@ def test_killed_worker_build_is_finished_by_another(deployment: Deployment, tmp_
     stack.start_worker(victim)
 
 
+def test_killed_worker_build_is_finished_for_a_client_that_only_polls(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    stack = deployment.stack
+    sid = _schematic(stack, "poll")
+    path = "metal-amd64.raw.xz"
+    key = stack.build_key(sid, path)  # enqueued; nobody waits on a download
+    node = _wait_running(stack, key, {"disk", "compress"})
+    victim = next(
+        name for name in stack.workers if f"builder-{stack.processes[name].proc.pid}@" in node
+    )
+    survivor = next(name for name in stack.workers if name != victim)
+    stack.kill_worker(victim)
+
+    # Only GET /builds/<key> now; without it the broker would wait out its visibility
+    # timeout (the build time limit + 5 minutes) before handing the build out again.
+    status = _wait_done(stack, key)
+    assert f"build {key} finished" in stack.log(survivor)
+    assert f"build {key} finished" not in stack.log(victim)
+    stack.curl("--fail", "-o", str(tmp_path / "asset"), f"/image/{sid}/v1.0.0/{path}")
+    assert sha256_of(tmp_path / "asset") == status["sha256"]
+    stack.start_worker(victim)
+
+
 def _wait_done(stack: ScaledStack, key: str) -> dict[str, object]:
     """The status of build `key` once it is done (it converges there after any redelivery)."""
     deadline = time.monotonic() + 120
