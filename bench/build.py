@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/results.py, beside this script)
+
 from extensions.manifest import Manifest  # noqa: E402
 from schematics import parse_schematic, schematic_id  # noqa: E402
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml  # noqa: E402
@@ -45,7 +47,7 @@ from workers.catalog import (  # noqa: E402
     extract_extension,
     install_bundled_extensions,
 )
-from workers.plans import SOURCE_BLOB, make_plan  # noqa: E402
+from workers.plans import SOURCE_BLOB, Plan, make_plan  # noqa: E402
 from workers.profiles import parse_profile  # noqa: E402
 from workers.releases.catalog import Release, blob_key, list_versions, load_release  # noqa: E402
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, INITRAMFS, VMLINUZ  # noqa: E402
@@ -150,9 +152,9 @@ class Bench:
         for prefix in ["builds", "layers"] if layers else ["builds"]:
             shutil.rmtree(self.root / prefix, ignore_errors=True)
 
-    def build(self, schematic_yaml: bytes, path: str) -> Path:
+    def plan(self, schematic_yaml: bytes, path: str) -> Plan:
         schematic = parse_schematic(schematic_yaml)
-        plan = make_plan(
+        return make_plan(
             self.store,
             schematic,
             schematic_id(schematic),
@@ -160,6 +162,9 @@ class Bench:
             parse_profile(path),
             self.settings,
         )
+
+    def build(self, schematic_yaml: bytes, path: str) -> Path:
+        plan = self.plan(schematic_yaml, path)
         built = ensure_built(self.store, plan, self.work / "tmp", signer=plan.signer(self.settings))
         return self.root / built.blob
 
@@ -210,15 +215,7 @@ class Bench:
         inputs = self.work / "baseline-inputs"
         shutil.rmtree(inputs, ignore_errors=True)
         inputs.mkdir(parents=True)
-        schematic = parse_schematic(schematic_yaml)
-        plan = make_plan(
-            self.store,
-            schematic,
-            schematic_id(schematic),
-            VERSION,
-            parse_profile("metal-amd64.iso"),
-            self.settings,
-        )
+        plan = self.plan(schematic_yaml, "metal-amd64.iso")
         tars, entries = [], []
         for number, ext in enumerate(plan.extensions):
             tar = inputs / f"ext-{number}.tar"
@@ -460,20 +457,9 @@ def write_results(
         f"independent of size | {_met(tree_mib[1] < tree_mib[0] * 1.2)} |",
         "",
     ]
-    write_section(out, START_MARK + "\n" + "\n".join(lines) + "\n" + NOTES + END_MARK + "\n")
+    section = START_MARK + "\n" + "\n".join(lines) + "\n" + NOTES + END_MARK + "\n"
+    write_section(out, section, START_MARK, END_MARK, first=True)
     print(f"wrote {out}")
-
-
-def write_section(out: Path, section: str) -> None:
-    """Replace this benchmark's section of `out` (or put it first), keeping the others'."""
-    text = out.read_text() if out.exists() else ""
-    if START_MARK in text and END_MARK in text:
-        before, rest = text.split(START_MARK, 1)
-        after = rest.split(END_MARK, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = section + ("\n" + text if text else "")
-    out.write_text(text)
 
 
 def _met(ok: bool) -> str:

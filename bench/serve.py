@@ -45,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from results import write_section  # noqa: E402  (bench/results.py, beside this script)
+
 from schematics import parse_schematic  # noqa: E402
 from tests.services import (  # noqa: E402
     S3Server,
@@ -501,18 +503,6 @@ def report(results: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(out: Path, section: str) -> None:
-    """Replace this benchmark's section of `out` (or append it), keeping everything else."""
-    text = out.read_text() if out.exists() else ""
-    if START_MARK in text and END_MARK in text:
-        before, rest = text.split(START_MARK, 1)
-        after = rest.split(END_MARK, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text else "") + section
-    out.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
@@ -522,7 +512,7 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     section = report(results)
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, section, START_MARK, END_MARK, first=False)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -149,3 +150,34 @@ def check_downloads(stack: Stack, schematic: str, path: str, work: Path) -> str:
         "attachment; filename=\"caf_.iso\"; filename*=UTF-8''caf%C3%A9.iso"
     )
     return digest
+
+
+def schematic_body(marker: str) -> bytes:
+    """A schematic with the `hello` extension, distinct per `marker`."""
+    return (
+        "customization:\n"
+        f"  extraKernelArgs: [factory.test={marker}]\n"
+        "  systemExtensions:\n    officialExtensions: [factory/hello]\n"
+    ).encode()
+
+
+def check_single_flight(
+    stack: Stack,
+    sid: str,
+    work: Path,
+    build_log: Callable[[], str],
+    path: str = "initramfs-amd64.xz",
+) -> str:
+    """50 concurrent downloads of one uncached asset: one build (metric and `build_log`
+    agree), the same bytes for all; the build's key."""
+    before = stack.metric("image_factory_builds_total", kind="initramfs")
+
+    digests = download_all(stack, f"/image/{sid}/v1.0.0/{path}", work, 50)
+
+    key = stack.build_key(sid, path)
+    status = stack.get_json(f"/builds/{key}")
+    assert status["state"] == "done"
+    assert set(digests) == {status["sha256"]}
+    assert stack.metric("image_factory_builds_total", kind="initramfs") == before + 1
+    assert build_log().count(f"build {key} started") == 1
+    return key

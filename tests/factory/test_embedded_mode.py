@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.factory.download_checks import check_downloads, download_all, sha256_of
+from tests.factory.download_checks import (
+    check_downloads,
+    check_single_flight,
+    schematic_body,
+    sha256_of,
+)
 from tests.factory.stacks import Stack, start_embedded, stock
 from workers.releases.catalog import Release
 from workers.settings import Settings
@@ -38,27 +43,12 @@ def embedded(
 
 
 def _schematic(stack: Stack, marker: str) -> str:
-    body = (
-        "customization:\n"
-        f"  extraKernelArgs: [factory.test={marker}]\n"
-        "  systemExtensions:\n    officialExtensions: [factory/hello]\n"
-    )
-    return stack.create_schematic(body.encode())
+    return stack.create_schematic(schematic_body(marker))
 
 
 def test_fifty_concurrent_requests_run_one_build(embedded: Stack, tmp_path: Path) -> None:
     sid = _schematic(embedded, "fifty")
-    path = "initramfs-amd64.xz"
-    before = embedded.metric("image_factory_builds_total", kind="initramfs")
-
-    digests = download_all(embedded, f"/image/{sid}/v1.0.0/{path}", tmp_path, 50)
-
-    key = embedded.build_key(sid, path)
-    status = embedded.get_json(f"/builds/{key}")
-    assert status["state"] == "done"
-    assert set(digests) == {status["sha256"]}
-    assert embedded.metric("image_factory_builds_total", kind="initramfs") == before + 1
-    assert embedded.log("serve").count(f"build {key} started") == 1
+    check_single_flight(embedded, sid, tmp_path, lambda: embedded.log("serve"))
 
 
 def test_downloads_with_real_clients(embedded: Stack, tmp_path: Path) -> None:

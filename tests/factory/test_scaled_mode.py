@@ -25,8 +25,9 @@ from botocore.config import Config
 from schematics import parse_schematic, schematic_id
 from tests.factory.download_checks import (
     check_downloads,
-    download_all,
+    check_single_flight,
     headers_of,
+    schematic_body,
     sha256_of,
     status_of,
 )
@@ -152,32 +153,14 @@ def deployment(
                 socket.unlink()
 
 
-def _schematic_body(marker: str) -> bytes:
-    return (
-        "customization:\n"
-        f"  extraKernelArgs: [factory.test={marker}]\n"
-        "  systemExtensions:\n    officialExtensions: [factory/hello]\n"
-    ).encode()
-
-
 def _schematic(stack: ScaledStack, marker: str) -> str:
-    return stack.create_schematic(_schematic_body(marker))
+    return stack.create_schematic(schematic_body(marker))
 
 
 def test_fifty_concurrent_requests_run_one_build(deployment: Deployment, tmp_path: Path) -> None:
     stack = deployment.stack
     sid = _schematic(stack, "fifty")
-    path = "initramfs-amd64.xz"
-    before = stack.metric("image_factory_builds_total", kind="initramfs")
-
-    digests = download_all(stack, f"/image/{sid}/v1.0.0/{path}", tmp_path, 50)
-
-    key = stack.build_key(sid, path)
-    status = stack.get_json(f"/builds/{key}")
-    assert status["state"] == "done"
-    assert set(digests) == {status["sha256"]}
-    assert stack.metric("image_factory_builds_total", kind="initramfs") == before + 1
-    assert stack.worker_logs().count(f"build {key} started") == 1
+    key = check_single_flight(stack, sid, tmp_path, stack.worker_logs)
     assert stack.worker_logs().count(f"build {key} finished") == 1
     assert stack.metric("image_factory_cache_misses_total", kind="initramfs") >= 1
 
@@ -377,4 +360,4 @@ def test_s3_down_is_503_with_retry_after(deployment: Deployment, tmp_path: Path)
 
 def _schematic_offline(deployment: Deployment) -> str:
     """The ID of the schematic `_schematic(stack, "clients")` created (S3 is down now)."""
-    return schematic_id(parse_schematic(_schematic_body("clients")))
+    return schematic_id(parse_schematic(schematic_body("clients")))
