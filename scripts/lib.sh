@@ -3,6 +3,10 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO_ROOT/.venv"
+# Debian 12's own Python (3.11.2), never a newer one earlier on PATH: the container image and a
+# plain Debian machine run this one, and it lacks features newer 3.11 releases added (tarfile's
+# extraction filters came in 3.11.4), so the suite must run on it too.
+PYTHON=/usr/bin/python3
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -47,14 +51,18 @@ ensure_apt_packages() {
 ensure_venv() {
     local extras="$1" spec="." stamp digest
     [[ -n $extras ]] && spec=".[$extras]"
-    if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    if [[ ! -x $PYTHON ]]; then
+        apt_install python3
+    fi
+    if [[ ! -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null ||
+        [[ $("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)') != /usr ]]; then
         rm -rf "$VENV"
-        if ! python3 -m venv "$VENV" 2>/dev/null; then
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
             # Debian splits venv (ensurepip) out of python3.
             rm -rf "$VENV"
             say "python3 -m venv failed; installing python3-venv"
             apt_install python3-venv
-            python3 -m venv "$VENV"
+            "$PYTHON" -m venv "$VENV"
         fi
     fi
     digest="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/scripts/constraints.txt" | sha256sum | cut -d' ' -f1)"
