@@ -7,12 +7,20 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from workers.errors import FactoryError, InvalidRequest, NotFound, NotImplementedYet, Unavailable
+from workers.errors import (
+    FactoryError,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    Refused,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (InvalidRequest, 400),
+    (Refused, 403),
     (NotFound, 404),
     (NotImplementedYet, 501),
     (Unavailable, 503),

@@ -15,6 +15,7 @@ layer, if that extension carries modules) plus the final assembly.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import shutil
 import tarfile
@@ -122,8 +123,13 @@ def build_asset(
     if kind is Kind.SYSEXT:
         return build_sysext(plan, release, store, workdir, progress)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # GRUB's files are fetched and unpacked on the other core while the initramfs builds.
-        grub = pool.submit(fetch_grub_dirs, release, store, workdir) if uses_grub(plan) else None
+        # GRUB's files are fetched and unpacked on the other core while the initramfs builds,
+        # in this build's context: its tools run in the same sandbox, with the same timeout.
+        grub = (
+            pool.submit(contextvars.copy_context().run, fetch_grub_dirs, release, store, workdir)
+            if uses_grub(plan)
+            else None
+        )
         initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
         if kind is Kind.INITRAMFS:
             return initramfs

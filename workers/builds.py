@@ -13,19 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from workers.assembly.run import DEFAULT_TIMEOUT, sandboxed, tool_timeout
 from workers.build import Progress, build_asset
 from workers.plans import Plan
 from workers.releases.catalog import blob_key
 from workers.secureboot import Signer
 from workers.signing import SigningKey
 from workers.store import ObjectNotFound, Store
+from workers.workdirs import build_workdir
 
 log = logging.getLogger(__name__)
 
@@ -162,20 +163,23 @@ def ensure_built(
     progress: Progress = _quiet,
     signer: Signer | None = None,
     signing_key: SigningKey | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> BuiltAsset:
     """The stored build of `plan`, building and storing it first when needed.
 
+    The build runs in its own locked `build-*` directory under `work_root`, and every tool it
+    runs is sandboxed to that directory and stopped after `timeout` seconds
+    (`Settings.tool_timeout`).
     `signer`: the SecureBoot key material (`plan.signer(settings)`) for SecureBoot plans.
     `signing_key`: the asset signing key; the manifest then carries the asset's Sigstore
     bundle, so it is signed once per build rather than once per download."""
     existing = load_built(store, plan)
     if existing is not None:
         return existing
-    work_root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     clock = StageClock(progress)
-    with tempfile.TemporaryDirectory(prefix="build-", dir=work_root) as tmp:
-        path = build_asset(plan, store, Path(tmp), clock, signer)
+    with build_workdir(work_root) as workdir, tool_timeout(timeout), sandboxed(workdir):
+        path = build_asset(plan, store, workdir, clock, signer)
         return publish_build(store, plan, path, started, clock, signing_key)
 
 

@@ -13,6 +13,10 @@ class NotFound(FactoryError):
     """The request names something that does not exist (HTTP 404)."""
 
 
+class Refused(FactoryError):
+    """This factory will not do what is asked, by its configuration (HTTP 403)."""
+
+
 class Unavailable(FactoryError):
     """A backing service (store, broker) cannot be reached right now (HTTP 503)."""
 

@@ -195,6 +195,7 @@ def _build(
             progress,
             signer=plan.signer(runtime.settings),
             signing_key=runtime.signing_key,
+            timeout=runtime.settings.tool_timeout,
         )
     except BaseException:
         runtime.metrics.count("image_factory_build_failures_total", kind=kind)

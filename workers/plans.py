@@ -37,11 +37,13 @@ from schematics import Bootloader, Schematic, canonical_bytes
 from workers.assembly.sdboot import enroll_mode
 from workers.catalog import check_overlay_options, resolve_overlay
 from workers.catalog.extensions import resolve_extensions
+from workers.catalog.records import ORIGIN_UPLOAD
 from workers.errors import InvalidRequest
 from workers.profiles import Kind, Profile, check_buildable
 from workers.releases.catalog import Release, blob_key, load_release
 from workers.releases.modules import module_index, resolve_modules
 from workers.releases.versions import normalize_version
+from workers.sandbox_policy import refuse_unsandboxed
 from workers.secureboot import (
     Signer,
     load_or_create_secureboot_key,
@@ -233,7 +235,7 @@ def make_plan(
     if kind is Kind.IMAGE:
         plan = replace(plan, sector_size=_sector_size(custom.disk_image.sector_size))
     if has_cmdline and schematic.overlay.name:
-        plan = replace(plan, overlay=_overlay(store, schematic, version))
+        plan = replace(plan, overlay=_overlay(store, schematic, version, settings))
     if profile.secureboot:
         plan = replace(plan, secureboot=_secureboot(schematic, profile, settings))
     return plan
@@ -256,8 +258,9 @@ def _sector_size(value: int) -> int:
     return size
 
 
-def _overlay(store: Store, schematic: Schematic, version: str) -> OverlayInput:
+def _overlay(store: Store, schematic: Schematic, version: str, settings: Settings) -> OverlayInput:
     record = resolve_overlay(store, version, schematic.overlay.name)
+    refuse_unsandboxed(settings, [record.name] if record.origin == ORIGIN_UPLOAD else [])
     options = dict(schematic.overlay.options)
     check_overlay_options(record, options)
     return OverlayInput(
@@ -297,6 +300,7 @@ def _extensions(
 ) -> tuple[ExtensionInput, ...]:
     names = schematic.customization.system_extensions.official_extensions
     records = resolve_extensions(store, release.version, release.arch, names)
+    refuse_unsandboxed(settings, [r.full_name for r in records if r.origin == ORIGIN_UPLOAD])
     inputs = [ExtensionInput(r.full_name, r.version, r.digest) for r in records]
     tar = make_schematic_extension(
         schematic_id,

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from workers.assembly.run import run_tool
+from workers.assembly.run import run_tool, sandboxed
 from workers.efi_auth import (
     DATABASES,
     MICROSOFT_OWNER,
@@ -156,24 +156,34 @@ def generate_secureboot_pair() -> tuple[bytes, bytes]:
 
 
 def sign_pe(key: SecureBootKey, src: Path, dest: Path, *, epoch: int) -> Path:
-    """Authenticode-sign the PE file `src` into `dest` with `sbsign`, signing time = `epoch`."""
+    """Authenticode-sign the PE file `src` into `dest` with `sbsign`, signing time = `epoch`.
+
+    sbsign is the one tool that sees the private key, so it runs in a sandbox of its own: the
+    finished PE file and the key read-only, a fresh output directory, nothing of the build
+    (no process that unpacked uploaded content can read the key)."""
     frozen = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
-    run_tool(
-        [
-            "faketime",
-            "-f",  # the advanced format: an absolute time without "@" stays frozen
-            frozen,
-            "sbsign",
-            "--key",
-            key.key_path,
-            "--cert",
-            key.cert_path,
-            "--output",
-            dest,
-            src,
-        ],
-        env={"TZ": "UTC", "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
-    )
+    out_dir = dest.with_name(dest.name + ".out")
+    out_dir.mkdir()
+    signed = out_dir / dest.name
+    with sandboxed(out_dir, readable=(src, key.key_path, key.cert_path)):
+        run_tool(
+            [
+                "faketime",
+                "-f",  # the advanced format: an absolute time without "@" stays frozen
+                frozen,
+                "sbsign",
+                "--key",
+                key.key_path,
+                "--cert",
+                key.cert_path,
+                "--output",
+                signed,
+                src,
+            ],
+            env={"TZ": "UTC", "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+        )
+    signed.rename(dest)
+    out_dir.rmdir()
     return dest
 
 

@@ -36,6 +36,7 @@ class Settings:
     s3_url_ttl: int = 60 * 60
     source_date_epoch: int = 1700000000
     tool_timeout: int = 1800
+    allow_unsandboxed: bool = False
     reference_version: str = "v1.0.0"
     extensions_namespace: str = "factory"
     signing_key: str = ""

@@ -83,7 +83,12 @@ def build(
             )
             _note(f"{profile.path} (plan {plan.key[:16]})")
             built = ensure_built(
-                store, plan, settings.data_dir / "tmp", _StageLines(), plan.signer(settings)
+                store,
+                plan,
+                settings.data_dir / "tmp",
+                _StageLines(),
+                plan.signer(settings),
+                timeout=settings.tool_timeout,
             )
             with store.open(built.blob) as reader, (output / profile.path).open("wb") as out:
                 shutil.copyfileobj(reader, out, 1 << 20)

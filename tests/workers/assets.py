@@ -68,7 +68,13 @@ def build_assets(
     built = {}
     for path in paths:
         plan = make_plan(store, schematic, sid, "v1.0.0", parse_profile(path), settings)
-        asset = ensure_built(store, plan, settings.data_dir / "tmp", signer=plan.signer(settings))
+        asset = ensure_built(
+            store,
+            plan,
+            settings.data_dir / "tmp",
+            signer=plan.signer(settings),
+            timeout=settings.tool_timeout,
+        )
         dest = out / path
         store.download(asset.blob, dest)
         built[path] = dest

@@ -3,24 +3,105 @@
 Argv lists only (never a shell), a fixed environment (`LC_ALL=C`, `SOURCE_DATE_EPOCH`, a fixed
 `PATH`, `TZ=UTC`), stdin from /dev/null unless given, a timeout, and on failure a `ToolError`
 whose message is the exact command plus the tail of its stderr.
+
+Two things come from the caller's context rather than from each call, so a new call site
+cannot forget them:
+- `tool_timeout(seconds)`: the longest a tool may run (`IMAGE_FACTORY_TOOL_TIMEOUT`);
+- `sandboxed(workdir)`: every tool runs in a bubblewrap sandbox that sees only `workdir`
+  (`workers.assembly.sandbox`). A build enters it once around everything it runs; a path
+  argument outside it is an `OutsideSandbox` error. On a host that cannot sandbox
+  (`sandbox_problem()`), tools run unsandboxed and the plan refuses uploaded content instead
+  (`workers.sandbox_policy`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import logging
 import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
+
+from workers.assembly.sandbox import Sandbox, bwrap_argv, check_paths
 
 log = logging.getLogger(__name__)
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 1800
 STDERR_TAIL_LINES = 20
+# Enough for bwrap to set up and run `true`, even on a loaded machine.
+PROBE_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class ToolScope:
+    """How tools run in the current context (see the module docstring)."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    sandbox: Sandbox | None = None
+
+
+_scope: contextvars.ContextVar[ToolScope | None] = contextvars.ContextVar(
+    "tool_scope", default=None
+)
+
+
+def _current() -> ToolScope:
+    return _scope.get() or ToolScope()
+
+
+@contextlib.contextmanager
+def _entered(scope: ToolScope) -> Iterator[ToolScope]:
+    token = _scope.set(scope)
+    try:
+        yield scope
+    finally:
+        _scope.reset(token)
+
+
+def tool_timeout(seconds: float) -> contextlib.AbstractContextManager[ToolScope]:
+    """Tools run in this context may run at most `seconds` each."""
+    return _entered(replace(_current(), timeout=seconds))
+
+
+def sandboxed(
+    root: Path, readable: Sequence[Path] = ()
+) -> contextlib.AbstractContextManager[ToolScope]:
+    """Tools run in this context see `root` read-write, the `readable` files read-only and the
+    tool files, nothing else. Nested, the innermost sandbox applies."""
+    return _entered(replace(_current(), sandbox=Sandbox(root, tuple(readable))))
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    """Why this host cannot sandbox tools (bwrap missing, user namespaces not allowed), or
+    None when it can: a real sandboxed run of `true`, once per process."""
+    if shutil.which("bwrap", path=SAFE_PATH) is None:
+        return "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
+        argv = [*bwrap_argv(Sandbox(Path(tmp)), None), "true"]
+        try:
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=tool_env(None),
+                timeout=PROBE_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return "bubblewrap did not start a sandbox in time"
+    if proc.returncode != 0:
+        return "bubblewrap cannot start a sandbox here: " + _tail(proc.stderr)
+    return None
 
 
 class ToolError(RuntimeError):
@@ -62,13 +143,18 @@ def run_tool(
     cwd: str | os.PathLike[str] | None = None,
     stdin: IO[bytes] | bytes | None = None,
     stdout: IO[bytes] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> bytes:
     """Run `argv`; return its stdout (empty when `stdout` is a file) or raise `ToolError`.
 
     `env` adds to the fixed environment; a value of "" removes that variable (some tools,
     e.g. mksquashfs 4.5, refuse SOURCE_DATE_EPOCH together with explicit time flags).
+    `timeout`: at most this long, and never longer than the context's `tool_timeout`.
+    In a `sandboxed` context the tool runs in that sandbox (host paths are `os.PathLike`
+    arguments, and must be inside it).
     """
+    scope = _current()
+    limit = scope.timeout if timeout is None else min(timeout, scope.timeout)
     args = [os.fspath(a) for a in argv]
     full_env = tool_env(source_date_epoch)
     for key, value in (env or {}).items():
@@ -77,6 +163,12 @@ def run_tool(
         else:
             full_env[key] = value
     log.debug("run: %s", shlex.join(args))
+    command = args
+    if scope.sandbox is not None:
+        check_paths(scope.sandbox, argv, cwd)
+        if sandbox_problem() is None:
+            # bwrap gets the fixed environment too: inside, /proc/1/environ is bwrap's own.
+            command = [*bwrap_argv(scope.sandbox, cwd), *args]
     input_bytes: bytes | None = None
     stdin_arg: IO[bytes] | int | None = subprocess.DEVNULL
     if isinstance(stdin, bytes):
@@ -85,14 +177,14 @@ def run_tool(
         stdin_arg = stdin
     try:
         proc = subprocess.run(
-            args,
+            command,
             input=input_bytes,
             stdin=stdin_arg,
             stdout=stdout if stdout is not None else subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,
             cwd=cwd,
-            timeout=timeout,
+            timeout=limit,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:

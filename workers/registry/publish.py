@@ -75,7 +75,9 @@ def local_builder(store: Store, settings: Settings) -> Builder:
 
     def build(plan: Plan) -> BuiltAsset:
         work_root = settings.data_dir / "tmp"
-        return ensure_built(store, plan, work_root, signer=plan.signer(settings))
+        return ensure_built(
+            store, plan, work_root, signer=plan.signer(settings), timeout=settings.tool_timeout
+        )
 
     return build
 
