@@ -1,4 +1,8 @@
-"""Operational routes: liveness and readiness."""
+"""Operational routes: liveness and readiness.
+
+`/readyz` answers 200 when the store answers; its body says "ready", followed by a warning
+line when this host cannot sandbox build tools (what that means for uploaded extensions).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from flask import Blueprint, Response
 
 from factory.services import services
 from workers.errors import Unavailable
+from workers.sandbox_policy import sandbox_warning
 
 bp = Blueprint("ops", __name__)
 
@@ -21,4 +26,6 @@ def readyz() -> Response:
         services().store.ping()
     except Unavailable as error:
         raise Unavailable(f"not ready: {error}") from error
-    return Response("", status=200)
+    warning = sandbox_warning(services().settings)
+    body = "ready\n" if warning is None else f"ready\nWARNING: {warning}\n"
+    return Response(body, status=200, mimetype="text/plain")

@@ -36,6 +36,7 @@ from kombu.utils.json import dumps, loads
 
 from workers import tasks
 from workers.settings import Settings
+from workers.workdirs import remove_dead_workdirs, work_root
 
 QUEUE = "builds"
 # A worker that vanished is noticed this long after the hard time limit could have ended.
@@ -216,6 +217,13 @@ def expire_results(app: FactoryCelery) -> None:
     embedded default's state files need this called now and then (Celery leaves it to a
     beat process, which the embedded default does not run)."""
     app.backend.cleanup()
+
+
+def keep_house(app: FactoryCelery) -> None:
+    """The embedded default's periodic chores: expire old build states, and remove the work
+    directories of builds whose worker died (a live build's stay: it holds their lock)."""
+    expire_results(app)
+    remove_dead_workdirs(work_root(app.settings))
 
 
 def forget_build(app: FactoryCelery, key: str) -> None:

@@ -34,6 +34,7 @@ from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
 from workers.store import Store, make_store
+from workers.workdirs import work_root
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def _build(
         built = ensure_built(
             runtime.store,
             plan,
-            runtime.settings.data_dir / "tmp",
+            work_root(runtime.settings),
             progress,
             signer=plan.signer(runtime.settings),
             signing_key=runtime.signing_key,

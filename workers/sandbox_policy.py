@@ -1,7 +1,8 @@
 """Whether this factory may build uploaded content: only with a working sandbox, or when the
 operator explicitly allows building without one (`IMAGE_FACTORY_ALLOW_UNSANDBOXED`).
 
-Bundled and operator-installed extensions and overlays build either way: they are trusted.
+Bundled extensions and overlays (origin `bundled`) build either way: they are trusted. Anything
+added through `POST /extensions` or `image-factory extension add` counts as uploaded.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from workers.settings import Settings
+
 log = logging.getLogger(__name__)
 
 PREFIX = "build-"
@@ -27,6 +29,11 @@ PREFIX = "build-"
 
 def _open_dir(directory: Path) -> int:
     return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def work_root(settings: Settings) -> Path:
+    """Where builds make their work directories: under the data directory, on this machine."""
+    return settings.data_dir / "tmp"
 
 
 @contextlib.contextmanager

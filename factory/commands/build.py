@@ -24,6 +24,7 @@ from workers.profiles import parse_profile
 from workers.schematics_store import save_schematic
 from workers.settings import Settings
 from workers.store import Store, make_store
+from workers.workdirs import work_root
 
 
 class _StageLines:
@@ -85,7 +86,7 @@ def build(
             built = ensure_built(
                 store,
                 plan,
-                settings.data_dir / "tmp",
+                work_root(settings),
                 _StageLines(),
                 plan.signer(settings),
                 timeout=settings.tool_timeout,

@@ -20,14 +20,15 @@ from gunicorn.app.base import BaseApplication
 
 from factory.app import SERVER_HEADER, create_app
 from factory.commands.supervise import Supervisor
-from factory.commands.worker import worker_name
-from workers.app import expire_results, make_celery, run_worker
+from factory.commands.worker import warn_if_unsandboxed, worker_name
+from workers.app import keep_house, make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
 from workers.bootstrap import prepare_embedded_default
 from workers.build import BUILD_TOOLS
 from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import Store, make_store
+from workers.workdirs import remove_dead_workdirs, work_root
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -83,6 +84,7 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
 def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
+    warn_if_unsandboxed(settings)
     store = make_store(settings)
     if not settings.uses_s3:
         _prepare_embedded_default(settings, store)
@@ -109,10 +111,11 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         raise click.ClickException(str(exc)) from exc
 
     def build_worker() -> None:
+        remove_dead_workdirs(work_root(settings))
         run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())
 
     states = make_celery(settings)
     status = Supervisor(
-        lambda: _Gunicorn(app, options).run(), build_worker, lambda: expire_results(states)
+        lambda: _Gunicorn(app, options).run(), build_worker, lambda: keep_house(states)
     ).run()
     raise SystemExit(status)

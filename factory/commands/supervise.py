@@ -5,7 +5,8 @@
 again (a few times, then the whole service stops, rather than accept builds nobody runs); when
 gunicorn exits, or the service gets SIGTERM/SIGINT, both children are stopped. Each child
 also gets SIGTERM from the kernel if the supervising process itself is killed. The
-supervising process also runs the housekeeping (expiring old build states) at start and then
+supervising process also runs the housekeeping (expiring old build states, removing dead
+builds' work directories) at start and then
 every `housekeeping_every` seconds.
 """
 

@@ -8,6 +8,7 @@ itself in the embedded default).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -17,9 +18,21 @@ from workers.app import make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
 from workers.build import BUILD_TOOLS
 from workers.errors import Unavailable
+from workers.sandbox_policy import sandbox_warning
 from workers.settings import Settings
 from workers.signing import load_or_create_signing_key
 from workers.store import make_store
+from workers.workdirs import remove_dead_workdirs, work_root
+
+log = logging.getLogger(__name__)
+
+
+def warn_if_unsandboxed(settings: Settings) -> None:
+    """Say at start-up, loudly, when build tools cannot be sandboxed on this host."""
+    warning = sandbox_warning(settings)
+    if warning is not None:
+        log.warning("%s", warning)
+        click.secho(f"WARNING: {warning}", err=True, fg="red", bold=True)
 
 
 def worker_name() -> str:
@@ -38,11 +51,15 @@ def worker_name() -> str:
 def worker(concurrency: int | None, loglevel: str) -> None:
     """Run a build worker: takes builds from the queue, publishes them to the store."""
     settings = Settings.from_env()
+    warn_if_unsandboxed(settings)
     try:
         require_tools(BUILD_TOOLS, reason="building images")
         make_store(settings).ping()
         # Every build is signed with it: a missing or unreadable key stops the worker here.
         load_or_create_signing_key(settings)
+        # A worker killed mid-build left its work directory behind; live builds of other
+        # workers on this data directory hold theirs, and keep them.
+        remove_dead_workdirs(work_root(settings))
     except (ToolError, Unavailable, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     run_worker(

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+
+from workers.assembly import run
 
 
 def test_healthz_and_readyz(client: FlaskClient) -> None:
@@ -33,3 +36,15 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
     assert response.data.endswith(b"\n")
+
+
+def test_readyz_says_when_builds_cannot_be_sandboxed(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.get("/readyz").data == b"ready\n"
+    monkeypatch.setattr(run, "sandbox_problem", lambda: "bubblewrap (bwrap) is not installed")
+    response = client.get("/readyz")
+    assert response.status_code == 200  # what is built or bundled is still served
+    text = response.data.decode()
+    assert text.startswith("ready\nWARNING: build tools cannot be sandboxed: bubblewrap")
+    assert "IMAGE_FACTORY_ALLOW_UNSANDBOXED=true" in text

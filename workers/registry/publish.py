@@ -54,6 +54,7 @@ from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
 from workers.store import Store
+from workers.workdirs import work_root
 
 LEASE_POLL_SECONDS = 0.5
 Builder = Callable[[Plan], BuiltAsset]
@@ -74,9 +75,12 @@ def local_builder(store: Store, settings: Settings) -> Builder:
     """Build in this process (`ensure_built`), for callers without workers (CLI, tests)."""
 
     def build(plan: Plan) -> BuiltAsset:
-        work_root = settings.data_dir / "tmp"
         return ensure_built(
-            store, plan, work_root, signer=plan.signer(settings), timeout=settings.tool_timeout
+            store,
+            plan,
+            work_root(settings),
+            signer=plan.signer(settings),
+            timeout=settings.tool_timeout,
         )
 
     return build
@@ -184,10 +188,10 @@ def _publish(
     key: SigningKey,
     build: Builder,
 ) -> content.TagRecord:
-    work_root = settings.data_dir / "tmp"
-    work_root.mkdir(parents=True, exist_ok=True)
+    root = work_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
     images: list[ImportedImage] = []
-    with tempfile.TemporaryDirectory(prefix="registry-", dir=work_root) as tmp:
+    with tempfile.TemporaryDirectory(prefix="registry-", dir=root) as tmp:
         for arch, plan in sorted(plans.items()):
             built = build(plan)
             archive = Path(tmp) / f"installer-{arch}.tar"
