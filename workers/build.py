@@ -15,11 +15,12 @@ layer, if that extension carries modules) plus the final assembly.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from workers.assembly.initramfs import (
 )
 from workers.assembly.ova import make_ova
 from workers.assembly.qemu_img import convert_disk
+from workers.assembly.run import ToolError
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
 from workers.assembly.tarball import make_tarball
@@ -73,6 +75,7 @@ from workers.secureboot import Signer
 from workers.store import Store
 
 Progress = Callable[[str, int], None]
+MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer or segment would change for the same inputs.
 LAYER_RECIPE = 1
 COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
@@ -85,6 +88,30 @@ BUILD_TOOLS = tuple(
 
 class ReleaseChanged(FactoryError):
     """The stored release no longer matches the digest the plan was made against."""
+
+
+class StepFailed(FactoryError):
+    """A build step failed. The message names the step in the schematic's terms (which
+    extension, which stage) and the tool; its command line, stderr and the work paths go to
+    the worker log only (the cause of this exception)."""
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    """Say a tool or file failure in this block as a failure of `what` (the innermost step
+    names it)."""
+    try:
+        yield
+    except ToolError as error:
+        raise StepFailed(f"{what}: {error.summary}") from error
+    except OSError as error:
+        raise StepFailed(f"{what}: {error.strerror or 'a file operation failed'}") from error
+
+
+def _layer_step(ext: ExtensionInput) -> str:
+    if ext.source == SOURCE_BLOB:
+        return "building the schematic's own layer"
+    return f"building the layer of extension {ext.name} {ext.version}"
 
 
 def _quiet(stage: str, percent: int) -> None:
@@ -101,7 +128,14 @@ def build_asset(
     """Build the asset `plan` describes inside the existing directory `workdir`.
 
     SecureBoot plans need `signer` (`plan.signer(settings)`), with the certificate the plan
-    was made for."""
+    was made for. A failing step is a `StepFailed` naming it."""
+    with _step(f"building {plan.profile.path}"):
+        return _build_asset(plan, store, workdir, progress, signer)
+
+
+def _build_asset(
+    plan: Plan, store: Store, workdir: Path, progress: Progress, signer: Signer | None
+) -> Path:
     release = load_release(store, plan.version, plan.arch)
     if release.digest != plan.release_digest:
         raise ReleaseChanged(
@@ -241,25 +275,30 @@ def build_sysext(
     layers = []
     for number, ext in enumerate(plan.extensions):
         progress("extensions", number * 100 // max(len(plan.extensions), 1))
-        layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+        with _step(_layer_step(ext)):
+            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
     ordered = [layers[i] for i in layer_order(len(layers))]
     images = [layer.sqsh for layer in ordered]
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
         base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
-        images.append(_modules_layer(plan, release, store, base, with_modules, workdir / "mods"))
+        with _step(MODULES_STEP):
+            images.append(
+                _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
+            )
     progress("sysext", 50)
     schematic = next(e.version for e in plan.extensions if e.source == SOURCE_BLOB)
-    out = make_sysext(
-        workdir / "extensions.sqsh",
-        workdir=_fresh(workdir / "sysext-work"),
-        layers=images,
-        firmware_trees=[layer.extras for layer in ordered if layer.extras is not None],
-        name=sysext_name(schematic),
-        arch=plan.arch,
-        epoch=epoch,
-    )
+    with _step("merging the extensions into one system extension image"):
+        out = make_sysext(
+            workdir / "extensions.sqsh",
+            workdir=_fresh(workdir / "sysext-work"),
+            layers=images,
+            firmware_trees=[layer.extras for layer in ordered if layer.extras is not None],
+            name=sysext_name(schematic),
+            arch=plan.arch,
+            epoch=epoch,
+        )
     progress("sysext", 100)
     return out
 
@@ -281,7 +320,8 @@ def _build_segment(
     total = len(plan.extensions)
     for number, ext in enumerate(plan.extensions):
         progress("extensions", number * 100 // max(total, 1))
-        layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+        with _step(_layer_step(ext)):
+            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
     progress("extensions", 100)
     staged: list[tuple[LayerEntry, Path]] = [
         (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
@@ -290,7 +330,8 @@ def _build_segment(
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
-        modules = _modules_layer(plan, release, store, base, with_modules, workdir / "modules")
+        with _step(MODULES_STEP):
+            modules = _modules_layer(plan, release, store, base, with_modules, workdir / "modules")
         staged.append(
             (
                 LayerEntry(MODULES_LAYER_IMAGE, modules_layer_metadata(release.kernel_version)),
@@ -300,8 +341,9 @@ def _build_segment(
         progress("modules", 100)
     progress("initramfs", 0)
     extras = [e for i in layer_order(len(layers)) if (e := layers[i].extras) is not None]
-    staging = write_segment_tree(workdir / "segment-tree", staged, extras)
-    segment, microcode = make_segment(staging, _fresh(workdir / "segment-work"), epoch=epoch)
+    with _step("adding the extensions to the initramfs"):
+        staging = write_segment_tree(workdir / "segment-tree", staged, extras)
+        segment, microcode = make_segment(staging, _fresh(workdir / "segment-work"), epoch=epoch)
     files = {"segment.cpio.zst": segment}
     if microcode is not None:
         files["microcode.cpio"] = microcode

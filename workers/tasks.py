@@ -64,7 +64,6 @@ class _Progress(logging.Handler):
         self._stage_started = time.time()
         self._stages: dict[str, float] = {}
         self._published = 0.0
-        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
 
     def progress(self, stage: str, percent: int) -> None:
         changed = stage != self._stage
@@ -78,7 +77,8 @@ class _Progress(logging.Handler):
         self._publish(force=changed)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._lines.append(self.format(record))
+        # The message only: a traceback (work paths, commands) stays in the worker log.
+        self._lines.append(f"{record.name}: {record.getMessage()}")
         self._count += 1
         self._publish(force=False)
 
@@ -106,7 +106,8 @@ def _user_message(error: BaseException) -> str:
     if isinstance(error, SoftTimeLimitExceeded):
         return "the build took longer than the time limit and was stopped"
     if isinstance(error, ToolError):
-        return "a build step failed: " + str(error).splitlines()[0]
+        # The command line and its stderr name work paths: they go to the worker log only.
+        return f"a build step failed: {error.summary}"
     return "the build failed unexpectedly (the worker log has the details)"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -18,10 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from factory import create_app
 from schematics import parse_schematic
 from tests.factory.served import Served, served
+from workers import build as build_module
 from workers import builds as builds_module
-from workers.assembly.run import ToolError
+from workers.assembly.run import ToolError, run_tool
 from workers.builds import BUILDS_PREFIX, read_manifest
-from workers.schematics_store import save_schematic
+from workers.plans import make_plan
+from workers.profiles import parse_profile
+from workers.schematics_store import load_schematic, save_schematic
 from workers.settings import Settings
 
 
@@ -290,8 +294,40 @@ def test_a_failed_build_is_a_500_that_says_why(
     assert response.status_code == 500
     assert response.get_data(as_text=True) == (
         "building cmdline-metal-amd64 failed: a build step failed: "
-        "command exited with status 1: mksquashfs x\n"
+        "mksquashfs exited with status 1\n"
     )
+
+
+def test_a_failed_tool_is_told_in_the_schematic_s_terms_without_internals(
+    srv: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real tool fails inside a real build (mksquashfs on a source that is not there): the
+    answer names the layer and the tool, never the command line or a work path."""
+
+    def broken_layer(root: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
+        run_tool(["mksquashfs", root / "not-there", dest, "-noappend"])
+        return dest
+
+    monkeypatch.setattr(build_module, "make_extension_layer", broken_layer)
+    sid = _new_schematic(srv, "a-tool-fails")
+    response = srv.client.get(f"/image/{sid}/v1.0.0/initramfs-amd64.xz")
+    assert response.status_code == 500
+    said = response.get_data(as_text=True)
+    assert said == (
+        "building initramfs-amd64.xz failed: building the schematic's own layer: "
+        "mksquashfs exited with status 1\n"
+    )
+    schematic = load_schematic(srv.store, sid)
+    profile = parse_profile("initramfs-amd64.xz")
+    key = make_plan(srv.store, schematic, sid, "v1.0.0", profile, srv.settings).key
+    failed = srv.client.get(f"/builds/{key}").get_json()
+    assert failed["state"] == "failed"
+    assert failed["error"] == said.removeprefix("building initramfs-amd64.xz failed: ").strip()
+    status = json.dumps(failed)
+    for text in (said, status):
+        assert str(srv.settings.data_dir) not in text
+        assert "build-" not in text
+        assert "not-there" not in text  # nothing of the command line or its stderr
 
 
 def test_a_corrupt_blob_is_rebuilt_not_served(srv: Served) -> None:

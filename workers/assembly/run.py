@@ -117,6 +117,14 @@ class ToolError(RuntimeError):
             message += "\n" + stderr_tail
         super().__init__(message)
 
+    @property
+    def summary(self) -> str:
+        """What failed, fit for a user: the tool's name and its status, no arguments."""
+        name = os.path.basename(self.argv[0]) if self.argv else "a tool"
+        if self.returncode is None:
+            return f"{name} timed out"
+        return f"{name} exited with status {self.returncode}"
+
 
 def tool_env(
     source_date_epoch: int | None, extra: Mapping[str, str] | None = None
