@@ -13,16 +13,26 @@ from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
 from factory.commands.worker import worker
+from workers.assembly.run import tool_timeout
+from workers.settings import Settings
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages (every tool command line).")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """Image Factory: custom bootable OS images from YAML schematics."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    # Every tool any command runs (release builds, first-start steps, the processes it forks)
+    # stops after IMAGE_FACTORY_TOOL_TIMEOUT; builds set it again for their own context.
+    ctx.with_resource(tool_timeout(settings.tool_timeout))
 
 
 main.add_command(serve)

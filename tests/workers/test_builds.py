@@ -10,7 +10,9 @@ import pytest
 
 from schematics import parse_schematic, schematic_id
 from tests.workers.releases.fakes import save_fake_release
+from workers import build as build_module
 from workers import builds as builds_module
+from workers.assembly.run import ToolError, run_tool
 from workers.builds import build_manifest_key, content_type_for, ensure_built, load_built
 from workers.plans import Plan, make_plan
 from workers.profiles import parse_profile
@@ -87,3 +89,67 @@ def test_failed_build_leaves_no_manifest(
         ensure_built(store, plan, tmp_path / "work")
     assert not store.exists(build_manifest_key(plan.key))
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_every_tool_of_a_build_runs_sandboxed_in_its_work_directory(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, str] = {}
+
+    def tools_only(plan: Plan, store: LocalStore, workdir: Path, *args: object) -> Path:
+        (workdir / "made-here").write_text("x")
+        seen["uid"] = run_tool(["id", "-u"]).decode().strip()
+        # A string, not a Path: run_tool checks Path arguments; this shows what bwrap hides.
+        seen["tmp_path"] = run_tool(["ls", "-A", str(tmp_path)]).decode()
+        seen["workdir"] = run_tool(["ls", "-A", workdir]).decode()
+        out = workdir / "asset"
+        out.write_text("built")
+        return out
+
+    (tmp_path / "canary").write_text("not for tools")
+    monkeypatch.setattr(builds_module, "build_asset", tools_only)
+    ensure_built(store, plan, tmp_path / "work")
+    assert seen["uid"] == "65534"
+    # Only the path down to the work directory exists in there: no data dir, no canary.
+    assert seen["tmp_path"] == "work\n"
+    assert seen["workdir"] == "made-here\n"
+
+
+def test_the_grub_thread_of_a_build_runs_its_tools_in_the_build_s_sandbox(
+    store: LocalStore,
+    settings: Settings,
+    plan: Plan,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    def fetch_grub_dirs(release: object, store: LocalStore, workdir: Path) -> Path:
+        seen.append(run_tool(["id", "-u"]).decode().strip())
+        raise RuntimeError("enough: the GRUB thread ran")
+
+    monkeypatch.setattr(build_module, "fetch_grub_dirs", fetch_grub_dirs)
+    schematic = parse_schematic(b"customization:\n  extraKernelArgs: [quiet]\n")
+    iso = make_plan(
+        store,
+        schematic,
+        schematic_id(schematic),
+        "v1.0.0",
+        parse_profile("metal-amd64.iso"),
+        settings,
+    )
+    with pytest.raises(RuntimeError, match="the GRUB thread ran"):
+        ensure_built(store, iso, tmp_path / "work")
+    assert seen == ["65534"]
+
+
+def test_the_tool_timeout_setting_stops_a_build_s_tool(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hangs(*args: object) -> Path:
+        run_tool(["sleep", "120"])
+        raise AssertionError("sleep 120 was not stopped")
+
+    monkeypatch.setattr(builds_module, "build_asset", hangs)
+    with pytest.raises(ToolError, match="timed out"):
+        ensure_built(store, plan, tmp_path / "work", timeout=Settings(tool_timeout=1).tool_timeout)
