@@ -81,3 +81,33 @@ ensure_venv() {
         echo "$digest" >"$stamp"
     fi
 }
+
+# Run as root, scripts/serve serves and builds as this unprivileged system user: nothing the
+# service runs (least of all a tool unpacking an uploaded extension) needs root.
+SERVICE_USER=image-factory
+
+# exec "$@" as $SERVICE_USER (created when missing), with the data directory "$1" made its own.
+# The repository and .venv stay root's: the user only needs to read them.
+exec_as_service_user() {
+    local data_dir
+    data_dir="$(realpath -m "$1")"
+    shift
+    if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        say "creating the system user $SERVICE_USER"
+        useradd --system --user-group --shell /usr/sbin/nologin --home-dir /nonexistent \
+            --no-create-home "$SERVICE_USER"
+    fi
+    mkdir -p "$data_dir"
+    # -h: a link in the data directory (extensions carry them) is changed, never followed.
+    find "$data_dir" \! -user "$SERVICE_USER" -exec chown -h "$SERVICE_USER:$SERVICE_USER" {} +
+    local as_user=(setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups
+        --inh-caps=-all --bounding-set=-all)
+    if ! "${as_user[@]}" test -r "$REPO_ROOT/pyproject.toml" -a -x "$VENV/bin/python" \
+        -a -w "$data_dir"; then
+        say "user $SERVICE_USER cannot read $REPO_ROOT and its .venv, or write $data_dir:"
+        say "make the directories above them searchable (chmod o+x), or clone elsewhere"
+        exit 1
+    fi
+    say "serving as user $SERVICE_USER (data directory $data_dir)"
+    exec "${as_user[@]}" env HOME="$data_dir" USER="$SERVICE_USER" LOGNAME="$SERVICE_USER" "$@"
+}
