@@ -174,6 +174,8 @@ def run_tool(
     command = args
     if scope.sandbox is not None:
         check_paths(scope.sandbox, argv, cwd)
+        # Relative paths mean the same with or without bwrap: in the sandbox root by default.
+        cwd = scope.sandbox.root if cwd is None else cwd
         if sandbox_problem() is None:
             # bwrap gets the fixed environment too: inside, /proc/1/environ is bwrap's own.
             command = [*bwrap_argv(scope.sandbox, cwd), *args]
