@@ -1,1 +1,2 @@
-"""Image assembly: one module per tool family, every tool run through `run.run_tool`."""
+"""Image assembly: one module per tool family, every tool run through `run.run_tool` (in a
+build, inside the build's sandbox: `run.sandboxed`, `sandbox`)."""
