@@ -29,7 +29,7 @@ _CHUNK = 1 << 20
 
 
 def kind_of(path: Path) -> str | None:
-    """ "dir", "file", "link", "other" for what `path` itself is (not followed), None if absent."""
+    """What `path` itself is, not followed: "dir", "file", "link", "other"; None if absent."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -160,14 +160,15 @@ def _merge(
                     os.mkdir(d)
                     pending.append((s, d))
                 continue
+            if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                raise ValueError(f"{child.name}: not a directory, regular file or link")
             remove(d)
             if move:
                 os.rename(s, d)
             elif stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(s), d)
-            elif stat.S_ISREG(st.st_mode):
-                copy_regular(s, d, file_mode)
             else:
-                raise ValueError(f"{child.name}: not a directory, regular file or link")
+                copy_regular(s, d, file_mode)
     for path, mode in reversed(modes):
-        os.chmod(path, mode)
+        if kind_of(path) == "dir":  # chmod follows links: only ever on what we made a dir
+            os.chmod(path, mode)
