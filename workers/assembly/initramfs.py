@@ -85,6 +85,7 @@ def split_extension_extras(rootfs: Path, extras: Path) -> None:
     if not is_real_dir(rootfs, FIRMWARE_ROOT):
         return
     firmware = rootfs / FIRMWARE_ROOT
+    extras.mkdir(parents=True, exist_ok=True)  # ours, not the extension's
     for vendor, directory, pattern in MICROCODE_SOURCES:
         parts = _regular_files(firmware, directory, pattern)
         if not parts:
