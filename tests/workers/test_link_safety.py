@@ -17,11 +17,12 @@ import pytest
 
 from tests.workers.assets import SCHEMATIC, build_assets, stock_store
 from workers.assembly.compress import decompress_file
+from workers.assembly.initramfs import copy_from_modules_tar
 from workers.assembly.run import run_tool
 from workers.assembly.squashfs import extract_squashfs
 from workers.catalog.extensions import add_extension
 from workers.releases.catalog import Release
-from workers.releases.manifest import INITRAMFS
+from workers.releases.manifest import INITRAMFS, MODULES_TAR
 from workers.store import LocalStore
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,14 @@ class Attack:
             (c / directory / "f").chmod(0o600)
             (c / directory).chmod(0o700)
         (c / f"mods/{self.kver}/leak.ko").write_bytes(self.secret)
+        # A real module that only the host has: depmod must not index it through a link.
+        (c / "hostmods").mkdir()
+        copy_from_modules_tar(
+            self.release.fetch(self.store, MODULES_TAR, self.root / MODULES_TAR),
+            self.kver,
+            ["kernel/drivers/net/dummy.ko"],
+            c / "hostmods",
+        )
         for path in c.rglob("*"):
             os.utime(path, (1000000000, 1000000000), follow_symlinks=False)
 
@@ -165,6 +174,7 @@ class Attack:
             {"usr/lib/firmware/amd-ucode": str(canary / "ucode")},
         )
         self.add("ucode2", {}, {"usr/lib/firmware/intel-ucode": str(canary / "ucode")})
+        self.add("modlink", {}, {f"{extras}/hostdir": str(canary / "hostmods")})
         self.add("whole-firmware", {}, {"usr/lib/firmware": str(canary / "fw-root")})
         self.add(
             "link-a",
@@ -264,3 +274,15 @@ def test_a_later_link_replaces_a_directory(attack: Attack, tmp_path: Path) -> No
     assert os.readlink(sysext / f"usr/lib/modules/{kver}/extras/x") == str(canary / "mod-x")
     for tree in (segment, sysext):
         assert os.readlink(tree / "usr/lib/firmware/x") == str(canary / "fw-x")
+
+
+def test_depmod_does_not_index_modules_through_a_link(attack: Attack, tmp_path: Path) -> None:
+    built = attack.build("modlink", "modlink")
+    _, segment, sysext = _check_no_leak(attack, built, tmp_path)
+    kver = attack.kver
+    for tree in (segment / "modules.dep.sqsh.d", sysext):
+        deps = (tree / f"usr/lib/modules/{kver}/modules.dep").read_text()
+        assert "kernel/drivers/block/zram/zram.ko:" in deps  # depmod did run
+        assert "hostdir" not in deps
+    link = sysext / f"usr/lib/modules/{kver}/extras/hostdir"
+    assert os.readlink(link) == str(attack.canary / "hostmods")  # kept in the image

@@ -10,8 +10,9 @@ cpio (the *segment*) with `extensions.yaml`, the `N.sqsh` layers, `modules.dep.s
 - Firmware is moved out of each extension into the segment; CPU microcode is concatenated per
   vendor into the early cpio.
 - The module layer holds the requested `.ko` closure, every `modules.*` file that `depmod`
-  writes for the merged tree (base root + closure + every extension's modules), and
-  `/etc/modules-load.d/schematic.conf` naming the requested modules.
+  writes for the merged tree (base root + closure + every extension's modules, merged by
+  the layer rule of `workers.assembly.safetree`, links left out: depmod would follow them on
+  the host), and `/etc/modules-load.d/schematic.conf` naming the requested modules.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.run import run_tool
 from workers.assembly.safetree import (
     copy_regular,
+    drop_links,
     is_real_dir,
     kind_of,
     make_dirs,
@@ -187,8 +189,11 @@ def make_modules_layer(
     merge_tree(layer_modules, merged)
     for tree in extension_modules:
         merge_tree(tree, merged)
-    # depmod reads modules.order/builtin* and writes modules.*: only regular files may be
-    # there under those names, never a link (an extension's) that it would follow.
+    # depmod follows links (to directories and .ko files) and reads modules.order/builtin*:
+    # it sees no link (one from an extension would point into the host, not the image), and
+    # its own files are regular ones. Links stay in the extensions' layers; this tree only
+    # feeds depmod.
+    drop_links(merged)
     for name in os.listdir(merged):
         if name.startswith("modules.") and kind_of(merged / name) != "file":
             remove(merged / name)

@@ -115,6 +115,18 @@ def remove(path: Path) -> None:
         os.unlink(path)
 
 
+def drop_links(root: Path) -> None:
+    """Remove every link below `root`, for a tool that would follow them (depmod)."""
+    pending = [root]
+    while pending:
+        with os.scandir(pending.pop()) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    os.unlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+
+
 def merge_tree(
     src: Path, dest: Path, *, file_mode: int | None = None, dir_mode: int | None = None
 ) -> None:
