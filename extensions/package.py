@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,16 @@ def pack_extension(
     return PackedExtension(manifest, tar, staged.platform, kernels)
 
 
-def materialise(tree: Tree, dest: Path) -> None:
-    """Write a validated tree into the empty directory `dest` with canonical modes.
+def materialise(tree: Tree, dest: Path, paths: Collection[str] | None = None) -> None:
+    """Write a validated tree (or only its `paths`, parents included) into the empty
+    directory `dest` with canonical modes.
 
     Parents are created by us before their children (canonical order), symlinks are created
     but never followed, files are opened with O_EXCL|O_NOFOLLOW.
     """
     for path, entry in canonical_entries(tree):
+        if paths is not None and path not in paths:
+            continue
         target = dest / path
         mode = normalise_mode(entry)
         if entry.kind == "dir":
@@ -85,6 +89,24 @@ def materialise(tree: Tree, dest: Path) -> None:
             with os.fdopen(fd, "wb") as out, entry.open() as src:
                 shutil.copyfileobj(src, out, 1024 * 1024)
             os.chmod(target, mode)
+
+
+def unpack_tar(
+    tar: Path,
+    dest: Path,
+    pick: Callable[[Tree], Collection[str]] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    """Unpack the (possibly compressed) tar `tar` into the empty directory `dest`, safely
+    without `tarfile`'s extraction filters (which Debian 12's Python lacks): the same reader
+    and writer as `extract_extension` (names stay beneath `dest`, links are created as links
+    and never followed, files are created O_EXCL|O_NOFOLLOW, canonical modes), without the
+    extension rules. `pick` chooses, from the staged tree, the paths to write (parents
+    included); all when None."""
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".stage-") as spool:
+        tree = stage_archive(tar, tar.name, Path(spool), limits, in_place=True)
+        tree.check_parents()
+        materialise(tree, dest, None if pick is None else set(pick(tree)))
 
 
 def extract_extension(tar: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Manifest:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from extensions.manifest import Manifest
+from extensions.package import unpack_tar
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.extensions_yaml import LayerEntry
 from workers.assembly.initramfs import (
@@ -42,6 +43,7 @@ from workers.assembly.initramfs import (
 from workers.assembly.ova import make_ova
 from workers.assembly.qemu_img import convert_disk
 from workers.assembly.run import ToolError
+from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
 from workers.assembly.tarball import make_tarball
@@ -278,15 +280,14 @@ def build_sysext(
         with _step(_layer_step(ext)):
             layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
     ordered = [layers[i] for i in layer_order(len(layers))]
-    images = [layer.sqsh for layer in ordered]
+    images: list[tuple[Path, Path | None]] = [(layer.sqsh, layer.extras) for layer in ordered]
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
         base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
         with _step(MODULES_STEP):
-            images.append(
-                _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
-            )
+            modules = _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
+        images.append((modules, None))
     progress("sysext", 50)
     schematic = next(e.version for e in plan.extensions if e.source == SOURCE_BLOB)
     with _step("merging the extensions into one system extension image"):
@@ -294,7 +295,6 @@ def build_sysext(
             workdir / "extensions.sqsh",
             workdir=_fresh(workdir / "sysext-work"),
             layers=images,
-            firmware_trees=[layer.extras for layer in ordered if layer.extras is not None],
             name=sysext_name(schematic),
             arch=plan.arch,
             epoch=epoch,
@@ -370,7 +370,7 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
         else:
             fetch_extension(store, ext.digest, tar)
         manifest = extract_extension(tar, workdir / "extension")
-        has_modules = (workdir / "extension" / "rootfs" / MODULES_ROOT).is_dir()
+        has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
         extras_dir = workdir / "extras"
         extras_dir.mkdir()
         sqsh = make_extension_layer(
@@ -387,8 +387,8 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
     extras = None
     if "extras.tar" in entry.files:
         extras = workdir / "extras"
-        with tarfile.open(entry.files["extras.tar"]) as archive:
-            archive.extractall(extras, filter="data")
+        extras.mkdir(parents=True)
+        unpack_tar(entry.files["extras.tar"], extras)
     return _Layer(
         entry.files["layer.sqsh"],
         extras,
@@ -427,7 +427,7 @@ def _modules_layer(
     extension_trees = []
     for number, layer in enumerate(layers):
         root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
-        if (root / MODULES_ROOT / kver).is_dir():
+        if is_real_dir(root, MODULES_ROOT / kver):
             extension_trees.append(root / MODULES_ROOT / kver)
     sqsh = make_modules_layer(
         dest=workdir / "layer.sqsh",

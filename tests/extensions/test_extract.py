@@ -8,10 +8,11 @@ import pytest
 
 from extensions.errors import ExtensionError
 from extensions.limits import DEFAULT_LIMITS
-from extensions.package import extract_extension, pack_extension
+from extensions.package import extract_extension, pack_extension, unpack_tar
 from extensions.sources import stage_archive
 from tests.extensions.builders import (
     Member,
+    directory,
     file,
     gz,
     hardlink,
@@ -121,3 +122,48 @@ def test_archive_shrinking_after_staging_is_an_error(tmp_path: Path) -> None:
         f.truncate(entry.offset + 10)
     with pytest.raises(ExtensionError, match="shrank"):
         entry.read_bytes()
+
+
+def test_unpack_tar_keeps_links_as_links_and_names_beneath_dest(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    members = [
+        file("a/f", b"data", 0o600),
+        symlink("a/abs", str(outside)),
+        symlink("a/up", "../../.."),
+        directory("a/d"),
+    ]
+    out = tmp_path / "out"
+    out.mkdir()
+    unpack_tar(write(tmp_path / "t.tar", tar_bytes(members)), out)
+    assert (out / "a/f").read_bytes() == b"data"
+    assert os.readlink(out / "a/abs") == str(outside)
+    assert os.readlink(out / "a/up") == "../../.."
+    assert stat.S_ISDIR((out / "a/d").lstat().st_mode)
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [file("../escape", b"x")],
+        [file("/abs", b"x")],
+        [symlink("link", "/"), file("link/through", b"x")],
+    ],
+    ids=["dotdot", "absolute", "through-a-link"],
+)
+def test_unpack_tar_refuses_names_leaving_dest(tmp_path: Path, members: list[Member]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ExtensionError):
+        unpack_tar(write(tmp_path / "t.tar", tar_bytes(members)), out)
+    assert list(out.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "t.tar"]
+
+
+def test_unpack_tar_writes_only_the_picked_paths(tmp_path: Path) -> None:
+    members = [file("keep", b"k"), file("drop", b"d"), file("sub/x", b"x")]
+    out = tmp_path / "out"
+    out.mkdir()
+    unpack_tar(write(tmp_path / "t.tar", tar_bytes(members)), out, lambda tree: ["keep"])
+    assert [p.name for p in out.iterdir()] == ["keep"]

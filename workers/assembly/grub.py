@@ -10,10 +10,11 @@ touching a block device (Talos `bootloader/grub/blocklist.go`).
 from __future__ import annotations
 
 import struct
-import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from extensions.package import unpack_tar
+from extensions.tree import Tree
 from workers.assembly.run import run_tool
 
 # Built-in modules (Talos `grub/install.go` plus the serial console and iso9660 for CDs).
@@ -60,8 +61,7 @@ _CFG_SPECIAL = set('\\{}&$|;<>"')
 def unpack_grub_dir(tar: Path, dest: Path) -> Path:
     """Unpack a release GRUB tar (the contents of /usr/lib/grub/<platform>/) into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tar) as archive:
-        archive.extractall(dest, filter="data")
+    unpack_tar(tar, dest)
     return dest
 
 
@@ -71,16 +71,21 @@ def unpack_grub_modules(tar: Path, dest: Path, modules: Iterable[str]) -> Path:
     `modules` and everything they depend on (moddep.lst). A fraction of the files (creating
     some 600 files is the slow part of a cold build), and the same images come out."""
     dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(tar) as archive:
-        members = {m.name.removeprefix("./"): m for m in archive.getmembers()}
-        moddep = archive.extractfile(members["moddep.lst"])
-        if moddep is None:
-            raise ValueError(f"{tar}: moddep.lst is not a file")
-        needed = module_closure(moddep.read().decode(), modules)
-        for name, member in sorted(members.items()):
-            flat = "/" not in name and member.isfile()
-            if flat and (not name.endswith(".mod") or name.removesuffix(".mod") in needed):
-                archive.extract(member, dest, filter="data")
+
+    def needed_files(tree: Tree) -> list[str]:
+        moddep = tree.entries.get("moddep.lst")
+        if moddep is None or moddep.kind != "file":
+            raise ValueError(f"{tar.name}: moddep.lst is not a file")
+        needed = module_closure(moddep.read_bytes().decode(), modules)
+        return [
+            name
+            for name, entry in tree.entries.items()
+            if "/" not in name
+            and entry.kind == "file"
+            and (not name.endswith(".mod") or name.removesuffix(".mod") in needed)
+        ]
+
+    unpack_tar(tar, dest, needed_files)
     return dest
 
 

@@ -10,12 +10,14 @@ cpio (the *segment*) with `extensions.yaml`, the `N.sqsh` layers, `modules.dep.s
 - Firmware is moved out of each extension into the segment; CPU microcode is concatenated per
   vendor into the early cpio.
 - The module layer holds the requested `.ko` closure, every `modules.*` file that `depmod`
-  writes for the merged tree (base root + closure + every extension's modules), and
-  `/etc/modules-load.d/schematic.conf` naming the requested modules.
+  writes for the merged tree (base root + closure + every extension's modules, merged by
+  the layer rule of `workers.assembly.safetree`, links left out: depmod would follow them on
+  the host), and `/etc/modules-load.d/schematic.conf` naming the requested modules.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import tarfile
@@ -27,6 +29,19 @@ from workers.assembly.compress import Codec, compress_file, decompress_file
 from workers.assembly.cpio import extract_newc_file, make_cpio, normalize_tree, walk_sorted
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.run import run_tool
+from workers.assembly.safetree import (
+    copy_regular,
+    drop_links,
+    is_real_dir,
+    kind_of,
+    make_dirs,
+    merge_tree,
+    move_tree,
+    read_file,
+    read_regular,
+    remove,
+    write_new,
+)
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
 
 MODULES_ROOT = Path("usr/lib/modules")
@@ -34,6 +49,11 @@ FIRMWARE_ROOT = Path("usr/lib/firmware")
 MICROCODE_ROOT = Path("kernel/x86/microcode")
 MODULES_LAYER_IMAGE = "modules.dep.sqsh"
 MODULES_LOAD_CONF = Path("etc/modules-load.d/schematic.conf")
+# (vendor, directory under usr/lib/firmware, file name pattern) of early CPU microcode.
+MICROCODE_SOURCES = (
+    ("GenuineIntel", "intel-ucode", "*"),
+    ("AuthenticAMD", "amd-ucode", "microcode_amd*.bin"),
+)
 # depmod prefers extension modules (extras/) over in-tree ones of the same name.
 DEPMOD_CONFIG = "search extras built-in\n"
 # Files the kernel's base tree needs for depmod when the base root does not carry them.
@@ -58,45 +78,36 @@ def layer_order(count: int) -> list[int]:
 def split_extension_extras(rootfs: Path, extras: Path) -> None:
     """Move firmware and microcode out of an extension's `rootfs` into `extras`.
 
-    Intel (`intel-ucode/*`) and AMD (`amd-ucode/microcode_amd*.bin`) microcode is concatenated
-    in name order into `extras/kernel/x86/microcode/<vendor>.bin`; the rest of the firmware
-    tree moves to `extras/usr/lib/firmware`.
+    Intel (`intel-ucode/*`) and AMD (`amd-ucode/microcode_amd*.bin`) microcode, regular
+    files only, is concatenated in name order into `extras/kernel/x86/microcode/<vendor>.bin`;
+    the rest of the firmware tree moves to `extras/usr/lib/firmware`. A link on the way
+    (`usr/lib/firmware` or a vendor directory being one) is data: it is moved or left as the
+    link it is, never followed (see `workers.assembly.safetree`).
     """
-    firmware = rootfs / FIRMWARE_ROOT
-    if not firmware.is_dir() or firmware.is_symlink():
+    if not is_real_dir(rootfs, FIRMWARE_ROOT):
         return
-    vendors = {
-        "GenuineIntel": sorted((firmware / "intel-ucode").glob("*")),
-        "AuthenticAMD": sorted((firmware / "amd-ucode").glob("microcode_amd*.bin")),
-    }
-    for vendor, parts in vendors.items():
-        parts = [p for p in parts if p.is_file() and not p.is_symlink()]
+    firmware = rootfs / FIRMWARE_ROOT
+    extras.mkdir(parents=True, exist_ok=True)  # ours, not the extension's
+    for vendor, directory, pattern in MICROCODE_SOURCES:
+        parts = _regular_files(firmware, directory, pattern)
         if not parts:
             continue
-        target = extras / MICROCODE_ROOT / f"{vendor}.bin"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = make_dirs(extras, MICROCODE_ROOT) / f"{vendor}.bin"
         with target.open("ab") as out:
             for part in parts:
-                out.write(part.read_bytes())
+                out.write(read_file(part))
                 part.unlink()
-    _move_tree(firmware, extras / FIRMWARE_ROOT)
+    move_tree(firmware, make_dirs(extras, FIRMWARE_ROOT))
 
 
-def _move_tree(src: Path, dest: Path) -> None:
-    """Move the contents of `src` into `dest`, merging directories; `src` is removed."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for child in sorted(src.iterdir()):
-        target = dest / child.name
-        if child.is_dir() and not child.is_symlink() and target.is_dir():
-            _move_tree(child, target)
-        else:
-            if target.exists() or target.is_symlink():
-                if target.is_dir() and not target.is_symlink():
-                    shutil.rmtree(target)
-                else:
-                    target.unlink()
-            shutil.move(child, target)
-    src.rmdir()
+def _regular_files(firmware: Path, directory: str, pattern: str) -> list[Path]:
+    """The regular files in the real directory `firmware/directory` matching `pattern`, by
+    name."""
+    if not is_real_dir(firmware, directory):
+        return []
+    with os.scandir(firmware / directory) as it:
+        names = [e.name for e in it if e.is_file(follow_symlinks=False)]
+    return [firmware / directory / name for name in sorted(fnmatch.filter(names, pattern))]
 
 
 def make_extension_layer(extension: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
@@ -163,8 +174,10 @@ def make_modules_layer(
     `extension_modules`: each extension's `usr/lib/modules/<kver>` directory.
     """
     merged_root = workdir / "merged"
-    merged = merged_root / MODULES_ROOT / kernel_version
-    shutil.copytree(base_modules, merged, symlinks=True)
+    merged_root.mkdir()
+    merged = make_dirs(merged_root, MODULES_ROOT / kernel_version)
+    # Later trees win (see `workers.assembly.safetree`): base, requested closure, extensions.
+    merge_tree(base_modules, merged)
     missing_data = [f for f in KERNEL_DATA_FILES if not (merged / f).exists()]
     if missing_data:
         copy_from_modules_tar(modules_tar, kernel_version, missing_data, merged)
@@ -173,9 +186,17 @@ def make_modules_layer(
     # Also without requested modules: an extension's modules still need a modules.dep.
     layer_modules.mkdir(parents=True)
     copy_from_modules_tar(modules_tar, kernel_version, closure_paths, layer_modules)
-    shutil.copytree(layer_modules, merged, dirs_exist_ok=True)
+    merge_tree(layer_modules, merged)
     for tree in extension_modules:
-        shutil.copytree(tree, merged, symlinks=True, dirs_exist_ok=True)
+        merge_tree(tree, merged)
+    # depmod follows links (to directories and .ko files) and reads modules.order/builtin*:
+    # it sees no link (one from an extension would point into the host, not the image), and
+    # its own files are regular ones. Links stay in the extensions' layers; this tree only
+    # feeds depmod.
+    drop_links(merged)
+    for name in os.listdir(merged):
+        if name.startswith("modules.") and kind_of(merged / name) != "file":
+            remove(merged / name)
     _order_all_modules(merged)
     config = workdir / "depmod.conf"
     config.write_text(DEPMOD_CONFIG)
@@ -183,8 +204,8 @@ def make_modules_layer(
         ["depmod", "--all", "--basedir", merged_root / "usr", "--config", config, kernel_version]
     )
     for item in sorted(merged.iterdir()):
-        if item.is_file() and item.name.startswith("modules."):
-            shutil.copyfile(item, layer_modules / item.name)
+        if item.name.startswith("modules.") and kind_of(item) == "file":
+            copy_regular(item, layer_modules / item.name)
     if requested:
         conf = layer / MODULES_LOAD_CONF
         conf.parent.mkdir(parents=True)
@@ -198,7 +219,7 @@ def _order_all_modules(tree: Path) -> None:
     """Append every `.ko` missing from `modules.order`, sorted: depmod otherwise orders such
     modules by directory listing order, which differs between file systems."""
     order_file = tree / "modules.order"
-    listed = order_file.read_text().split() if order_file.exists() else []
+    listed = (read_regular(order_file) or b"").decode().split()
     known = set(listed)
     extra = sorted(
         rel.as_posix()
@@ -206,7 +227,7 @@ def _order_all_modules(tree: Path) -> None:
         if rel.name.endswith(".ko") and rel.as_posix() not in known
     )
     if extra:
-        order_file.write_text("".join(f"{line}\n" for line in [*listed, *extra]))
+        write_new(order_file, "".join(f"{line}\n" for line in [*listed, *extra]).encode())
 
 
 def write_segment_tree(
@@ -223,21 +244,15 @@ def write_segment_tree(
 
 
 def _merge_extras(tree: Path, staging: Path) -> None:
-    """Copy one extension's extras in: firmware files replace, microcode appends."""
-    for rel in walk_sorted(tree):
-        src, target = tree / rel, staging / rel
-        if src.is_dir() and not src.is_symlink():
-            target.mkdir(parents=True, exist_ok=True)
-        elif rel.parent == MICROCODE_ROOT:
-            with target.open("ab") as out:
-                out.write(src.read_bytes())
-        else:
-            if target.exists() or target.is_symlink():
-                target.unlink()
-            if src.is_symlink():
-                target.symlink_to(os.readlink(src))
-            else:
-                shutil.copyfile(src, target)
+    """Put one extension's extras on top: firmware by the layer rule (`safetree.merge_tree`),
+    microcode appended to what earlier extensions brought."""
+    if is_real_dir(tree, FIRMWARE_ROOT):
+        merge_tree(tree / FIRMWARE_ROOT, make_dirs(staging, FIRMWARE_ROOT))
+    if is_real_dir(tree, MICROCODE_ROOT):
+        microcode = make_dirs(staging, MICROCODE_ROOT)
+        for name in sorted(os.listdir(tree / MICROCODE_ROOT)):
+            with (microcode / name).open("ab") as out:
+                out.write(read_file(tree / MICROCODE_ROOT / name))
 
 
 def make_segment(staging: Path, workdir: Path, *, epoch: int) -> tuple[Path, Path | None]:

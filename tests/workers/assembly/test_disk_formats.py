@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import tarfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from extensions.package import unpack_tar
 from workers.assembly.gpt import guid_from_label
 from workers.assembly.ova import FIXED_CID, make_ova
 from workers.assembly.run import run_tool
@@ -66,8 +66,8 @@ def test_ova_members_manifest_descriptor_and_vmdk(tmp_path: Path) -> None:
     assert all(line.split()[1] == "0/0" for line in listing)
     assert all("2023-11-14 22:13" in line for line in listing)
     out = tmp_path / "out"
-    with tarfile.open(ova) as tar:
-        tar.extractall(out, filter="data")
+    out.mkdir()
+    unpack_tar(ova, out)
     digests = {
         name: hashlib.sha256((out / name).read_bytes()).hexdigest()
         for name in ("disk.vmdk", "disk.ovf")

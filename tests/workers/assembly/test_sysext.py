@@ -38,8 +38,7 @@ def _sysext(tmp_path: Path, out: str, umask: int = 0o022) -> Path:
         return make_sysext(
             tmp_path / out,
             workdir=work,
-            layers=[bottom, top],
-            firmware_trees=[extras],
+            layers=[(bottom, None), (top, extras)],
             name=sysext_name("0123456789abcdef" * 4),
             arch="amd64",
             epoch=EPOCH,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import gzip
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from tests.boot import assert_in_log, boot_and_capture
 from tests.workers.releases.adv import adv_block
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import make_cpio
+from workers.assembly.initramfs import copy_from_modules_tar
 from workers.assembly.run import run_tool
 from workers.assembly.squashfs import make_squashfs
 from workers.releases.catalog import Release
@@ -65,13 +65,8 @@ def _module_layer(modules_tar: Path, kver: str, tmp: Path) -> Path:
 
     merged = tmp / "merged"
     base = f"usr/lib/modules/{kver}/"
-    with tarfile.open(modules_tar) as tar:
-        for member in tar:
-            name = member.name
-            keep = name in {base + "modules.builtin", base + "modules.builtin.modinfo"}
-            keep |= name in {base + "modules.order", base + "kernel/drivers/net/dummy.ko"}
-            if keep:
-                tar.extract(member, merged, filter="data")
+    names = ["modules.builtin", "modules.builtin.modinfo", "modules.order"]
+    copy_from_modules_tar(modules_tar, kver, [*names, "kernel/drivers/net/dummy.ko"], merged / base)
     extras = merged / base / "extras"
     extras.mkdir()
     shutil.move(merged / base / "kernel/drivers/net/dummy.ko", extras / "dummy.ko")
