@@ -165,8 +165,10 @@ def test_oversized_upload_is_413(releases: LocalStore, tmp_path: Path) -> None:
         path="/extensions",
         method="POST",
         input_stream=io.BytesIO(HELLO),
-        environ_overrides={"wsgi.input_terminated": True},
-        headers={"Authorization": client.environ_base["HTTP_AUTHORIZATION"]},
+        environ_overrides={
+            "wsgi.input_terminated": True,
+            "HTTP_AUTHORIZATION": client.environ_base["HTTP_AUTHORIZATION"],
+        },
     ).get_environ()
     del environ["CONTENT_LENGTH"]
     body, status, _ = run_wsgi_app(app, environ, buffered=True)
