@@ -31,9 +31,10 @@ def record_event(
     store: Store, actor: str, action: str, subject: str, digest: str = ""
 ) -> AuditEvent:
     now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}Z"
+    seconds, micros = time.gmtime(now), int(now % 1 * 1_000_000)
+    stamp = time.strftime("%Y%m%dT%H%M%S", seconds) + f"{micros:06d}Z"
     event = AuditEvent(
-        time=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z",
+        time=time.strftime("%Y-%m-%dT%H:%M:%S", seconds) + f".{micros:06d}Z",
         actor=actor,
         action=action,
         subject=subject,
