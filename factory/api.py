@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from factory.auth import current_identity
 from factory.services import services
 from schematics import canonical_bytes
-from workers.errors import NotFound
+from workers.errors import Forbidden, NotFound, Unauthorized
 from workers.schematics_store import CONTENT_TYPE, add_schematic, load_schematic_bytes
+from workers.tenancy.tokens import ROLE_ADMIN
 
 bp = Blueprint("api", __name__)
 
@@ -18,11 +20,25 @@ def create_schematic() -> Response:
     """Parse the body (YAML or JSON; the content type is ignored), store it, answer with its ID."""
     limit = services().settings.max_schematic_bytes
     body = _read_body(limit)
-    schematic_id, schematic = add_schematic(services().store, body, limit)
+    schematic_id, schematic = add_schematic(services().store, body, limit, check_owner)
     canonical = canonical_bytes(schematic).decode()
     # Upstream answers with Go's json.Encoder: compact, `id` first, a final newline.
     payload = f'{{"id":{go_json_string(schematic_id)},"schematic":{go_json_string(canonical)}}}\n'
     return Response(payload, status=201, mimetype="application/json")
+
+
+def check_owner(owner: str) -> None:
+    """A schematic naming `owner` needs that token (any role) or an admin's: 401 without a
+    token, 403 with another's. Once stored, it is read and built by ID like any other."""
+    action = f'a schematic with owner "{owner}"'
+    who = current_identity()
+    if who is None:
+        raise Unauthorized(f"{action} needs the token of that owner", f"owner:{owner}")
+    if who.name != owner and not who.holds(ROLE_ADMIN):
+        raise Forbidden(
+            f'{action} needs the token of that owner or the admin role; token "{who.name}" '
+            "is neither"
+        )
 
 
 @bp.get("/schematics/<schematic_id>")

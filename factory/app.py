@@ -19,8 +19,10 @@ from factory import (
     pxe,
     registry,
     secureboot,
+    tenancy,
     ui,
 )
+from factory.auth import install_auth
 from factory.errors import register_error_handlers
 from factory.services import EXTENSION_KEY, Services
 from workers.settings import Settings
@@ -41,6 +43,7 @@ BLUEPRINTS = (
     registry.bp,
     builds.bp,
     metrics.bp,
+    tenancy.bp,
 )
 
 
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    install_auth(app, settings.auth)
 
     @app.after_request
     def common_headers(response: Response) -> Response:

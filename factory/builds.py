@@ -63,6 +63,7 @@ def create() -> Response:
     job = BuildRequest.for_plan(schematic_id, plan)
     if find_built(eng, plan) is not None:
         return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)
+    plan.refuse_if_withdrawn()
     status = eng.queue.submit(job)
     response = _json(build_links(status, job.download_url), 202)
     response.headers["Location"] = f"/builds/{plan.key}"

@@ -3,13 +3,15 @@
 - `GET /version/<v>/extensions/official[?arch=amd64]` → `[{name, ref, digest, author,
   description}]` (upstream shape): `name` is `<namespace>/<name>`, `ref` is
   `<host of the external URL>/<namespace>/<name>:<version>` (a tagged reference, as upstream
-  gives), `digest` is `sha256:<hex>` of the canonical extension tar.
+  gives), `digest` is `sha256:<hex>` of the canonical extension tar; beside those, `version` and
+  where it came from: `origin` (`bundled`|`upload`), `uploaded_by`, `uploaded_at`.
 - `GET /version/<v>/overlays/official` → `[{name, image, ref, digest}]`, `image` being
   `<namespace>/<name>`.
 - `POST /extensions[?namespace=factory][&arch=amd64]`: body = a tar, tar.gz, tar.zst or an
   OCI image layout as tar (`arch` picks its `linux/<arch>` image) → 201 with the stored
   record; 413 over `IMAGE_FACTORY_MAX_EXTENSION_BYTES`; 400 with the reason otherwise, and
-  nothing stored.
+  nothing stored. Needs a token with the `upload` role, publishing into a namespace it
+  owns (its first upload to a free one claims it) or, for admins, any namespace.
 
 A malformed version → 400, a version without a release → 404.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from factory.auth import require
 from factory.services import services
 from workers.catalog import (
     ExtensionRecord,
@@ -31,6 +34,10 @@ from workers.catalog import (
     overlay_catalog_for,
     registry_host,
 )
+from workers.catalog.records import check_namespace
+from workers.tenancy.audit import record_event
+from workers.tenancy.namespaces import publishing_into
+from workers.tenancy.tokens import ROLE_UPLOAD
 
 bp = Blueprint("catalog", __name__)
 _CHUNK = 1024 * 1024
@@ -53,6 +60,7 @@ def official_extensions(version: str) -> Response:
                 "digest": f"sha256:{record.digest}",
                 "author": record.author,
                 "description": record.description,
+                **origin_fields(record),
             }
             for record in catalog_for(svc.store, version, arch)
         ]
@@ -100,6 +108,18 @@ def _upload_json(record: ExtensionRecord, host: str) -> dict[str, object]:
         "compatibility": record.compatibility,
         "arch": record.arch,
         "size": record.size,
+        **origin_fields(record),
+    }
+
+
+def origin_fields(record: ExtensionRecord) -> dict[str, str]:
+    """Where a catalog entry came from, beside upstream's fields: `origin` is `bundled` or
+    `upload`; uploads name the token (`uploaded_by`, "" when added with the CLI) and when."""
+    return {
+        "version": record.version,
+        "origin": record.origin,
+        "uploaded_by": record.uploaded_by,
+        "uploaded_at": record.uploaded_at,
     }
 
 
@@ -107,16 +127,24 @@ def _upload_json(record: ExtensionRecord, host: str) -> dict[str, object]:
 def upload_extension() -> Response:
     svc = services()
     settings = svc.settings
+    who = require(ROLE_UPLOAD, "uploading an extension")
+    namespace = check_namespace(request.args.get("namespace", settings.extensions_namespace))
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp:
+    with (
+        publishing_into(svc.store, settings, who, namespace),
+        tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp,
+    ):
         body = Path(tmp) / "upload"
         _spool_body(body, settings.max_extension_bytes)
         record = add_extension(
             svc.store,
             body,
-            request.args.get("namespace", settings.extensions_namespace),
+            namespace,
             arch=request.args.get("arch", "amd64"),
             label="upload",
+            uploaded_by=who.name,
         )
+    subject = f"{record.full_name} {record.version}"
+    record_event(svc.store, who.name, "extension.upload", subject, record.digest)
     return _json(_upload_json(record, registry_host(settings.external_url)), status=201)

@@ -6,12 +6,14 @@ import logging
 
 import click
 
+from factory.commands.audit import audit
 from factory.commands.build import build
 from factory.commands.extension import extension
 from factory.commands.prepare import prepare
 from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
+from factory.commands.token import token
 from factory.commands.worker import worker
 from workers.assembly.run import tool_timeout
 from workers.settings import Settings
@@ -42,3 +44,5 @@ main.add_command(schematic)
 main.add_command(build)
 main.add_command(worker)
 main.add_command(prepare)
+main.add_command(token)
+main.add_command(audit)

@@ -8,11 +8,15 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from workers.errors import (
+    Conflict,
     FactoryError,
+    Forbidden,
+    Gone,
     InvalidRequest,
     NotFound,
     NotImplementedYet,
     Refused,
+    Unauthorized,
     Unavailable,
 )
 
@@ -20,8 +24,12 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (InvalidRequest, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (Refused, 403),
     (NotFound, 404),
+    (Conflict, 409),
+    (Gone, 410),
     (NotImplementedYet, 501),
     (Unavailable, 503),
 )
@@ -40,6 +48,11 @@ def text_error(message: str, status: int, headers: dict[str, str] | None = None)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def bearer_challenge(error: Unauthorized) -> str:
+    """RFC 6750's challenge: which realm, why, and (as `scope`) the role needed."""
+    return f'Bearer realm="image-factory", error="{error.reason}", scope="{error.right}"'
 
 
 def status_for(error: Exception) -> int:
@@ -66,7 +79,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(FactoryError)
     def factory_error(error: FactoryError) -> Response:
-        return text_error(str(error), status_for(error))
+        headers = {}
+        if isinstance(error, Unauthorized):
+            headers["WWW-Authenticate"] = bearer_challenge(error)
+        return text_error(str(error), status_for(error), headers)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

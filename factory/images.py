@@ -106,6 +106,7 @@ def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | 
     """Enqueue or join the build of `plan` and wait for it (bounded); the finished build,
     or the response to send instead (202 when asked to, 503 when still building, 500 when
     the build failed)."""
+    plan.refuse_if_withdrawn()
     status = eng.queue.submit(job)
     if prefers_async(request):
         return accepted(status, job.download_url)

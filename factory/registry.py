@@ -26,12 +26,21 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request
 
 from factory.engine import Engine, engine
-from factory.errors import RETRY_AFTER_SECONDS
+from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
 from factory.images import find_built
 from factory.services import services
 from schematics import Schematic
 from workers.builds import BuiltAsset
-from workers.errors import FactoryError, InvalidRequest, NotFound, NotImplementedYet, Unavailable
+from workers.errors import (
+    FactoryError,
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    Unauthorized,
+    Unavailable,
+)
 from workers.jobs import BuildRequest
 from workers.plans import Plan
 from workers.queue import DONE, FAILED
@@ -39,11 +48,14 @@ from workers.registry import content, oci
 from workers.registry.errors import (
     BlobUnknown,
     BuildRefused,
+    BuildWithdrawn,
     ManifestUnknown,
     NameUnknown,
     NotBuilt,
     PaginationInvalid,
+    RegistryDenied,
     RegistryError,
+    RegistryUnauthorized,
     RegistryUnavailable,
     Unsupported,
 )
@@ -86,6 +98,8 @@ def registry_error(error: Exception) -> Response:
         response.headers["Allow"] = READ_METHODS
     if isinstance(found, RegistryUnavailable):
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = bearer_challenge(error)
     return response
 
 
@@ -98,6 +112,9 @@ def _as_registry_error(error: Exception) -> RegistryError:
         NotImplementedYet: NotBuilt,
         InvalidRequest: BuildRefused,
         NotFound: ManifestUnknown,
+        Unauthorized: RegistryUnauthorized,
+        Forbidden: RegistryDenied,
+        Gone: BuildWithdrawn,
     }
     for kind, registry_kind in translated.items():
         if isinstance(error, kind):
@@ -222,6 +239,7 @@ def _through_workers(eng: Engine, schematic_id: str) -> Builder:
         if built is not None:
             return built
         job = BuildRequest.for_plan(schematic_id, plan)
+        plan.refuse_if_withdrawn()
         status = eng.queue.submit(job)
         if status.state != DONE:
             status = eng.queue.wait(job, eng.settings.build_wait)

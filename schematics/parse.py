@@ -71,8 +71,13 @@ class _GoStruct(Protocol):
 _Struct = TypeVar("_Struct", bound=_GoStruct)
 
 
-def parse_schematic(data: bytes, *, max_bytes: int = MAX_SCHEMATIC_BYTES) -> Schematic:
-    """Parse and validate a schematic; raise `SchematicError` naming the problem and where."""
+def parse_schematic(
+    data: bytes, *, max_bytes: int = MAX_SCHEMATIC_BYTES, allow_owner: bool = False
+) -> Schematic:
+    """Parse and validate a schematic; raise `SchematicError` naming the problem and where.
+
+    `owner` is refused with upstream's community-edition text unless `allow_owner` (the
+    caller checks who may claim that owner, or only computes IDs)."""
     if len(data) > max_bytes:
         raise SchematicError(
             f"schematic is {len(data)} bytes, more than the limit of {max_bytes} bytes"
@@ -81,7 +86,7 @@ def parse_schematic(data: bytes, *, max_bytes: int = MAX_SCHEMATIC_BYTES) -> Sch
     if root is None:
         raise SchematicError("EOF: the schematic is empty")
     schematic = _Decoder().schematic(root)
-    if schematic.owner:
+    if schematic.owner and not allow_owner:
         raise SchematicError("owner field is only supported in Enterprise edition")
     return schematic
 

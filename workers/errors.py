@@ -23,3 +23,26 @@ class Unavailable(FactoryError):
 
 class NotImplementedYet(FactoryError):
     """A recognised request for an asset kind this factory does not build yet (HTTP 501)."""
+
+
+class Unauthorized(FactoryError):
+    """The request needs a token it did not bring, or brought a wrong one (HTTP 401).
+    `right` is the role needed; `reason` is the Bearer `error` code (RFC 6750)."""
+
+    def __init__(self, message: str, right: str, reason: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.right = right
+        self.reason = reason
+
+
+class Forbidden(FactoryError):
+    """The request's token lacks the right it needs (HTTP 403)."""
+
+
+class Conflict(FactoryError):
+    """The request clashes with what the store holds, e.g. a delete of something still
+    referenced (HTTP 409)."""
+
+
+class Gone(FactoryError):
+    """The request names something withdrawn on purpose (HTTP 410)."""

@@ -19,6 +19,10 @@ The bootloader is resolved here: SecureBoot → sd-boot; `none` → grub (Talos 
 SecureBoot plans record the signing certificate's fingerprint (a new key means new bytes),
 and for ISOs and disks the enrollKeys mode and the well-known certificates' digest.
 
+Extension names resolve durably (`workers.catalog.resolutions`): the first plan with
+extensions for a schematic, release and arch records which stored extension each unpinned
+name means, and every later plan uses that record, whatever was uploaded since.
+
 `plan.key` is the sha256 of the plan's canonical JSON (sorted keys, compact), so every
 schematic's `kernel-amd64` of one release shares one key, and changing an input that matters
 to a kind changes its key. `RECIPE_VERSION` goes into every key: bump it whenever the bytes
@@ -36,9 +40,9 @@ from extensions.schematic_ext import make_schematic_extension, schematic_author
 from schematics import Bootloader, Schematic, canonical_bytes
 from workers.assembly.sdboot import enroll_mode
 from workers.catalog import check_overlay_options, resolve_overlay
-from workers.catalog.extensions import resolve_extensions
 from workers.catalog.records import ORIGIN_UPLOAD
-from workers.errors import InvalidRequest
+from workers.catalog.resolutions import resolve_durably
+from workers.errors import Gone, InvalidRequest
 from workers.profiles import Kind, Profile, check_buildable
 from workers.releases.catalog import Release, blob_key, load_release
 from workers.releases.modules import module_index, resolve_modules
@@ -132,6 +136,9 @@ class Plan:
     overlay: OverlayInput | None = None
     secureboot: SecureBootInput | None = None
     recipe: int = RECIPE_VERSION
+    # Extensions (`ns/name version`) withdrawn since this schematic's names were resolved:
+    # a finished build of this plan is still served, a new one is refused. Not in the key.
+    withdrawn: tuple[str, ...] = ()
 
     @property
     def kind(self) -> Kind:
@@ -185,6 +192,14 @@ class Plan:
             kernel_modules=self.kernel_modules,
         )
 
+    def refuse_if_withdrawn(self) -> None:
+        """Gone (410) naming the withdrawn extensions, before a new build is started."""
+        if self.withdrawn:
+            raise Gone(
+                f"cannot build {self.profile.path}: extension {', '.join(self.withdrawn)} "
+                "was withdrawn"
+            )
+
     def with_path(self, path: str) -> Plan:
         """The same plan under another (alias) asset path."""
         return replace(self, profile=replace(self.profile, path=path))
@@ -217,9 +232,11 @@ def make_plan(
     has_cmdline = kind in WITH_KERNEL_ARGS or (kind is Kind.INSTALLER and profile.secureboot)
     plan = Plan(profile=profile, version=version, release_digest=release.digest)
     if profile.kind in WITH_EXTENSIONS:
+        extensions, withdrawn = _extensions(store, schematic, schematic_id, release, settings)
         plan = replace(
             plan,
-            extensions=_extensions(store, schematic, schematic_id, release, settings),
+            extensions=extensions,
+            withdrawn=withdrawn,
             kernel_modules=_kernel_modules(store, release, custom.kernel_modules),
         )
     if profile.kind in WITH_KERNEL_ARGS:
@@ -297,11 +314,14 @@ def _check_unsupported(schematic: Schematic, profile: Profile, version: str) -> 
 
 def _extensions(
     store: Store, schematic: Schematic, schematic_id: str, release: Release, settings: Settings
-) -> tuple[ExtensionInput, ...]:
+) -> tuple[tuple[ExtensionInput, ...], tuple[str, ...]]:
+    """The layers in order, and the names of those withdrawn since they were resolved."""
     names = schematic.customization.system_extensions.official_extensions
-    records = resolve_extensions(store, release.version, release.arch, names)
-    refuse_unsandboxed(settings, [r.full_name for r in records if r.origin == ORIGIN_UPLOAD])
-    inputs = [ExtensionInput(r.full_name, r.version, r.digest) for r in records]
+    resolved = resolve_durably(store, schematic_id, release, names)
+    refuse_unsandboxed(
+        settings, [r.full_name for r in resolved.records if r.origin == ORIGIN_UPLOAD]
+    )
+    inputs = [ExtensionInput(r.full_name, r.version, r.digest) for r in resolved.records]
     tar = make_schematic_extension(
         schematic_id,
         canonical_bytes(schematic),
@@ -313,7 +333,7 @@ def _extensions(
     if not store.exists(blob_key(digest)):
         store.put_bytes(blob_key(digest), tar, content_type="application/x-tar")
     inputs.append(ExtensionInput("schematic", schematic_id, digest, SOURCE_BLOB))
-    return tuple(inputs)
+    return tuple(inputs), resolved.withdrawn
 
 
 def _kernel_modules(store: Store, release: Release, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 
 from schematics import Schematic, SchematicError, canonical_bytes, parse_schematic
+from workers.catalog.resolutions import record_pins
 from workers.errors import InvalidRequest, NotFound
 from workers.store import ObjectNotFound, Store
 
@@ -25,20 +27,29 @@ def save_schematic(store: Store, schematic: Schematic) -> str:
     data = canonical_bytes(schematic)
     schematic_id = hashlib.sha256(data).hexdigest()
     key = schematic_key(schematic_id)
+    record_pins(store, schematic_id, schematic.customization.system_extensions.official_extensions)
     # Schematics are immutable, so an existing object is left alone, unless it is damaged.
     if not store.exists(key) or store.get_bytes(key) != data:
         store.put_bytes(key, data, content_type=CONTENT_TYPE)
     return schematic_id
 
 
-def add_schematic(store: Store, body: bytes, max_bytes: int) -> tuple[str, Schematic]:
+def add_schematic(
+    store: Store,
+    body: bytes,
+    max_bytes: int,
+    check_owner: Callable[[str], None] | None = None,
+) -> tuple[str, Schematic]:
     """Parse `body` strictly and store it; return its ID and the schematic. What every way
     in (the API, the web form, the upload page) does; InvalidRequest carries the parser's
-    message."""
+    message. A schematic with an `owner` is accepted only through `check_owner`, which
+    raises unless the request may claim that owner (without it: upstream's refusal)."""
     try:
-        schematic = parse_schematic(body, max_bytes=max_bytes)
+        schematic = parse_schematic(body, max_bytes=max_bytes, allow_owner=check_owner is not None)
     except SchematicError as error:
         raise InvalidRequest(str(error)) from None
+    if schematic.owner and check_owner is not None:
+        check_owner(schematic.owner)
     return save_schematic(store, schematic), schematic
 
 
@@ -59,4 +70,5 @@ def load_schematic_bytes(store: Store, schematic_id: str) -> bytes:
 
 def load_schematic(store: Store, schematic_id: str) -> Schematic:
     """The schematic stored under `schematic_id`; `NotFound` if there is none."""
-    return parse_schematic(load_schematic_bytes(store, schematic_id))
+    # A stored owner schematic was checked when it was added.
+    return parse_schematic(load_schematic_bytes(store, schematic_id), allow_owner=True)

@@ -39,6 +39,8 @@ class Settings:
     allow_unsandboxed: bool = False
     reference_version: str = "v1.0.0"
     extensions_namespace: str = "factory"
+    auth: str = "writes"
+    reserved_namespaces: str = "siderolabs"
     signing_key: str = ""
     secureboot_key: str = ""
     secureboot_cert: str = ""

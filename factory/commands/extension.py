@@ -1,4 +1,5 @@
-"""`image-factory extension add|validate|list`: custom extensions from the command line."""
+"""`image-factory extension add|validate|list|withdraw|delete`: custom extensions from the
+command line (the operator's own hand on the store: no token, audited as "cli")."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import click
 from extensions.errors import ExtensionError
 from extensions.package import pack_extension
 from workers.catalog import add_extension, catalog_for, list_extension_records
+from workers.catalog.lifecycle import delete_extension, withdraw_extension
 from workers.catalog.records import CANONICAL_EPOCH
 from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import make_store
+from workers.tenancy.audit import ACTOR_CLI, record_event
 
 EXIT_INVALID = 2
 
@@ -36,9 +39,10 @@ def extension() -> None:
 def add(path: Path, namespace: str | None, arch: str) -> None:
     """Validate PATH (dir, tar, tar.gz, tar.zst or OCI layout) and store it."""
     settings = Settings.from_env()
+    store = make_store(settings)
     try:
         record = add_extension(
-            make_store(settings),
+            store,
             path,
             namespace or settings.extensions_namespace,
             arch=arch,
@@ -46,7 +50,40 @@ def add(path: Path, namespace: str | None, arch: str) -> None:
     except FactoryError as exc:
         _fail(str(exc))
         return
+    record_event(
+        store, ACTOR_CLI, "extension.add", f"{record.full_name} {record.version}", record.digest
+    )
     click.echo(f"{record.full_name} {record.version} sha256:{record.digest}")
+
+
+@extension.command("withdraw")
+@click.argument("name")
+@click.argument("version")
+def withdraw(name: str, version: str) -> None:
+    """Withdraw NAME (ns/name) at VERSION: new builds refuse it (410), built assets stay."""
+    store = make_store(Settings.from_env())
+    try:
+        records = withdraw_extension(store, name, version, ACTOR_CLI)
+    except FactoryError as exc:
+        _fail(str(exc))
+        return
+    for record in records:
+        click.echo(f"withdrawn {record.full_name} {record.version} sha256:{record.digest}")
+
+
+@extension.command("delete")
+@click.argument("name")
+@click.argument("version")
+def delete(name: str, version: str) -> None:
+    """Delete NAME (ns/name) at VERSION, unless a schematic still references it."""
+    store = make_store(Settings.from_env())
+    try:
+        records = delete_extension(store, name, version, ACTOR_CLI)
+    except FactoryError as exc:
+        _fail(str(exc))
+        return
+    for record in records:
+        click.echo(f"deleted {record.full_name} {record.version} sha256:{record.digest}")
 
 
 @extension.command("validate")

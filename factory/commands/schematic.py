@@ -44,7 +44,8 @@ def _read(source: BinaryIO) -> Schematic:
     # One byte over the limit is enough for the parser to refuse an oversized input.
     data = source.read(MAX_SCHEMATIC_BYTES + 1)
     try:
-        return parse_schematic(data)
+        # IDs of owner schematics as upstream computes them (nothing is stored here).
+        return parse_schematic(data, allow_owner=True)
     except SchematicError as error:
         click.echo(f"error: {error}", err=True)
         raise SystemExit(INVALID_INPUT) from None

@@ -29,7 +29,7 @@ from tests.services import RedisServer, S3Server, ServerProcess, _start_ready, f
 from workers.catalog.bundled import install_bundled_extensions
 from workers.releases.catalog import Release, save_release
 from workers.settings import Settings
-from workers.store import LocalStore, Store
+from workers.store import LocalStore, Store, make_store
 
 CURL_TIMEOUT = 300
 
@@ -121,6 +121,38 @@ class Stack:
             key: str = json.load(response)["key"]
         return key
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`image-factory <args>` against this deployment's store (its settings)."""
+        argv = ["env", *(f"{k}={v}" for k, v in self.env.items()), image_factory(), *args]
+        return subprocess.run(argv, cwd=self.root, capture_output=True, text=True, check=False)
+
+    def token(self, name: str, role: str) -> str:
+        """A new token from `image-factory token create` (printed on its last line)."""
+        created = self.cli("token", "create", name, "--role", role)
+        assert created.returncode == 0, created.stderr
+        return created.stdout.splitlines()[-1]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None = None,
+        token: str | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request, any status: (status, headers, body)."""
+        headers = {"Content-Type": content_type}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=CURL_TIMEOUT) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
     def get_json(self, path: str) -> dict[str, object]:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=60) as response:
             found: dict[str, object] = json.load(response)
@@ -203,6 +235,25 @@ def scaled_env(
         # another Host gets the S3 redirect.
         "IMAGE_FACTORY_PXE_URL": f"http://127.0.0.1:{port}",
     }
+
+
+def prepare_scaled(
+    root: Path, env: dict[str, str], source: tuple[LocalStore, Release], shared: Path
+) -> None:
+    """As docker-compose does it: the release into S3, then `prepare` once (bundled
+    extensions into S3, and the keys every process shares, written under `shared`)."""
+    seed = Settings.from_env({**env, "IMAGE_FACTORY_DATA_DIR": str(root / "seed")})
+    copy_release(make_store(seed), source, root / "seed-files")
+    prepare_env = {
+        k: v
+        for k, v in env.items()
+        if not k.startswith(("IMAGE_FACTORY_SIGNING", "IMAGE_FACTORY_SECUREBOOT"))
+    }
+    subprocess.run(
+        ["env", *(f"{k}={v}" for k, v in prepare_env.items()),
+         f"IMAGE_FACTORY_DATA_DIR={shared}", image_factory(), "prepare"],
+        check=True, capture_output=True,
+    )  # fmt: skip
 
 
 def start_scaled(root: Path, env: dict[str, str], port: int, workers: int = 2) -> ScaledStack:

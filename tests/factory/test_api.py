@@ -15,6 +15,7 @@ from schematics import canonical_bytes, parse_schematic, schematic_id
 from tests.schematics import bad_inputs
 from workers.settings import Settings
 from workers.store import LocalStore
+from workers.tenancy.tokens import ROLE_ADMIN, ROLE_UPLOAD, create_token
 
 NOAPIC = b"customization:\n  extraKernelArgs: [noapic, nolapic]\n"
 NOAPIC_ID = "9cba8e32753f91a16c1837ab8abf356af021706ef284aef07380780177d9a06c"
@@ -88,7 +89,11 @@ def test_wrong_method_is_405(client: FlaskClient) -> None:
     assert "POST" in response.headers["Allow"]
 
 
-@pytest.mark.parametrize("case", bad_inputs.ALL, ids=lambda case: case.name)
+# `owner` is no parse error over HTTP: it asks for the owner's token (see the owner tests).
+HTTP_BAD_INPUTS = [case for case in bad_inputs.ALL if not case.data.startswith(b"owner:")]
+
+
+@pytest.mark.parametrize("case", HTTP_BAD_INPUTS, ids=lambda case: case.name)
 def test_bad_input_is_4xx_naming_the_problem_and_stores_nothing(
     client: FlaskClient, store: LocalStore, case: bad_inputs.BadInput
 ) -> None:
@@ -181,3 +186,29 @@ def test_go_json_escapes_html_characters(client: FlaskClient) -> None:
 def test_go_json_string(text: str, encoded: str) -> None:
     assert go_json_string(text) == encoded
     assert json.loads(encoded) == text
+
+
+OWNED = b"owner: alice\ncustomization:\n  extraKernelArgs: [quiet]\n"
+
+
+def test_owner_schematic_needs_that_owners_token(client: FlaskClient, store: LocalStore) -> None:
+    _, alice = create_token(store, "alice", ROLE_UPLOAD)
+    _, bob = create_token(store, "bob", ROLE_UPLOAD)
+    _, admin = create_token(store, "root", ROLE_ADMIN)
+    expected = schematic_id(parse_schematic(OWNED, allow_owner=True))
+
+    anonymous = client.post("/schematics", data=OWNED)
+    assert anonymous.status_code == 401
+    assert 'owner "alice" needs the token of that owner' in anonymous.text
+    assert anonymous.headers["WWW-Authenticate"].startswith('Bearer realm="image-factory"')
+    wrong = client.post("/schematics", data=OWNED, headers={"Authorization": f"Bearer {bob}"})
+    assert wrong.status_code == 403
+    assert 'token "bob" is neither' in wrong.text
+    assert stored_schematics(store) == []
+
+    for token in (alice, admin):
+        ok = client.post("/schematics", data=OWNED, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 201
+        assert ok.get_json()["id"] == expected
+    # Once stored, it is read by ID like any other schematic.
+    assert b"owner: alice\n" in client.get(f"/schematics/{expected}").data

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -34,8 +35,22 @@ from workers.catalog import install_bundled_extensions
 from workers.releases.catalog import load_release
 from workers.settings import Settings
 from workers.store import LocalStore
+from workers.tenancy.tokens import ROLE_ADMIN, create_token
 
 HELLO = tar_bytes(hello_members())
+
+
+@pytest.fixture
+def client(app: Flask, store: LocalStore) -> FlaskClient:
+    """A client sending an admin token: the default namespace is the bundled one, which
+    only admins may publish into."""
+    return with_token(app.test_client(), store)
+
+
+def with_token(client: FlaskClient, store: LocalStore, role: str = ROLE_ADMIN) -> FlaskClient:
+    _, token = create_token(store, f"test-{role}", role)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @pytest.fixture
@@ -140,7 +155,7 @@ def test_hostile_upload_is_refused_and_nothing_is_stored(
 def test_oversized_upload_is_413(releases: LocalStore, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_extension_bytes=1000)
     app = create_app(settings, store=releases)
-    client = app.test_client()
+    client = with_token(app.test_client(), releases)
     response = client.post("/extensions", data=HELLO)
     assert response.status_code == 413
     assert "larger than 1000 bytes" in response.get_data(as_text=True)
@@ -150,7 +165,10 @@ def test_oversized_upload_is_413(releases: LocalStore, tmp_path: Path) -> None:
         path="/extensions",
         method="POST",
         input_stream=io.BytesIO(HELLO),
-        environ_overrides={"wsgi.input_terminated": True},
+        environ_overrides={
+            "wsgi.input_terminated": True,
+            "HTTP_AUTHORIZATION": client.environ_base["HTTP_AUTHORIZATION"],
+        },
     ).get_environ()
     del environ["CONTENT_LENGTH"]
     body, status, _ = run_wsgi_app(app, environ, buffered=True)
@@ -177,6 +195,9 @@ def test_upload_is_listed_for_compatible_versions_only(
         "compatibility": "< v1.5.0",
         "arch": "",
         "size": created["size"],
+        "origin": "upload",
+        "uploaded_by": "test-admin",
+        "uploaded_at": created["uploaded_at"],
     }
     assert digest.startswith("sha256:")
     assert releases.exists(f"extensions/{digest[7:]}.tar")
@@ -188,6 +209,10 @@ def test_upload_is_listed_for_compatible_versions_only(
             "digest": digest,
             "author": "Test Author",
             "description": "A test extension",
+            "version": "2.1.0",
+            "origin": "upload",
+            "uploaded_by": "test-admin",
+            "uploaded_at": created["uploaded_at"],
         }
     ]
     assert listed(client, "v1.5.0") == []

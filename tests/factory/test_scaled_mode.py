@@ -33,8 +33,7 @@ from tests.factory.download_checks import (
 )
 from tests.factory.stacks import (
     ScaledStack,
-    copy_release,
-    image_factory,
+    prepare_scaled,
     scaled_env,
     start_scaled,
 )
@@ -126,20 +125,7 @@ def deployment(
         port = free_ports(1)[0]
         shared = root / "shared"
         env = scaled_env(redis_server, s3_server, BUCKET, shared / "keys", port)
-        seed = Settings.from_env({**env, "IMAGE_FACTORY_DATA_DIR": str(root / "seed")})
-        copy_release(S3Store.from_settings(seed), reference_release, root / "seed-files")
-        # As docker-compose does it: `prepare` once (bundled extensions into S3, the keys
-        # every process shares), then the web and worker processes.
-        prepare_env = {
-            k: v
-            for k, v in env.items()
-            if not k.startswith(("IMAGE_FACTORY_SIGNING", "IMAGE_FACTORY_SECUREBOOT"))
-        }
-        subprocess.run(
-            ["env", *(f"{k}={v}" for k, v in prepare_env.items()),
-             f"IMAGE_FACTORY_DATA_DIR={shared}", image_factory(), "prepare"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        prepare_scaled(root, env, reference_release, shared)
         stack = start_scaled(root, env, port)
         yield Deployment(stack, redis, weed)
     finally:

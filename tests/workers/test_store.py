@@ -7,6 +7,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,19 @@ def test_stat_gives_size_and_a_version_that_changes_with_a_rewrite(any_store: St
     assert second.version != first.version
     with pytest.raises(ObjectNotFound):
         any_store.stat("blobs/sha256/missing")
+
+
+def test_put_new_creates_once_and_never_overwrites(any_store: Store) -> None:
+    assert any_store.put_new("claims/a", b"first") is True
+    assert any_store.put_new("claims/a", b"second") is False
+    assert any_store.get_bytes("claims/a") == b"first"
+
+
+def test_put_new_lets_exactly_one_of_racing_writers_win(any_store: Store) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        won = list(pool.map(lambda n: any_store.put_new("claims/race", b"%d" % n), range(8)))
+    assert won.count(True) == 1
+    assert any_store.get_bytes("claims/race") == b"%d" % won.index(True)
 
 
 def test_exists_is_false_for_a_missing_key(any_store: Store) -> None:

@@ -35,8 +35,10 @@ from workers.catalog.records import (
     check_namespace,
     record_from_json,
     record_to_json,
+    utc_now,
     version_sort_key,
 )
+from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.releases.catalog import list_versions, load_release
 from workers.releases.versions import normalize_version, validate_arch
@@ -111,6 +113,7 @@ def add_extension(
     release: str = "",
     origin: str = ORIGIN_UPLOAD,
     label: str = "",
+    uploaded_by: str = "",
     require_compatible: bool = True,
     limits: Limits = DEFAULT_LIMITS,
 ) -> ExtensionRecord:
@@ -119,6 +122,7 @@ def add_extension(
     `source_path` is a directory, tar, tar.gz, tar.zst or OCI layout (directory or tar; the
     `linux/<arch>` image is used). InvalidRequest names the problem; nothing is stored then.
     With `require_compatible`, some stored release must satisfy the compatibility range.
+    `uploaded_by` (a token name) and the time go into the record as its origin.
     """
     check_namespace(namespace)
     validate_arch(arch)
@@ -151,6 +155,8 @@ def add_extension(
             release=release,
             kernel_versions=packed.kernel_versions,
             origin=origin,
+            uploaded_by=uploaded_by,
+            uploaded_at=utc_now() if uploaded_by else "",
         )
         existing = _check_conflicts(store, record)
         if existing is not None:
@@ -170,15 +176,17 @@ def _listed(record: ExtensionRecord, version: str, arch: str, kernel_version: st
 
 
 def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
-    """The extensions release `version`/`arch` offers, one per name, sorted by name.
+    """The extensions release `version`/`arch` offers, one per name, sorted by name;
+    withdrawn ones are not offered.
 
     NotFound if the release does not exist; InvalidRequest if the version is malformed.
     """
     version = normalize_version(version)
     release = load_release(store, version, arch)
+    withdrawn = withdrawn_digests(store)
     best: dict[str, ExtensionRecord] = {}
     for record in list_extension_records(store):
-        if not _listed(record, version, arch, release.kernel_version):
+        if record.digest in withdrawn or not _listed(record, version, arch, release.kernel_version):
             continue
         current = best.get(record.full_name)
         if current is None or _preference(record) > _preference(current):

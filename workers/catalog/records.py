@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -41,6 +42,11 @@ def check_namespace(namespace: str) -> str:
     return namespace
 
 
+def utc_now() -> str:
+    """Now, as ISO 8601 UTC to the second (`2026-12-07T00:00:00Z`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def registry_host(external_url: str) -> str:
     """The host[:port] of the external URL, used as the registry part of catalog refs."""
     return urlsplit(external_url).netloc or "localhost"
@@ -64,6 +70,8 @@ class ExtensionRecord:
     release: str = ""
     kernel_versions: tuple[str, ...] = ()
     origin: str = ORIGIN_UPLOAD
+    uploaded_by: str = ""  # the token that uploaded it ("" for bundled and CLI additions)
+    uploaded_at: str = ""  # when (ISO 8601, UTC)
 
     @property
     def full_name(self) -> str:

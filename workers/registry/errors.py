@@ -73,3 +73,21 @@ class NotBuilt(RegistryError):
 
 class RegistryUnavailable(RegistryError):
     code, status = "UNAVAILABLE", 503
+
+
+class RegistryUnauthorized(RegistryError):
+    """The factory needs a token for this (`IMAGE_FACTORY_AUTH=all`)."""
+
+    code, status = "UNAUTHORIZED", 401
+
+
+class RegistryDenied(RegistryError):
+    """The token lacks the role needed."""
+
+    code, status = "DENIED", 403
+
+
+class BuildWithdrawn(RegistryError):
+    """Not built yet, and an extension it needs was withdrawn."""
+
+    code, status = "DENIED", 410

@@ -90,6 +90,13 @@ class Store(Protocol):
         self, key: str, data: bytes, content_type: str = "application/octet-stream"
     ) -> None: ...
 
+    def put_new(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> bool:
+        """Write `data` under `key` only if no object is there yet: True if this call
+        created it, False if one existed (left unchanged). Atomic against concurrent callers."""
+        ...
+
     def put_file(
         self, key: str, src: Path, content_type: str = "application/octet-stream"
     ) -> None: ...

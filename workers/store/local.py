@@ -129,6 +129,25 @@ class LocalStore:
         with self._atomic(key) as tmp:
             tmp.write_bytes(data)
 
+    def put_new(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> bool:
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self.root / _TMP)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            # link(2) fails when the name exists: the whole object appears, or nothing.
+            os.link(tmp, final)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
     def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
         with self._atomic(key) as tmp:
             copy_sparse(src, tmp)

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 # Error codes S3 endpoints use for "no such object" (HEAD has no body, only the status).
 _MISSING_CODES = {"NoSuchKey", "NotFound", "404"}
+# A conditional create (If-None-Match: *) that found the key taken.
+_EXISTS_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _TRANSIENT = {"InternalError", "SlowDown", "ServiceUnavailable", "500", "503"}
 _WRITE_ATTEMPTS = 5
 _WRITE_BACKOFF = 0.2  # seconds, doubled per attempt: at most 3 s of waiting in all
@@ -280,6 +282,31 @@ class S3Store:
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
             ),
         )
+
+    def put_new(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> bool:
+        validate_key(key)
+        self._ready()
+        created = True
+
+        def write() -> None:
+            nonlocal created
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=content_type,
+                    IfNoneMatch="*",
+                )
+            except ClientError as error:
+                if _error_code(error) not in _EXISTS_CODES:
+                    raise
+                created = False
+
+        self._write("create", key, write)
+        return created
 
     def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
         """Upload `src`; files above the multipart threshold go up in parts, and the
