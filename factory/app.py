@@ -23,6 +23,7 @@ from factory import (
 )
 from factory.errors import register_error_handlers
 from factory.services import EXTENSION_KEY, Services
+from factory.urls import trust_proxies
 from workers.settings import Settings
 from workers.store import Store, make_store
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    trust_proxies(app, settings.trusted_proxies)
 
     @app.after_request
     def common_headers(response: Response) -> Response:

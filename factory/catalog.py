@@ -24,12 +24,12 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.services import services
+from factory.urls import registry_reference_host
 from workers.catalog import (
     ExtensionRecord,
     add_extension,
     catalog_for,
     overlay_catalog_for,
-    registry_host,
 )
 
 bp = Blueprint("catalog", __name__)
@@ -43,7 +43,7 @@ def _json(value: object, status: int = 200) -> Response:
 @bp.route("/version/<version>/extensions/official", methods=["GET"])
 def official_extensions(version: str) -> Response:
     svc = services()
-    host = registry_host(svc.settings.external_url)
+    host = registry_reference_host()
     arch = request.args.get("arch", "amd64")
     return _json(
         [
@@ -62,7 +62,7 @@ def official_extensions(version: str) -> Response:
 @bp.route("/version/<version>/overlays/official", methods=["GET"])
 def official_overlays(version: str) -> Response:
     svc = services()
-    host = registry_host(svc.settings.external_url)
+    host = registry_reference_host()
     return _json(
         [
             {
@@ -119,4 +119,4 @@ def upload_extension() -> Response:
             arch=request.args.get("arch", "amd64"),
             label="upload",
         )
-    return _json(_upload_json(record, registry_host(settings.external_url)), status=201)
+    return _json(_upload_json(record, registry_reference_host()), status=201)

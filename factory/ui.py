@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from factory import downloads
+from factory.engine import engine
 from factory.services import services
+from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
     BOOTLOADERS,
     STEP_FIELDS,
@@ -31,13 +33,14 @@ from factory.wizard import (
     Choices,
     options_message,
 )
-from schematics import Schematic, canonical_bytes
+from factory.words import explain_schematic_error
+from schematics import Schematic, SchematicError, canonical_bytes, parse_schematic
 from workers.catalog import (
     ExtensionRecord,
     OverlayRecord,
     catalog_for,
+    check_overlay_options,
     overlay_catalog_for,
-    registry_host,
 )
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.plans import make_plan
@@ -45,7 +48,7 @@ from workers.profiles import PLATFORMS, parse_profile
 from workers.releases.catalog import list_versions, load_release
 from workers.releases.modules import module_index
 from workers.releases.versions import ARCHES, version_key
-from workers.schematics_store import add_schematic, load_schematic
+from workers.schematics_store import load_schematic, save_schematic
 
 bp = Blueprint("ui", __name__)
 
@@ -194,14 +197,17 @@ def wizard() -> Any:
         choices = choices.pin(schematic)
     asked = args.get("step", "")
     came_from = args.get("from", "")
-    if came_from and asked not in choices.steps():
-        after = choices.step_after(came_from) if came_from in STEP_FIELDS else ""
-        return redirect(wizard_url(choices, after), 303)
+    if came_from and asked != came_from:
+        # Next (no step asked), Back or "Save and show the image": the form's choices are
+        # kept and the asked step (else the next one) is shown at its clean URL.
+        if asked not in choices.steps():
+            asked = choices.step_after(came_from) if came_from in STEP_FIELDS else ""
+        return redirect(wizard_url(choices, asked), 303)
     releases = Releases()
     problem = find_problem(choices, releases)
     if problem is not None:
         step, error = problem
-    elif asked in choices.steps():
+    elif asked in choices.steps() and (asked != "final" or choices.first_open_step() == "final"):
         step, error = asked, ""
     else:
         step, error = choices.first_open_step(), ""
@@ -224,12 +230,21 @@ def _step_page(
         "step_titles": STEP_TITLES,
         "choices": choices,
         "hidden": choices.query(without=STEP_FIELDS[step]),
-        "back_url": wizard_url(choices, before) if before else "",
+        "back_step": before or "",
+        "step_urls": _step_urls(choices, step),
+        "all_done": choices.first_open_step() == "final",
         "error": error,
         "error_field": (error_field or f"field-{step}") if error else "",
     }
     context.update(_STEP_CONTEXT[step](choices, releases))
     return Response(render_template(f"step_{step}.html", **context), status=400 if error else 200)
+
+
+def _step_urls(choices: Choices, current: str) -> dict[str, str]:
+    """Links for the progress chips: every step up to the first open one, but the current."""
+    steps = choices.steps()
+    reachable = steps[: steps.index(choices.first_open_step()) + 1]
+    return {step: wizard_url(choices, step) for step in reachable if step != current}
 
 
 def _target_context(choices: Choices, releases: Releases) -> dict[str, Any]:
@@ -295,7 +310,10 @@ def search_modules(
 def _module_context(choices: Choices, search: str, releases: Releases) -> dict[str, Any]:
     names = releases.modules(choices.version, choices.arch)
     selected = list(choices.modules or ())
-    results, count = search_modules(names, search, selected, MODULE_RESULTS_LIMIT)
+    results: list[str] = []
+    count = 0
+    if search.strip():  # before a search, a count and the search box: not a long list
+        results, count = search_modules(names, search, selected, MODULE_RESULTS_LIMIT)
     return {
         "selected": selected,
         "search": search.strip(),
@@ -352,7 +370,8 @@ class AssetRow:
     path: str
     url: str
     digests: tuple[tuple[str, str], ...]
-    note: str  # why this factory cannot build it yet, "" when it can
+    note: str  # a sentence saying why it cannot be built, "" when it can
+    sha256: str  # shown inline once the file is built, "" before
 
     @property
     def slug(self) -> str:
@@ -371,43 +390,57 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         overlay = releases.overlay(choices.version, choices.board) if choices.board else None
         body = choices.schematic_text(overlay.image if overlay else "")
         try:
-            schematic_id, schematic = add_schematic(
-                svc.store, body, svc.settings.max_schematic_bytes
-            )
-        except InvalidRequest as error:
+            schematic = parse_schematic(body, max_bytes=svc.settings.max_schematic_bytes)
+        except SchematicError as error:
             return _cmdline_error(choices, releases, str(error))
+        if overlay is not None:
+            try:
+                check_overlay_options(overlay, schematic.overlay.options)
+            except InvalidRequest as error:
+                return _step_page(
+                    "cmdline",
+                    choices,
+                    releases,
+                    f"Overlay options: {error}.",
+                    "field-overlay-options",
+                )
+        schematic_id = save_schematic(svc.store, schematic)
     else:
         schematic_id = choices.schematic_id
     version = choices.version
-    external = svc.settings.external_url.rstrip("/")
-    image_base = f"{external}/image/{schematic_id}/{version}"
+    image_base = f"{external_url()}/image/{schematic_id}/{version}"
 
-    def note_for(path: str) -> str:
+    def inspect(path: str) -> tuple[str, str]:
+        """(why `path` cannot be built or "", its sha256 when built already or "")."""
         try:
-            make_plan(
+            plan = make_plan(
                 svc.store, schematic, schematic_id, version, parse_profile(path), svc.settings
             )
+        except InvalidRequest as error:
+            return f"Cannot be built from this schematic: {error}.", ""
         except FactoryError as error:
-            return str(error)
-        return ""
+            return f"Not available from this factory yet: {error}.", ""
+        built = engine().manifest(plan.key)
+        return "", built.sha256 if built else ""
+
+    def note_for(path: str) -> str:
+        return inspect(path)[0]
 
     offer = downloads.offer(choices.target, choices.platform_name, choices.arch, choices.secureboot)
     sections: dict[str, list[AssetRow]] = {}
     for asset in offer.assets:
         url = f"{image_base}/{asset.path}"
         digests = tuple((suffix.lstrip("."), url + suffix) for suffix in downloads.DIGEST_SUFFIXES)
-        row = AssetRow(asset.label, asset.path, url, digests, note_for(asset.path))
+        row = AssetRow(asset.label, asset.path, url, digests, *inspect(asset.path))
         sections.setdefault(asset.section, []).append(row)
     pxe = None
     if offer.pxe_path:
-        pxe_base = svc.settings.effective_pxe_url.rstrip("/")
         pxe = Reference(
-            f"{pxe_base}/pxe/{schematic_id}/{version}/{offer.pxe_path}",
+            f"{pxe_url()}/pxe/{schematic_id}/{version}/{offer.pxe_path}",
             note_for(f"cmdline-{offer.pxe_path}"),
         )
-    host = registry_host(svc.settings.external_url)
     installer = Reference(
-        f"{host}/{offer.installer_repository}/{schematic_id}:{version}",
+        f"{registry_reference_host()}/{offer.installer_repository}/{schematic_id}:{version}",
         note_for(offer.installer_path),
     )
     context = {
@@ -424,6 +457,10 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         "pxe": pxe,
         "installer": installer,
         "builds_url": BUILDS_ROUTE if _has_builds_api() else "",
+        "secureboot": choices.secureboot,
+        "signing_key_url": f"{external_url()}{url_for('images.signing_key')}",
+        "cert_url": f"{external_url()}{url_for('secureboot.signing_cert')}",
+        "yaml_name": f"schematic-{schematic_id[:12]}.yaml",
     }
     return Response(render_template("final.html", **context), status=200)
 
@@ -496,10 +533,41 @@ def _upload_page(form: UploadForm, error: str, status: int) -> Response:
         form=form,
         versions=newest_first,
         platforms=list(PLATFORMS.values()),
-        arches=ARCHES,
+        arches=_upload_arches(form.version, releases),
         max_bytes=services().settings.max_schematic_bytes,
     )
     return Response(html, status=status)
+
+
+def _upload_problem(form: UploadForm, schematic: Schematic, releases: Releases) -> str:
+    """What in the file or the form this factory cannot build, as a sentence ("" if none)."""
+    if form.version not in releases.versions:
+        return f"Release {form.version} is not available here."
+    arches = _upload_arches(form.version, releases)
+    reason = next((o.reason for o in arches if o.name == form.arch), "")
+    if form.arch not in ARCHES or reason:
+        return reason or f'"{form.arch}" is not an architecture this factory knows.'
+    known = {e.full_name for e in releases.extensions(form.version, form.arch)}
+    named = schematic.customization.system_extensions.official_extensions
+    unknown = sorted(set(named) - known)
+    if unknown:
+        return (
+            f"Your schematic names extensions that release {form.version} ({form.arch}) does "
+            f"not offer: {', '.join(unknown)}. The extensions catalog lists those it does."
+        )
+    if schematic.overlay.name:
+        overlay = releases.overlay(form.version, schematic.overlay.name)
+        if overlay is None:
+            return f"Release {form.version} has no overlay for {schematic.overlay.name}."
+        try:
+            check_overlay_options(overlay, schematic.overlay.options)
+        except InvalidRequest as error:
+            return f"Your schematic's overlay options: {error}."
+    return ""
+
+
+def _upload_arches(version: str, releases: Releases) -> list[ArchOption]:
+    return arch_options(Choices(target="metal", version=version), releases)
 
 
 @bp.get("/upload")
@@ -527,9 +595,14 @@ def upload() -> Any:
     if len(data) > limit:
         return _upload_page(form, f"The file is larger than the limit of {limit} bytes.", 400)
     try:
-        schematic_id, schematic = add_schematic(svc.store, data, limit)
-    except InvalidRequest as error:
-        return _upload_page(form, str(error), 400)
+        schematic = parse_schematic(data, max_bytes=limit)
+    except SchematicError as error:
+        return _upload_page(form, explain_schematic_error(str(error)), 400)
+    releases = Releases()
+    problem = _upload_problem(form, schematic, releases)
+    if problem:
+        return _upload_page(form, problem, 400)
+    schematic_id = save_schematic(svc.store, schematic)
     choices = Choices(
         target="metal" if form.platform == "metal" else "cloud",
         version=form.version,

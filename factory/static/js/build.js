@@ -67,9 +67,12 @@
     this.stage.textContent = label + ": " + percent + "%";
   };
 
+  // Log lines come as "<logger>: <message>"; people need the message, not our module names.
+  var LOGGER_PREFIX = /^[a-z_]+(\.[a-z_]+)*: /;
+
   Panel.prototype.line = function (text) {
     this.logBox.hidden = false;
-    this.log.textContent += text + "\n";
+    this.log.textContent += text.replace(LOGGER_PREFIX, "") + "\n";
     this.log.scrollTop = this.log.scrollHeight;
   };
 
@@ -94,8 +97,10 @@
       this.result.appendChild(document.createTextNode("sha256 "));
       this.result.appendChild(sum);
     }
-    this.button.disabled = false;
-    this.button.querySelector(".label").textContent = "Build again";
+    // Same inputs, same bytes: building again would only return this file, so the button
+    // goes; the download link above replaces it.
+    this.button.hidden = true;
+    link.focus();
   };
 
   Panel.prototype.fail = function (message) {

@@ -1,7 +1,8 @@
 // Image Factory web form: small progressive enhancements. Every page works without them.
 // - extension list: filter as you type (checked items stay visible);
 // - kernel modules: search as you type (server-rendered fragment), chosen ones kept apart;
-// - copy buttons for IDs, commands and URLs.
+// - copy buttons for IDs, commands and URLs (shown only where the clipboard can be written);
+// - focus on the error box of a refused step; the upload page keeps the chosen file on errors.
 (function () {
   "use strict";
 
@@ -19,6 +20,10 @@
     var status = box.querySelector("[aria-live]");
     if (!list || !input) { return; }
     box.hidden = false;
+    // Enter in the filter filters; it must not submit the step with nothing chosen.
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); }
+    });
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
@@ -77,20 +82,63 @@
       var item = box.closest("li");
       chosen.appendChild(item);
       if (none) { none.hidden = true; }
+      // Moving the checkbox drops its focus: go back to the search for the next module.
+      input.focus();
       announce(box.value + " added to the chosen modules");
     });
   }
 
   function setUpCopy(button) {
-    if (!navigator.clipboard) { return; }
+    if (!navigator.clipboard || !window.isSecureContext) { return; }
     button.hidden = false;
+    var label = button.firstChild;  // the visible "Copy"; the rest says what for screen readers
+    var timer = null;
+
+    function show(text) {
+      label.textContent = text;
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { label.textContent = "Copy"; }, 2500);
+    }
+
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy"));
       navigator.clipboard.writeText(source.textContent.trim()).then(
-        function () { announce("Copied to the clipboard"); },
-        function () { announce("Copying failed; select the text and copy it by hand"); }
+        function () { show("Copied"); announce("Copied to the clipboard"); },
+        function () {
+          show("Copy failed");
+          announce("Copying failed; select the text and copy it by hand");
+        }
       );
     });
+  }
+
+  // A refused upload comes back without the file (browsers never refill a file field): send
+  // the form from here, so a refusal only replaces the error and the file stays chosen.
+  function setUpUpload(form) {
+    var box = document.getElementById("upload-error");
+    var field = document.getElementById("field-schematic");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(form.action, { method: "POST", body: new FormData(form) })
+        .then(function (response) {
+          if (response.ok) { window.location.assign(response.url); return null; }
+          return response.text().then(function (html) {
+            var page = new DOMParser().parseFromString(html, "text/html");
+            var error = page.getElementById("upload-error");
+            if (!error) { throw new Error("HTTP " + response.status); }
+            box.innerHTML = error.innerHTML;
+            field.setAttribute("aria-invalid", "true");
+            field.setAttribute("aria-describedby", "error-message schematic-help");
+            focusError();
+          });
+        })
+        .catch(function () { form.submit(); });  // let the browser show what happened
+    });
+  }
+
+  function focusError() {
+    var error = document.getElementById("error");
+    if (error) { error.focus(); }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -98,5 +146,8 @@
     var moduleSearch = document.getElementById("module-search");
     if (moduleSearch) { setUpModuleSearch(moduleSearch); }
     document.querySelectorAll("button.copy[data-copy]").forEach(setUpCopy);
+    var upload = document.getElementById("upload-form");
+    if (upload) { setUpUpload(upload); }
+    focusError();
   });
 })();
