@@ -452,6 +452,7 @@ def test_the_module_step_lists_no_modules_before_a_search(client: FlaskClient) -
     assert _h1(html) == "Kernel modules"
     assert 'id="module-search"' in html
     assert 'id="mod-' not in html
+    assert "Type part of a module's name" in unescape(html)
     fragment = client.get("/ui/kernel-modules?version=v1.0.0&arch=amd64&q=").get_data(True)
     assert 'id="mod-' not in fragment
 
