@@ -609,3 +609,32 @@ def test_no_copy_link_when_the_wizard_cannot_show_everything(
     text = html.get_data(as_text=True)
     assert _schematic_id(text) == sid
     assert _copy_link(text) is None
+
+
+def test_the_extensions_catalog_lists_and_searches_every_extension(client: FlaskClient) -> None:
+    html = client.get("/catalog").get_data(as_text=True)
+
+    assert _h1(html) == "Extensions catalog"
+    for name in ("factory/hello", "factory/dummy-module", "factory/firmware-demo"):
+        assert f">{name}</a>" in html
+    assert "<dt>Author</dt>" in html
+    assert "<dt>Origin</dt><dd>bundled</dd>" in html
+    assert re.search(r"<code>sha256:[0-9a-f]{64}</code>", html)
+
+    found = client.get("/catalog?q=program").get_data(as_text=True)
+    assert ">factory/hello</a>" in found
+    assert ">factory/dummy-module</a>" not in found
+    assert "1 of 3 extensions match “program”." in found
+    assert client.get("/catalog?version=v9.9.9").status_code == 404
+
+
+def test_an_extension_page_lists_what_it_installs(client: FlaskClient) -> None:
+    catalog = client.get("/catalog?q=program").get_data(as_text=True)
+    link = re.search(r'<a href="(/catalog/[0-9a-f]{64})">factory/hello</a>', catalog)
+    assert link is not None
+
+    html = client.get(link.group(1)).get_data(as_text=True)
+
+    assert "<code>/usr/local/bin/hello</code>" in html
+    assert client.get("/catalog/" + "0" * 64).status_code == 404
+    assert client.get("/catalog/nothex").status_code == 404

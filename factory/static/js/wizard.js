@@ -136,6 +136,24 @@
     });
   }
 
+  // The catalog's search box filters the list as you type (the Show button asks the server).
+  function setUpCatalogFilter(input) {
+    var list = document.getElementById(input.getAttribute("data-catalog-filter"));
+    var count = document.getElementById("catalog-count");
+    if (!list) { return; }
+    var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
+    input.addEventListener("input", function () {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var text = item.getAttribute("data-search");
+        item.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
+        if (!item.hidden) { shown += 1; }
+      });
+      if (count) { count.textContent = shown + " of " + items.length + " extensions shown."; }
+    });
+  }
+
   function focusError() {
     var error = document.getElementById("error");
     if (error) { error.focus(); }
@@ -146,6 +164,7 @@
     var moduleSearch = document.getElementById("module-search");
     if (moduleSearch) { setUpModuleSearch(moduleSearch); }
     document.querySelectorAll("button.copy[data-copy]").forEach(setUpCopy);
+    document.querySelectorAll("input[data-catalog-filter]").forEach(setUpCatalogFilter);
     var upload = document.getElementById("upload-form");
     if (upload) { setUpUpload(upload); }
     focusError();
