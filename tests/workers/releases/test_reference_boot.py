@@ -103,7 +103,7 @@ EXTENSIONS_YAML = f"""layers:
       metadata:
         name: schematic
         version: {SCHEMATIC_ID}
-        author: Image Factory
+        author: Image Factory (http://127.0.0.1:8080)
         description: ""
         compatibility:
             talos:
