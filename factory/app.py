@@ -23,6 +23,7 @@ from factory import (
     ui,
 )
 from factory.errors import register_error_handlers
+from factory.i18n import init_i18n
 from factory.services import EXTENSION_KEY, Services
 from factory.urls import trust_proxies
 from workers.settings import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    init_i18n(app)
     trust_proxies(app, settings.trusted_proxies)
 
     @app.after_request

@@ -72,7 +72,7 @@ def catalog() -> Response:
 class InstalledFile:
     path: str
     size: int
-    kind: str  # "file", "link → target", "directory"
+    link: str  # the target of a symbolic link, "" for a file
 
 
 @bp.get("/catalog/<digest>")
@@ -117,8 +117,8 @@ def _installed_files(stream: BinaryIO) -> tuple[list[InstalledFile], bool]:
                 continue
             if len(files) == MAX_LISTED_FILES:
                 return files, True
-            kind = f"link → {member.linkname}" if member.issym() else "file"
-            files.append(InstalledFile("/" + member.name[len(ROOTFS) :], member.size, kind))
+            link = member.linkname if member.issym() else ""
+            files.append(InstalledFile("/" + member.name[len(ROOTFS) :], member.size, link))
     return files, False
 
 

@@ -23,6 +23,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from factory import downloads
 from factory.engine import engine
+from factory.i18n import _, remember_language
 from factory.services import services
 from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
@@ -64,6 +65,7 @@ _T = TypeVar("_T")
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
+    remember_language(response)
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -127,9 +129,15 @@ def arch_options(choices: Choices, releases: Releases) -> list[ArchOption]:
     for arch in ARCHES:
         reason = ""
         if not releases.has_arch(choices.version, arch):
-            reason = f"Release {choices.version} has no {arch} build."
+            reason = _(
+                "Release %(version)s has no %(arch)s build.", version=choices.version, arch=arch
+            )
         elif choices.target == "cloud" and arch not in PLATFORMS[choices.platform].arches:
-            reason = f"{PLATFORMS[choices.platform].label} has no {arch} machines."
+            reason = _(
+                "%(platform)s has no %(arch)s machines.",
+                platform=PLATFORMS[choices.platform].label,
+                arch=arch,
+            )
         options.append(ArchOption(arch, ARCH_LABELS[arch], reason))
     return options
 
@@ -137,39 +145,59 @@ def arch_options(choices: Choices, releases: Releases) -> list[ArchOption]:
 def find_problem(choices: Choices, releases: Releases) -> tuple[str, str] | None:
     """The first step whose value cannot be used, with a message saying why."""
     if choices.target and choices.target not in TARGETS:
-        return "target", f'"{choices.target}" is not a hardware type this form knows.'
+        return "target", _(
+            '"%(value)s" is not a hardware type this form knows.', value=choices.target
+        )
     if not choices.version:
         return None
     if choices.version not in releases.versions:
-        return "version", f"Release {choices.version} is not available here."
+        return "version", _("Release %(version)s is not available here.", version=choices.version)
     cloud = choices.target == "cloud"
     if cloud and choices.platform and choices.platform not in PLATFORMS.keys() - {"metal"}:
-        return "platform", f'"{choices.platform}" is not a cloud platform this form knows.'
+        return "platform", _(
+            '"%(value)s" is not a cloud platform this form knows.', value=choices.platform
+        )
     board = choices.target == "sbc" and choices.board and not choices.pinned
     if board and releases.overlay(choices.version, choices.board) is None:
-        return "board", f"Release {choices.version} has no overlay for {choices.board}."
+        return "board", _(
+            "Release %(version)s has no overlay for %(board)s.",
+            version=choices.version,
+            board=choices.board,
+        )
     if not choices.arch or (choices.target == "cloud" and not choices.platform):
         return None
     reasons = {option.name: option.reason for option in arch_options(choices, releases)}
     if choices.arch not in reasons:
-        return "arch", f'"{choices.arch}" is not an architecture this form knows.'
+        return "arch", _('"%(value)s" is not an architecture this form knows.', value=choices.arch)
     if reasons[choices.arch]:
         return "arch", reasons[choices.arch]
     known = {e.full_name for e in releases.extensions(choices.version, choices.arch)}
     unknown = sorted(set(choices.extensions or ()) - known)
     if unknown:
         return "extensions", (
-            f"Not offered for {choices.version} ({choices.arch}): {', '.join(unknown)}."
+            _(
+                "Not offered for %(version)s (%(arch)s): %(names)s.",
+                version=choices.version,
+                arch=choices.arch,
+                names=", ".join(unknown),
+            )
         )
     missing = sorted(
         set(choices.modules or ()) - set(releases.modules(choices.version, choices.arch))
     )
     if missing:
         return "modules", (
-            f"Release {choices.version} ({choices.arch}) has no module named {', '.join(missing)}."
+            _(
+                "Release %(version)s (%(arch)s) has no module named %(names)s.",
+                version=choices.version,
+                arch=choices.arch,
+                names=", ".join(missing),
+            )
         )
     if choices.bootloader not in BOOTLOADERS:
-        return "cmdline", f'"{choices.bootloader}" is not a bootloader this form knows.'
+        return "cmdline", _(
+            '"%(value)s" is not a bootloader this form knows.', value=choices.bootloader
+        )
     return None
 
 
@@ -190,8 +218,8 @@ def wizard() -> Any:
             schematic = load_schematic(services().store, choices.schematic_id)
         except NotFound:
             return _message_page(
-                "Schematic not found",
-                f"There is no schematic with ID {choices.schematic_id} here.",
+                _("Schematic not found"),
+                _("There is no schematic with ID %(id)s here.", id=choices.schematic_id),
                 404,
             )
         choices = choices.pin(schematic)
@@ -220,11 +248,13 @@ def _step_page(
     step: str, choices: Choices, releases: Releases, error: str, error_field: str = ""
 ) -> Response:
     if not releases.versions:
-        return _message_page("No releases yet", "This factory holds no release to build.", 503)
+        return _message_page(
+            _("No releases yet"), _("This factory holds no release to build."), 503
+        )
     steps = choices.steps()
     before = choices.step_before(step)
     context: dict[str, Any] = {
-        "title": STEP_TITLES[step],
+        "title": _(STEP_TITLES[step]),
         "step": step,
         "steps": steps,
         "step_titles": STEP_TITLES,
@@ -250,7 +280,7 @@ def _step_urls(choices: Choices, current: str) -> dict[str, str]:
 def _target_context(choices: Choices, releases: Releases) -> dict[str, Any]:
     disabled = {}
     if choices.pinned:
-        disabled["sbc"] = "The schematic has no board overlay."
+        disabled["sbc"] = _("The schematic has no board overlay.")
     return {"targets": TARGETS, "selected": choices.target or "metal", "disabled": disabled}
 
 
@@ -401,7 +431,7 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
                     "cmdline",
                     choices,
                     releases,
-                    f"Overlay options: {error}.",
+                    _("Overlay options: %(problem)s.", problem=error),
                     "field-overlay-options",
                 )
         schematic_id = save_schematic(svc.store, schematic)
@@ -417,9 +447,9 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
                 svc.store, schematic, schematic_id, version, parse_profile(path), svc.settings
             )
         except InvalidRequest as error:
-            return f"Cannot be built from this schematic: {error}.", ""
+            return _("Cannot be built from this schematic: %(problem)s.", problem=error), ""
         except FactoryError as error:
-            return f"Not available from this factory yet: {error}.", ""
+            return _("Not available from this factory yet: %(problem)s.", problem=error), ""
         built = engine().manifest(plan.key)
         return "", built.sha256 if built else ""
 
@@ -444,7 +474,7 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         note_for(offer.installer_path),
     )
     context = {
-        "title": STEP_TITLES["final"],
+        "title": _(STEP_TITLES["final"]),
         "summary": _summary(choices),
         "choices": choices,
         "schematic_id": schematic_id,
@@ -482,11 +512,22 @@ def _summary(choices: Choices) -> str:
     if choices.target == "cloud":
         hardware = PLATFORMS[choices.platform].label
     elif choices.target == "sbc":
-        hardware = f"board {choices.board}"
+        hardware = _("board %(board)s", board=choices.board)
     else:
-        hardware = "bare metal"
-    secureboot = ", Secure Boot" if choices.secureboot else ""
-    return f"Release {choices.version} for {hardware}, {choices.arch}{secureboot}."
+        hardware = _("bare metal")
+    if choices.secureboot:
+        return _(
+            "Release %(version)s for %(hardware)s, %(arch)s, Secure Boot.",
+            version=choices.version,
+            hardware=hardware,
+            arch=choices.arch,
+        )
+    return _(
+        "Release %(version)s for %(hardware)s, %(arch)s.",
+        version=choices.version,
+        hardware=hardware,
+        arch=choices.arch,
+    )
 
 
 def _cmdline_error(choices: Choices, releases: Releases, message: str) -> Response:
@@ -496,7 +537,8 @@ def _cmdline_error(choices: Choices, releases: Releases, message: str) -> Respon
     # there are options is about them.
     options = choices.target == "sbc" and choices.overlay_options.strip()
     if options and "customization" not in message:
-        message, field = f"Overlay options: {options_message(message)}", "field-overlay-options"
+        message = _("Overlay options: %(problem)s", problem=options_message(message))
+        field = "field-overlay-options"
     return _step_page("cmdline", choices, releases, message, field)
 
 
@@ -528,7 +570,7 @@ def _upload_page(form: UploadForm, error: str, status: int) -> Response:
     newest_first = sorted(releases.versions, key=version_key, reverse=True)
     html = render_template(
         "upload.html",
-        title="Upload a schematic",
+        title=_("Upload a schematic"),
         error=error,
         form=form,
         versions=newest_first,
@@ -542,27 +584,34 @@ def _upload_page(form: UploadForm, error: str, status: int) -> Response:
 def _upload_problem(form: UploadForm, schematic: Schematic, releases: Releases) -> str:
     """What in the file or the form this factory cannot build, as a sentence ("" if none)."""
     if form.version not in releases.versions:
-        return f"Release {form.version} is not available here."
+        return _("Release %(version)s is not available here.", version=form.version)
     arches = _upload_arches(form.version, releases)
     reason = next((o.reason for o in arches if o.name == form.arch), "")
     if form.arch not in ARCHES or reason:
-        return reason or f'"{form.arch}" is not an architecture this factory knows.'
+        return reason or _('"%(value)s" is not an architecture this form knows.', value=form.arch)
     known = {e.full_name for e in releases.extensions(form.version, form.arch)}
     named = schematic.customization.system_extensions.official_extensions
     unknown = sorted(set(named) - known)
     if unknown:
-        return (
-            f"Your schematic names extensions that release {form.version} ({form.arch}) does "
-            f"not offer: {', '.join(unknown)}. The extensions catalog lists those it does."
+        return _(
+            "Your schematic names extensions that release %(version)s (%(arch)s) does not "
+            "offer: %(names)s. The extensions catalog lists those it does.",
+            version=form.version,
+            arch=form.arch,
+            names=", ".join(unknown),
         )
     if schematic.overlay.name:
         overlay = releases.overlay(form.version, schematic.overlay.name)
         if overlay is None:
-            return f"Release {form.version} has no overlay for {schematic.overlay.name}."
+            return _(
+                "Release %(version)s has no overlay for %(board)s.",
+                version=form.version,
+                board=schematic.overlay.name,
+            )
         try:
             check_overlay_options(overlay, schematic.overlay.options)
         except InvalidRequest as error:
-            return f"Your schematic's overlay options: {error}."
+            return _("Your schematic's overlay options: %(problem)s.", problem=error)
     return ""
 
 
@@ -590,10 +639,11 @@ def upload() -> Any:
     )
     upload = request.files.get("schematic")
     if upload is None or not upload.filename:
-        return _upload_page(form, "Choose a schematic file to upload.", 400)
+        return _upload_page(form, _("Choose a schematic file to upload."), 400)
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        return _upload_page(form, f"The file is larger than the limit of {limit} bytes.", 400)
+        message = _("The file is larger than the limit of %(count)s bytes.", count=limit)
+        return _upload_page(form, message, 400)
     try:
         schematic = parse_schematic(data, max_bytes=limit)
     except SchematicError as error:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from factory.i18n import _
+
 _PROBLEM = re.compile(r"^line (?P<line>\d+): (?P<message>.*?)(?: \(at (?P<path>[^)]*)\))?$")
 _CONSTRUCT = re.compile(r"^cannot construct (?P<what>!!\w+ `.*`|!!seq|!!map) into (?P<type>.+)$")
 _UNKNOWN_FIELD = re.compile(r"^field (?P<name>\S+) not found in type (?P<type>\S+)$")
@@ -18,13 +20,14 @@ _GO_TYPES = {
     "uint8": "a number from 0 to 255",
     "int": "a whole number",
 }
+_A_MAPPING = "a mapping of settings"
 _FOUND = {"!!seq": "a list", "!!map": "a mapping (key: value lines)"}
 
 
 def explain_schematic_error(message: str) -> str:
     """`message` (from `parse_schematic`) as sentences; unknown shapes pass through."""
     if message.startswith("EOF"):
-        return "The file is empty."
+        return _("The file is empty.")
     text = message.removeprefix("yaml: ")
     if text.startswith("construct errors: "):
         problems = text.removeprefix("construct errors: ").split("; ")
@@ -37,20 +40,35 @@ def _explain_problem(problem: str) -> str:
     if found is None:
         return _sentence(problem)
     line, message, path = found["line"], found["message"], found["path"] or ""
-    where = f"Line {line}"
-    setting = f"“{path}”" if path else "this value"
+    setting = f"“{path}”" if path else _("this value")
     construct = _CONSTRUCT.match(message)
     if construct:
         what = construct["what"]
-        shown = _FOUND.get(what) or "the value " + what.split(" ", 1)[1].replace("`", "“", 1)
-        shown = shown.replace("`", "”")
-        wanted = _GO_TYPES.get(construct["type"], "a mapping of settings")
-        return f"{where}: {setting} must be {wanted}, not {shown}."
+        if what in _FOUND:
+            shown = _(_FOUND[what])
+        else:
+            shown = _("the value “%(value)s”", value=what.split(" ", 1)[1].strip("`"))
+        wanted = _(_GO_TYPES.get(construct["type"], _A_MAPPING))
+        return _(
+            "Line %(line)s: %(setting)s must be %(wanted)s, not %(shown)s.",
+            line=line,
+            setting=setting,
+            wanted=wanted,
+            shown=shown,
+        )
     unknown = _UNKNOWN_FIELD.match(message)
+    if unknown and "." in path:
+        return _(
+            "Line %(line)s: a schematic has no setting “%(name)s” inside “%(parent)s”.",
+            line=line,
+            name=unknown["name"],
+            parent=path.rsplit(".", 1)[0],
+        )
     if unknown:
-        inside = f" inside “{path.rsplit('.', 1)[0]}”" if "." in path else ""
-        return f"{where}: a schematic has no setting “{unknown['name']}”{inside}."
-    return f"{where}: {_sentence(message)}"
+        return _(
+            "Line %(line)s: a schematic has no setting “%(name)s”.", line=line, name=unknown["name"]
+        )
+    return _("Line %(line)s: %(problem)s", line=line, problem=_sentence(message))
 
 
 def _sentence(text: str) -> str:

@@ -6,6 +6,11 @@
 (function () {
   "use strict";
 
+  // Words come from the page (data-* attributes, in the page's language): "%(name)s" filled in.
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  }
+
   function announce(text) {
     var announcer = document.getElementById("announcer");
     if (announcer) {
@@ -35,7 +40,9 @@
         item.hidden = !(match || checked);
         if (!item.hidden) { shown += 1; }
       });
-      status.textContent = words.length ? shown + " of " + items.length + " extensions shown" : "";
+      status.textContent = words.length
+        ? fill(box.getAttribute("data-shown"), { shown: shown, count: items.length })
+        : "";
     });
   }
 
@@ -84,7 +91,7 @@
       if (none) { none.hidden = true; }
       // Moving the checkbox drops its focus: go back to the search for the next module.
       input.focus();
-      announce(box.value + " added to the chosen modules");
+      announce(fill(input.getAttribute("data-added"), { name: box.value }));
     });
   }
 
@@ -92,21 +99,25 @@
     if (!navigator.clipboard || !window.isSecureContext) { return; }
     button.hidden = false;
     var label = button.firstChild;  // the visible "Copy"; the rest says what for screen readers
+    var original = label.textContent;
     var timer = null;
 
     function show(text) {
       label.textContent = text;
       window.clearTimeout(timer);
-      timer = window.setTimeout(function () { label.textContent = "Copy"; }, 2500);
+      timer = window.setTimeout(function () { label.textContent = original; }, 2500);
     }
 
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy"));
       navigator.clipboard.writeText(source.textContent.trim()).then(
-        function () { show("Copied"); announce("Copied to the clipboard"); },
         function () {
-          show("Copy failed");
-          announce("Copying failed; select the text and copy it by hand");
+          show(button.getAttribute("data-copied"));
+          announce(button.getAttribute("data-copied"));
+        },
+        function () {
+          show(button.getAttribute("data-failed"));
+          announce(button.getAttribute("data-failed"));
         }
       );
     });
@@ -150,7 +161,9 @@
         item.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
         if (!item.hidden) { shown += 1; }
       });
-      if (count) { count.textContent = shown + " of " + items.length + " extensions shown."; }
+      if (count) {
+        count.textContent = fill(input.getAttribute("data-shown"), { shown: shown, count: items.length });
+      }
     });
   }
 
