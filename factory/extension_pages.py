@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from flask import Blueprint, Response, render_template, request
 
+from factory.i18n import _
 from factory.services import services
 from factory.ui import Releases, security_headers
 from workers.catalog import ExtensionRecord
@@ -42,7 +43,9 @@ def catalog() -> Response:
     arch = request.args.get("arch", "amd64")
     query = request.args.get("q", "").strip()
     if version not in versions or arch not in ARCHES:
-        message = f"Release {version} ({arch}) is not available here."
+        message = _(
+            "Release %(version)s (%(arch)s) is not available here.", version=version, arch=arch
+        )
         return _page(
             "catalog.html",
             404,
@@ -83,8 +86,8 @@ def extension(digest: str) -> Response:
         return _page(
             "message.html",
             404,
-            title="Extension not found",
-            message=f"There is no extension with digest {digest[:64]} here.",
+            title=_("Extension not found"),
+            message=_("There is no extension with digest %(digest)s here.", digest=digest[:64]),
         )
     files, more = _installed_files(store.open(record.tar_key))
     return _page(
@@ -123,5 +126,5 @@ def _installed_files(stream: BinaryIO) -> tuple[list[InstalledFile], bool]:
 
 
 def _page(template: str, status: int, **context: object) -> Response:
-    context.setdefault("title", "Extensions catalog")
+    context.setdefault("title", _("Extensions catalog"))
     return Response(render_template(template, **context), status=status)

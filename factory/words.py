@@ -40,7 +40,6 @@ def _explain_problem(problem: str) -> str:
     if found is None:
         return _sentence(problem)
     line, message, path = found["line"], found["message"], found["path"] or ""
-    setting = f"“{path}”" if path else _("this value")
     construct = _CONSTRUCT.match(message)
     if construct:
         what = construct["what"]
@@ -49,10 +48,17 @@ def _explain_problem(problem: str) -> str:
         else:
             shown = _("the value “%(value)s”", value=what.split(" ", 1)[1].strip("`"))
         wanted = _(_GO_TYPES.get(construct["type"], _A_MAPPING))
+        if not path:
+            return _(
+                "Line %(line)s: the value must be %(wanted)s, not %(shown)s.",
+                line=line,
+                wanted=wanted,
+                shown=shown,
+            )
         return _(
-            "Line %(line)s: %(setting)s must be %(wanted)s, not %(shown)s.",
+            "Line %(line)s: “%(setting)s” must be %(wanted)s, not %(shown)s.",
             line=line,
-            setting=setting,
+            setting=path,
             wanted=wanted,
             shown=shown,
         )
