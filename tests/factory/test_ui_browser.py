@@ -272,6 +272,21 @@ def test_every_link_on_the_final_page_works_without_an_external_url(
     _shot(page, "17-final-secureboot")
 
 
+def test_forwarded_headers_do_not_change_the_links(web_factory: LiveFactory) -> None:
+    """No proxy is configured: a client's X-Forwarded-* must not put its host or scheme into
+    the links (gunicorn trusts X-Forwarded-Proto from local clients unless told not to)."""
+    request = urllib.request.Request(
+        f"{web_factory.url}/?{FINAL_QUERY}",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        html = response.read().decode()
+
+    assert f'href="{web_factory.url}/image/' in html
+    assert "evil.example" not in html
+    assert "https://" not in html
+
+
 def _tab_to(page: Page, selector: str, limit: int = 80) -> None:
     """Press Tab until the element matching `selector` has the focus."""
     for _ in range(limit):
