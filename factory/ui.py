@@ -487,12 +487,59 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         "pxe": pxe,
         "installer": installer,
         "builds_url": BUILDS_ROUTE if _has_builds_api() else "",
+        "build_words": build_words(),
         "secureboot": choices.secureboot,
         "signing_key_url": f"{external_url()}{url_for('images.signing_key')}",
         "cert_url": f"{external_url()}{url_for('secureboot.signing_cert')}",
         "yaml_name": f"schematic-{schematic_id[:12]}.yaml",
     }
     return Response(render_template("final.html", **context), status=200)
+
+
+def build_words() -> dict[str, str]:
+    """What the "Build now" script says (static/js/build.js), in the page's language."""
+    stages = {
+        "kernel": _("Fetching the kernel"),
+        "cmdline": _("Writing the kernel command line"),
+        "extensions": _("Packing the system extensions"),
+        "modules": _("Adding the kernel modules"),
+        "initramfs": _("Assembling the initramfs"),
+        "iso": _("Writing the ISO image"),
+        "disk": _("Writing the disk image"),
+        "convert": _("Converting the disk image"),
+        "compress": _("Compressing"),
+        "queued": _("Waiting for a free worker"),
+        "upload": _("Storing the result"),
+    }
+    # "%(...)s" are filled in by the script; `keep` passes them through gettext's formatting.
+    keep = {name: f"%({name})s" for name in ("detail", "status", "path", "error")}
+    return {
+        **{f"stage_{stage}": words for stage, words in stages.items()},
+        "refused": _("The factory cannot build this file for these choices%(detail)s.", **keep),
+        "unknown": _(
+            "The schematic or release is no longer known to this factory%(detail)s.", **keep
+        ),
+        "unsupported": _("This factory does not build this kind of file yet%(detail)s.", **keep),
+        "busy": _(
+            "The factory is busy or its storage is unreachable; try again in a minute%(detail)s.",
+            **keep,
+        ),
+        "not_started": _(
+            "The factory could not start the build (HTTP %(status)s)%(detail)s.", **keep
+        ),
+        "starting": _("Starting the build…"),
+        "finished": _("Build finished."),
+        "download": _("Download %(path)s", **keep),
+        "try_again": _("Try again"),
+        "failed": _("The build failed: %(error)s", **keep),
+        "lost_progress": _(
+            "Lost contact with the build's progress; it continues on the factory. "
+            "Press the button again to follow it."
+        ),
+        "lost_factory": _("Lost contact with the factory. Check your connection and try again."),
+        "unreachable": _("Could not reach the factory. Check your connection and try again."),
+        "bytes": _("bytes"),
+    }
 
 
 def _copy_url(choices: Choices, schematic: Schematic, releases: Releases) -> str:

@@ -5,6 +5,7 @@ data marked `translate="no"`, code and release names aside)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from html.parser import HTMLParser
 from io import BytesIO
@@ -108,6 +109,8 @@ class _Texts(HTMLParser):
     def _attributes(self, found: dict[str, str | None]) -> None:
         if not self.skipping:
             self.texts += [found[name] or "" for name in TEXT_ATTRIBUTES if found.get(name)]
+            # What the "Build now" script says, handed over by the page.
+            self.texts += json.loads(found.get("data-words") or "{}").values()
 
     def handle_endtag(self, tag: str) -> None:
         if self.skipping and tag in self.VOID:
