@@ -378,6 +378,13 @@ def test_the_wizard_with_the_keyboard_only(web_factory: LiveFactory, browser: Br
         _shot(small, f"keyboard-{index:02}-{name}-phone")
     phone.close()
     context.close()
+    # For people to look at: the final page in German and in dark mode.
+    german = browser.new_context(viewport=DESKTOP, locale="de-DE", color_scheme="dark")
+    dark = german.new_page()
+    dark.goto(steps[-1])
+    assert dark.locator("html").get_attribute("lang") == "de"
+    _shot(dark, "keyboard-08-final-german-dark")
+    german.close()
 
 
 def _has_builds_api(live: LiveFactory) -> bool:
