@@ -26,7 +26,9 @@ _SCHEMATIC_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def schematic_author(external_url: str) -> str:
-    return f"Image Factory ({external_url})"
+    """The extension's author; with no configured URL just the name, so the bytes never depend
+    on where a request happened to reach the factory."""
+    return f"Image Factory ({external_url})" if external_url else "Image Factory"
 
 
 def make_schematic_extension(

@@ -11,6 +11,7 @@ from factory import (
     api,
     builds,
     catalog,
+    extension_pages,
     images,
     meta,
     metrics,
@@ -24,7 +25,9 @@ from factory import (
 )
 from factory.auth import install_auth
 from factory.errors import register_error_handlers
+from factory.i18n import init_i18n
 from factory.services import EXTENSION_KEY, Services
+from factory.urls import trust_proxies
 from workers.settings import Settings
 from workers.store import Store, make_store
 
@@ -39,6 +42,7 @@ BLUEPRINTS = (
     pxe.bp,
     openapi.bp,
     ui.bp,
+    extension_pages.bp,
     secureboot.bp,
     registry.bp,
     builds.bp,
@@ -59,6 +63,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     install_auth(app, settings.auth)
+    init_i18n(app)
+    trust_proxies(app, settings.trusted_proxies)
 
     @app.after_request
     def common_headers(response: Response) -> Response:

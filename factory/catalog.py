@@ -27,12 +27,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.auth import require
 from factory.services import services
+from factory.urls import registry_reference_host
 from workers.catalog import (
     ExtensionRecord,
     add_extension,
     catalog_for,
     overlay_catalog_for,
-    registry_host,
 )
 from workers.catalog.records import check_namespace
 from workers.tenancy.audit import record_event
@@ -50,7 +50,7 @@ def _json(value: object, status: int = 200) -> Response:
 @bp.route("/version/<version>/extensions/official", methods=["GET"])
 def official_extensions(version: str) -> Response:
     svc = services()
-    host = registry_host(svc.settings.external_url)
+    host = registry_reference_host()
     arch = request.args.get("arch", "amd64")
     return _json(
         [
@@ -70,7 +70,7 @@ def official_extensions(version: str) -> Response:
 @bp.route("/version/<version>/overlays/official", methods=["GET"])
 def official_overlays(version: str) -> Response:
     svc = services()
-    host = registry_host(svc.settings.external_url)
+    host = registry_reference_host()
     return _json(
         [
             {
@@ -147,4 +147,4 @@ def upload_extension() -> Response:
         )
     subject = f"{record.full_name} {record.version}"
     record_event(svc.store, who.name, "extension.upload", subject, record.digest)
-    return _json(_upload_json(record, registry_host(settings.external_url)), status=201)
+    return _json(_upload_json(record, registry_reference_host()), status=201)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from flask import Blueprint, Response
 
-from factory.services import services
+from factory.urls import external_url
 
 bp = Blueprint("openapi", __name__)
 
@@ -64,5 +64,5 @@ def _merge(target: dict[str, Any], entries: dict[str, Any], what: str) -> None:
 
 @bp.get("/openapi.json")
 def document() -> Response:
-    doc = {**load_document(), "servers": [{"url": services().settings.external_url}]}
+    doc = {**load_document(), "servers": [{"url": external_url()}]}
     return Response(json.dumps(doc, indent=1) + "\n", status=200, mimetype="application/json")

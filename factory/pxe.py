@@ -4,8 +4,8 @@ Byte for byte as upstream (`standard.ipxe`, `secureboot.ipxe`): the path is read
 path `cmdline-<path>`, so the platform/arch grammar, the `${buildarch}` aliases (`x86_64`,
 `i386` → amd64) and the error messages are those of `/image`. The script fetches the kernel
 and initramfs (or, for SecureBoot, the UKI) from `/image/...` under the PXE base URL
-(`IMAGE_FACTORY_PXE_URL`, else `IMAGE_FACTORY_EXTERNAL_URL`) with the command line of the
-cmdline asset of the same schematic, version, platform and arch.
+(`factory.urls.pxe_url`: `IMAGE_FACTORY_PXE_URL`, else the external URL) with the command
+line of the cmdline asset of the same schematic, version, platform and arch.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from factory.services import services
+from factory.urls import pxe_url
 from workers.build import asset_cmdline
 from workers.plans import make_plan
 from workers.profiles import Profile, parse_profile
@@ -34,7 +35,7 @@ def script(schematic_id: str, version: str, path: str) -> Response:
     profile = parse_profile(f"cmdline-{path}")
     plan = make_plan(svc.store, schematic, schematic_id, version, profile, svc.settings)
     cmdline = asset_cmdline(plan, load_release(svc.store, plan.version, plan.arch))
-    base = f"{svc.settings.effective_pxe_url.rstrip('/')}/image/{schematic_id}/{plan.version}"
+    base = f"{pxe_url()}/image/{schematic_id}/{plan.version}"
     body = render_script(base, profile, cmdline)
     response = Response(body, status=200, mimetype="text/plain")
     response.headers["Cache-Control"] = CACHE_CONTROL

@@ -22,7 +22,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from factory import downloads
+from factory.engine import engine
+from factory.i18n import _, remember_language
 from factory.services import services
+from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
     BOOTLOADERS,
     STEP_FIELDS,
@@ -31,13 +34,14 @@ from factory.wizard import (
     Choices,
     options_message,
 )
-from schematics import Schematic, canonical_bytes
+from factory.words import explain_schematic_error
+from schematics import Schematic, SchematicError, canonical_bytes, parse_schematic
 from workers.catalog import (
     ExtensionRecord,
     OverlayRecord,
     catalog_for,
+    check_overlay_options,
     overlay_catalog_for,
-    registry_host,
 )
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.plans import make_plan
@@ -45,7 +49,7 @@ from workers.profiles import PLATFORMS, parse_profile
 from workers.releases.catalog import list_versions, load_release
 from workers.releases.modules import module_index
 from workers.releases.versions import ARCHES, version_key
-from workers.schematics_store import add_schematic, load_schematic
+from workers.schematics_store import load_schematic, save_schematic
 
 bp = Blueprint("ui", __name__)
 
@@ -61,6 +65,7 @@ _T = TypeVar("_T")
 
 @bp.after_request
 def security_headers(response: Response) -> Response:
+    remember_language(response)
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
@@ -124,9 +129,15 @@ def arch_options(choices: Choices, releases: Releases) -> list[ArchOption]:
     for arch in ARCHES:
         reason = ""
         if not releases.has_arch(choices.version, arch):
-            reason = f"Release {choices.version} has no {arch} build."
+            reason = _(
+                "Release %(version)s has no %(arch)s build.", version=choices.version, arch=arch
+            )
         elif choices.target == "cloud" and arch not in PLATFORMS[choices.platform].arches:
-            reason = f"{PLATFORMS[choices.platform].label} has no {arch} machines."
+            reason = _(
+                "%(platform)s has no %(arch)s machines.",
+                platform=PLATFORMS[choices.platform].label,
+                arch=arch,
+            )
         options.append(ArchOption(arch, ARCH_LABELS[arch], reason))
     return options
 
@@ -134,39 +145,59 @@ def arch_options(choices: Choices, releases: Releases) -> list[ArchOption]:
 def find_problem(choices: Choices, releases: Releases) -> tuple[str, str] | None:
     """The first step whose value cannot be used, with a message saying why."""
     if choices.target and choices.target not in TARGETS:
-        return "target", f'"{choices.target}" is not a hardware type this form knows.'
+        return "target", _(
+            '"%(value)s" is not a hardware type this form knows.', value=choices.target
+        )
     if not choices.version:
         return None
     if choices.version not in releases.versions:
-        return "version", f"Release {choices.version} is not available here."
+        return "version", _("Release %(version)s is not available here.", version=choices.version)
     cloud = choices.target == "cloud"
     if cloud and choices.platform and choices.platform not in PLATFORMS.keys() - {"metal"}:
-        return "platform", f'"{choices.platform}" is not a cloud platform this form knows.'
+        return "platform", _(
+            '"%(value)s" is not a cloud platform this form knows.', value=choices.platform
+        )
     board = choices.target == "sbc" and choices.board and not choices.pinned
     if board and releases.overlay(choices.version, choices.board) is None:
-        return "board", f"Release {choices.version} has no overlay for {choices.board}."
+        return "board", _(
+            "Release %(version)s has no overlay for %(board)s.",
+            version=choices.version,
+            board=choices.board,
+        )
     if not choices.arch or (choices.target == "cloud" and not choices.platform):
         return None
     reasons = {option.name: option.reason for option in arch_options(choices, releases)}
     if choices.arch not in reasons:
-        return "arch", f'"{choices.arch}" is not an architecture this form knows.'
+        return "arch", _('"%(value)s" is not an architecture this form knows.', value=choices.arch)
     if reasons[choices.arch]:
         return "arch", reasons[choices.arch]
     known = {e.full_name for e in releases.extensions(choices.version, choices.arch)}
     unknown = sorted(set(choices.extensions or ()) - known)
     if unknown:
         return "extensions", (
-            f"Not offered for {choices.version} ({choices.arch}): {', '.join(unknown)}."
+            _(
+                "Not offered for %(version)s (%(arch)s): %(names)s.",
+                version=choices.version,
+                arch=choices.arch,
+                names=", ".join(unknown),
+            )
         )
     missing = sorted(
         set(choices.modules or ()) - set(releases.modules(choices.version, choices.arch))
     )
     if missing:
         return "modules", (
-            f"Release {choices.version} ({choices.arch}) has no module named {', '.join(missing)}."
+            _(
+                "Release %(version)s (%(arch)s) has no module named %(names)s.",
+                version=choices.version,
+                arch=choices.arch,
+                names=", ".join(missing),
+            )
         )
     if choices.bootloader not in BOOTLOADERS:
-        return "cmdline", f'"{choices.bootloader}" is not a bootloader this form knows.'
+        return "cmdline", _(
+            '"%(value)s" is not a bootloader this form knows.', value=choices.bootloader
+        )
     return None
 
 
@@ -187,21 +218,24 @@ def wizard() -> Any:
             schematic = load_schematic(services().store, choices.schematic_id)
         except NotFound:
             return _message_page(
-                "Schematic not found",
-                f"There is no schematic with ID {choices.schematic_id} here.",
+                _("Schematic not found"),
+                _("There is no schematic with ID %(id)s here.", id=choices.schematic_id),
                 404,
             )
         choices = choices.pin(schematic)
     asked = args.get("step", "")
     came_from = args.get("from", "")
-    if came_from and asked not in choices.steps():
-        after = choices.step_after(came_from) if came_from in STEP_FIELDS else ""
-        return redirect(wizard_url(choices, after), 303)
+    if came_from and asked != came_from:
+        # Next (no step asked), Back or "Save and show the image": the form's choices are
+        # kept and the asked step (else the next one) is shown at its clean URL.
+        if asked not in choices.steps():
+            asked = choices.step_after(came_from) if came_from in STEP_FIELDS else ""
+        return redirect(wizard_url(choices, asked), 303)
     releases = Releases()
     problem = find_problem(choices, releases)
     if problem is not None:
         step, error = problem
-    elif asked in choices.steps():
+    elif asked in choices.steps() and (asked != "final" or choices.first_open_step() == "final"):
         step, error = asked, ""
     else:
         step, error = choices.first_open_step(), ""
@@ -214,17 +248,21 @@ def _step_page(
     step: str, choices: Choices, releases: Releases, error: str, error_field: str = ""
 ) -> Response:
     if not releases.versions:
-        return _message_page("No releases yet", "This factory holds no release to build.", 503)
+        return _message_page(
+            _("No releases yet"), _("This factory holds no release to build."), 503
+        )
     steps = choices.steps()
     before = choices.step_before(step)
     context: dict[str, Any] = {
-        "title": STEP_TITLES[step],
+        "title": _(STEP_TITLES[step]),
         "step": step,
         "steps": steps,
         "step_titles": STEP_TITLES,
         "choices": choices,
         "hidden": choices.query(without=STEP_FIELDS[step]),
-        "back_url": wizard_url(choices, before) if before else "",
+        "back_step": before or "",
+        "step_urls": _step_urls(choices, step),
+        "all_done": choices.first_open_step() == "final",
         "error": error,
         "error_field": (error_field or f"field-{step}") if error else "",
     }
@@ -232,10 +270,17 @@ def _step_page(
     return Response(render_template(f"step_{step}.html", **context), status=400 if error else 200)
 
 
+def _step_urls(choices: Choices, current: str) -> dict[str, str]:
+    """Links for the progress chips: every step up to the first open one, but the current."""
+    steps = choices.steps()
+    reachable = steps[: steps.index(choices.first_open_step()) + 1]
+    return {step: wizard_url(choices, step) for step in reachable if step != current}
+
+
 def _target_context(choices: Choices, releases: Releases) -> dict[str, Any]:
     disabled = {}
     if choices.pinned:
-        disabled["sbc"] = "The schematic has no board overlay."
+        disabled["sbc"] = _("The schematic has no board overlay.")
     return {"targets": TARGETS, "selected": choices.target or "metal", "disabled": disabled}
 
 
@@ -295,7 +340,10 @@ def search_modules(
 def _module_context(choices: Choices, search: str, releases: Releases) -> dict[str, Any]:
     names = releases.modules(choices.version, choices.arch)
     selected = list(choices.modules or ())
-    results, count = search_modules(names, search, selected, MODULE_RESULTS_LIMIT)
+    results: list[str] = []
+    count = 0
+    if search.strip():  # before a search, a count and the search box: not a long list
+        results, count = search_modules(names, search, selected, MODULE_RESULTS_LIMIT)
     return {
         "selected": selected,
         "search": search.strip(),
@@ -352,7 +400,8 @@ class AssetRow:
     path: str
     url: str
     digests: tuple[tuple[str, str], ...]
-    note: str  # why this factory cannot build it yet, "" when it can
+    note: str  # a sentence saying why it cannot be built, "" when it can
+    sha256: str  # shown inline once the file is built, "" before
 
     @property
     def slug(self) -> str:
@@ -371,47 +420,61 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         overlay = releases.overlay(choices.version, choices.board) if choices.board else None
         body = choices.schematic_text(overlay.image if overlay else "")
         try:
-            schematic_id, schematic = add_schematic(
-                svc.store, body, svc.settings.max_schematic_bytes
-            )
-        except InvalidRequest as error:
+            schematic = parse_schematic(body, max_bytes=svc.settings.max_schematic_bytes)
+        except SchematicError as error:
             return _cmdline_error(choices, releases, str(error))
+        if overlay is not None:
+            try:
+                check_overlay_options(overlay, schematic.overlay.options)
+            except InvalidRequest as error:
+                return _step_page(
+                    "cmdline",
+                    choices,
+                    releases,
+                    _("Overlay options: %(problem)s.", problem=error),
+                    "field-overlay-options",
+                )
+        schematic_id = save_schematic(svc.store, schematic)
     else:
         schematic_id = choices.schematic_id
     version = choices.version
-    external = svc.settings.external_url.rstrip("/")
-    image_base = f"{external}/image/{schematic_id}/{version}"
+    image_base = f"{external_url()}/image/{schematic_id}/{version}"
 
-    def note_for(path: str) -> str:
+    def inspect(path: str) -> tuple[str, str]:
+        """(why `path` cannot be built or "", its sha256 when built already or "")."""
         try:
-            make_plan(
+            plan = make_plan(
                 svc.store, schematic, schematic_id, version, parse_profile(path), svc.settings
             )
+        except InvalidRequest as error:
+            return _("Cannot be built from this schematic: %(problem)s.", problem=error), ""
         except FactoryError as error:
-            return str(error)
-        return ""
+            return _("Not available from this factory yet: %(problem)s.", problem=error), ""
+        built = engine().manifest(plan.key)
+        return "", built.sha256 if built else ""
+
+    def note_for(path: str) -> str:
+        return inspect(path)[0]
 
     offer = downloads.offer(choices.target, choices.platform_name, choices.arch, choices.secureboot)
     sections: dict[str, list[AssetRow]] = {}
     for asset in offer.assets:
         url = f"{image_base}/{asset.path}"
         digests = tuple((suffix.lstrip("."), url + suffix) for suffix in downloads.DIGEST_SUFFIXES)
-        row = AssetRow(asset.label, asset.path, url, digests, note_for(asset.path))
+        row = AssetRow(asset.label, asset.path, url, digests, *inspect(asset.path))
         sections.setdefault(asset.section, []).append(row)
     pxe = None
     if offer.pxe_path:
-        pxe_base = svc.settings.effective_pxe_url.rstrip("/")
         pxe = Reference(
-            f"{pxe_base}/pxe/{schematic_id}/{version}/{offer.pxe_path}",
+            f"{pxe_url()}/pxe/{schematic_id}/{version}/{offer.pxe_path}",
             note_for(f"cmdline-{offer.pxe_path}"),
         )
-    host = registry_host(svc.settings.external_url)
     installer = Reference(
-        f"{host}/{offer.installer_repository}/{schematic_id}:{version}",
+        f"{registry_reference_host()}/{offer.installer_repository}/{schematic_id}:{version}",
         note_for(offer.installer_path),
     )
     context = {
-        "title": STEP_TITLES["final"],
+        "title": _(STEP_TITLES["final"]),
         "summary": _summary(choices),
         "choices": choices,
         "schematic_id": schematic_id,
@@ -424,8 +487,59 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
         "pxe": pxe,
         "installer": installer,
         "builds_url": BUILDS_ROUTE if _has_builds_api() else "",
+        "build_words": build_words(),
+        "secureboot": choices.secureboot,
+        "signing_key_url": f"{external_url()}{url_for('images.signing_key')}",
+        "cert_url": f"{external_url()}{url_for('secureboot.signing_cert')}",
+        "yaml_name": f"schematic-{schematic_id[:12]}.yaml",
     }
     return Response(render_template("final.html", **context), status=200)
+
+
+def build_words() -> dict[str, str]:
+    """What the "Build now" script says (static/js/build.js), in the page's language."""
+    stages = {
+        "kernel": _("Fetching the kernel"),
+        "cmdline": _("Writing the kernel command line"),
+        "extensions": _("Packing the system extensions"),
+        "modules": _("Adding the kernel modules"),
+        "initramfs": _("Assembling the initramfs"),
+        "iso": _("Writing the ISO image"),
+        "disk": _("Writing the disk image"),
+        "convert": _("Converting the disk image"),
+        "compress": _("Compressing"),
+        "queued": _("Waiting for a free worker"),
+        "upload": _("Storing the result"),
+    }
+    # "%(...)s" are filled in by the script; `keep` passes them through gettext's formatting.
+    keep = {name: f"%({name})s" for name in ("detail", "status", "path", "error")}
+    return {
+        **{f"stage_{stage}": words for stage, words in stages.items()},
+        "refused": _("The factory cannot build this file for these choices%(detail)s.", **keep),
+        "unknown": _(
+            "The schematic or release is no longer known to this factory%(detail)s.", **keep
+        ),
+        "unsupported": _("This factory does not build this kind of file yet%(detail)s.", **keep),
+        "busy": _(
+            "The factory is busy or its storage is unreachable; try again in a minute%(detail)s.",
+            **keep,
+        ),
+        "not_started": _(
+            "The factory could not start the build (HTTP %(status)s)%(detail)s.", **keep
+        ),
+        "starting": _("Starting the build…"),
+        "finished": _("Build finished."),
+        "download": _("Download %(path)s", **keep),
+        "try_again": _("Try again"),
+        "failed": _("The build failed: %(error)s", **keep),
+        "lost_progress": _(
+            "Lost contact with the build's progress; it continues on the factory. "
+            "Press the button again to follow it."
+        ),
+        "lost_factory": _("Lost contact with the factory. Check your connection and try again."),
+        "unreachable": _("Could not reach the factory. Check your connection and try again."),
+        "bytes": _("bytes"),
+    }
 
 
 def _copy_url(choices: Choices, schematic: Schematic, releases: Releases) -> str:
@@ -445,11 +559,22 @@ def _summary(choices: Choices) -> str:
     if choices.target == "cloud":
         hardware = PLATFORMS[choices.platform].label
     elif choices.target == "sbc":
-        hardware = f"board {choices.board}"
+        hardware = _("board %(board)s", board=choices.board)
     else:
-        hardware = "bare metal"
-    secureboot = ", Secure Boot" if choices.secureboot else ""
-    return f"Release {choices.version} for {hardware}, {choices.arch}{secureboot}."
+        hardware = _("bare metal")
+    if choices.secureboot:
+        return _(
+            "Release %(version)s for %(hardware)s, %(arch)s, Secure Boot.",
+            version=choices.version,
+            hardware=hardware,
+            arch=choices.arch,
+        )
+    return _(
+        "Release %(version)s for %(hardware)s, %(arch)s.",
+        version=choices.version,
+        hardware=hardware,
+        arch=choices.arch,
+    )
 
 
 def _cmdline_error(choices: Choices, releases: Releases, message: str) -> Response:
@@ -459,7 +584,8 @@ def _cmdline_error(choices: Choices, releases: Releases, message: str) -> Respon
     # there are options is about them.
     options = choices.target == "sbc" and choices.overlay_options.strip()
     if options and "customization" not in message:
-        message, field = f"Overlay options: {options_message(message)}", "field-overlay-options"
+        message = _("Overlay options: %(problem)s", problem=options_message(message))
+        field = "field-overlay-options"
     return _step_page("cmdline", choices, releases, message, field)
 
 
@@ -491,15 +617,53 @@ def _upload_page(form: UploadForm, error: str, status: int) -> Response:
     newest_first = sorted(releases.versions, key=version_key, reverse=True)
     html = render_template(
         "upload.html",
-        title="Upload a schematic",
+        title=_("Upload a schematic"),
         error=error,
         form=form,
         versions=newest_first,
         platforms=list(PLATFORMS.values()),
-        arches=ARCHES,
+        arches=_upload_arches(form.version, releases),
         max_bytes=services().settings.max_schematic_bytes,
     )
     return Response(html, status=status)
+
+
+def _upload_problem(form: UploadForm, schematic: Schematic, releases: Releases) -> str:
+    """What in the file or the form this factory cannot build, as a sentence ("" if none)."""
+    if form.version not in releases.versions:
+        return _("Release %(version)s is not available here.", version=form.version)
+    arches = _upload_arches(form.version, releases)
+    reason = next((o.reason for o in arches if o.name == form.arch), "")
+    if form.arch not in ARCHES or reason:
+        return reason or _('"%(value)s" is not an architecture this form knows.', value=form.arch)
+    known = {e.full_name for e in releases.extensions(form.version, form.arch)}
+    named = schematic.customization.system_extensions.official_extensions
+    unknown = sorted(set(named) - known)
+    if unknown:
+        return _(
+            "Your schematic names extensions that release %(version)s (%(arch)s) does not "
+            "offer: %(names)s. The extensions catalog lists those it does.",
+            version=form.version,
+            arch=form.arch,
+            names=", ".join(unknown),
+        )
+    if schematic.overlay.name:
+        overlay = releases.overlay(form.version, schematic.overlay.name)
+        if overlay is None:
+            return _(
+                "Release %(version)s has no overlay for %(board)s.",
+                version=form.version,
+                board=schematic.overlay.name,
+            )
+        try:
+            check_overlay_options(overlay, schematic.overlay.options)
+        except InvalidRequest as error:
+            return _("Your schematic's overlay options: %(problem)s.", problem=error)
+    return ""
+
+
+def _upload_arches(version: str, releases: Releases) -> list[ArchOption]:
+    return arch_options(Choices(target="metal", version=version), releases)
 
 
 @bp.get("/upload")
@@ -522,14 +686,20 @@ def upload() -> Any:
     )
     upload = request.files.get("schematic")
     if upload is None or not upload.filename:
-        return _upload_page(form, "Choose a schematic file to upload.", 400)
+        return _upload_page(form, _("Choose a schematic file to upload."), 400)
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        return _upload_page(form, f"The file is larger than the limit of {limit} bytes.", 400)
+        message = _("The file is larger than the limit of %(count)s bytes.", count=limit)
+        return _upload_page(form, message, 400)
     try:
-        schematic_id, schematic = add_schematic(svc.store, data, limit)
-    except InvalidRequest as error:
-        return _upload_page(form, str(error), 400)
+        schematic = parse_schematic(data, max_bytes=limit)
+    except SchematicError as error:
+        return _upload_page(form, explain_schematic_error(str(error)), 400)
+    releases = Releases()
+    problem = _upload_problem(form, schematic, releases)
+    if problem:
+        return _upload_page(form, problem, 400)
+    schematic_id = save_schematic(svc.store, schematic)
     choices = Choices(
         target="metal" if form.platform == "metal" else "cloud",
         version=form.version,

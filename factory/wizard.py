@@ -32,6 +32,9 @@ BOOTLOADERS = {
 }
 OPTIONS_FIRST_LINE = 3  # in `Choices.schematic_text`, after "overlay:" and "  options:"
 _LINE = re.compile(r"\bline (\d+)")
+# One kernel argument: runs of non-space characters and double-quoted parts, so
+# `foo="a b"` stays one argument, quotes included, as the kernel reads it.
+_KERNEL_ARG = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
 NOTHING = "-"  # "this list step is done and nothing was chosen"
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "target": ("target",),
@@ -96,7 +99,7 @@ class Choices:
             secureboot=one("secureboot") == "true",
             extensions=many("extensions"),
             modules=many("modules"),
-            cmdline=" ".join(one("cmdline").split()),
+            cmdline=" ".join(split_kernel_args(one("cmdline"))),
             overlay_options=(query.get("overlay-options") or [""])[-1].replace("\r\n", "\n"),
             bootloader=one("bootloader") or "auto",
             cmdline_set=one("cmdline-set") == "true",
@@ -116,15 +119,15 @@ class Choices:
         then makes the same schematic again, or, once a step is changed, a copy that differs
         in that step only (lists come back sorted). None when `schematic` holds something no
         step asks for (META values, embedded configuration, Secure Boot or disk options,
-        kernel arguments with spaces). Whether an overlay's image is its board's own is for
-        the caller to check."""
+        kernel arguments with spaces outside quotes). Whether an overlay's image is its board's
+        own is for the caller to check."""
         custom = schematic.customization
         if (
             custom.meta
             or custom.embedded_machine_configuration
             or custom.secureboot != SecureBoot()
             or custom.disk_image != DiskImage()
-            or any(not arg or any(c.isspace() for c in arg) for arg in custom.extra_kernel_args)
+            or any(split_kernel_args(arg) != [arg] for arg in custom.extra_kernel_args)
         ):
             return None
         copy = replace(
@@ -238,7 +241,7 @@ class Choices:
         """
         customization: dict[str, Any] = {}
         if self.cmdline:
-            customization["extraKernelArgs"] = self.cmdline.split(" ")
+            customization["extraKernelArgs"] = split_kernel_args(self.cmdline)
         if self.extensions:
             customization["systemExtensions"] = {"officialExtensions": list(self.extensions)}
         if self.bootloader != "auto":
@@ -255,6 +258,11 @@ class Choices:
             lines.append(f"  name: {json.dumps(self.board)}")
         lines.append(f"customization: {json.dumps(customization)}")
         return ("\n".join(lines) + "\n").encode()
+
+
+def split_kernel_args(text: str) -> list[str]:
+    """The arguments of a command line typed by a user: split at spaces outside quotes."""
+    return _KERNEL_ARG.findall(text)
 
 
 def _options_text(schematic: Schematic) -> str:

@@ -14,7 +14,8 @@ from workers.store import LocalStore
 
 # Session fixtures for real servers: `s3_server` (SeaweedFS) and `redis_server`;
 # `reference_release` (the reference release built once, tests/reference_release.py);
-# `live_factory` (a real `image-factory serve` on that release, tests/factory/live.py).
+# `live_factory` and `web_factory` (real `image-factory serve`s on that release,
+# tests/factory/live.py).
 pytest_plugins = ["tests.services", "tests.reference_release", "tests.factory.live"]
 
 

@@ -18,7 +18,8 @@ class Settings:
     """Every tunable of the service; field `foo_bar` is read from `IMAGE_FACTORY_FOO_BAR`."""
 
     data_dir: Path = Path("data")
-    external_url: str = "http://127.0.0.1:8080"
+    external_url: str = ""
+    trusted_proxies: int = 0
     pxe_url: str = ""
     broker_url: str = ""
     s3_endpoint: str = ""

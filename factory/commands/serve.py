@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import gunicorn.http.wsgi
@@ -74,6 +75,22 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
         raise click.ClickException(f"cannot prepare the embedded default: {exc}") from exc
 
 
+def port_mismatch(external_url: str, port: int) -> str:
+    """Why links may not reach this server: an explicit external URL naming another port
+    ("" when they agree, or when links follow each request because none is set)."""
+    if not external_url:
+        return ""
+    parts = urlsplit(external_url)
+    named = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if named == port:
+        return ""
+    return (
+        f"IMAGE_FACTORY_EXTERNAL_URL is {external_url} but this server listens on port {port}: "
+        "links point there, which is right only behind a proxy forwarding it here "
+        "(leave it unset to take links from each request)"
+    )
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -97,10 +114,17 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         "worker_class": "gthread",
         "timeout": settings.build_wait + 60,
         "accesslog": "-",
+        # Forwarded headers are trusted only as IMAGE_FACTORY_TRUSTED_PROXIES says
+        # (`factory.urls`), not by gunicorn for any local client.
+        "secure_scheme_headers": {},
+        "forwarded_allow_ips": "",
         # gunicorn's control socket defaults to one path per user: two servers would share it.
         "control_socket_disable": True,
     }
     click.echo(f"serving on http://{host}:{port}", err=True)
+    warning = port_mismatch(settings.external_url, port)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if settings.broker_url:
         _Gunicorn(app, options).run()
         return

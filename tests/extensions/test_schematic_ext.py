@@ -53,3 +53,8 @@ def test_schematic_extension_is_reproducible_and_valid(tmp_path: Path) -> None:
 def test_rejects_a_malformed_id() -> None:
     with pytest.raises(ExtensionError, match="invalid schematic ID"):
         make_schematic_extension("../../etc", CANONICAL, "a", 0)
+
+
+def test_without_an_external_url_the_author_is_the_factorys_name() -> None:
+    """With no configured URL nothing in an image depends on where a request came from."""
+    assert schematic_author("") == "Image Factory"

@@ -5,6 +5,7 @@ reference release and the bundled extensions on a free 127.0.0.1 port, with
 `IMAGE_FACTORY_PXE_URL` set to `http://10.0.2.2:<port>`: QEMU's user network maps 10.0.2.2
 to the host's loopback, so iPXE scripts point a guest back at this server. The server is
 stopped after the session, also when tests fail; its log is `<root>/factory.log`.
+`web_factory` is the same without those URLs, for the web form's browser tests.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import sysconfig
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def live_factory(
-    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def _serving(
+    reference_release: tuple[LocalStore, Release],
+    root: Path,
+    env_for_port: Callable[[int], list[str]],
 ) -> Iterator[LiveFactory]:
-    root = tmp_path_factory.mktemp("live-factory")
     # The first start's steps (installing the bundled extensions) are done here already.
     _, settings = stock_store(reference_release, root)
     log_path = root / "factory.log"
@@ -84,11 +86,7 @@ def live_factory(
     def start(attempt: int) -> ServerProcess:
         ports[:] = free_ports(1)
         port = ports[0]
-        env = [
-            f"IMAGE_FACTORY_DATA_DIR={settings.data_dir}",
-            f"IMAGE_FACTORY_EXTERNAL_URL=http://127.0.0.1:{port}",
-            f"IMAGE_FACTORY_PXE_URL=http://{QEMU_HOST}:{port}",
-        ]
+        env = [f"IMAGE_FACTORY_DATA_DIR={settings.data_dir}", *env_for_port(port)]
         argv = ["env", *env, _image_factory(), "serve", "--port", str(port), "--workers", "1"]
         return ServerProcess("image-factory serve", argv, log_path, root)
 
@@ -97,3 +95,27 @@ def live_factory(
     # `serve` runs gunicorn and a build worker as children: none may outlive the tests.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(server.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def live_factory(
+    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveFactory]:
+    def env(port: int) -> list[str]:
+        return [
+            f"IMAGE_FACTORY_EXTERNAL_URL=http://127.0.0.1:{port}",
+            f"IMAGE_FACTORY_PXE_URL=http://{QEMU_HOST}:{port}",
+        ]
+
+    with _serving(reference_release, tmp_path_factory.mktemp("live-factory"), env) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def web_factory(
+    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveFactory]:
+    """As `live_factory`, but with no external or PXE URL configured: every link the
+    service hands out is derived from the request (what `serve --port N` alone gives)."""
+    with _serving(reference_release, tmp_path_factory.mktemp("web-factory"), lambda p: []) as web:
+        yield web

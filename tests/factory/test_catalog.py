@@ -189,7 +189,7 @@ def test_upload_is_listed_for_compatible_versions_only(
         "name": "factory/legacy",
         "version": "2.1.0",
         "digest": digest,
-        "ref": "127.0.0.1:8080/factory/legacy:2.1.0",
+        "ref": "localhost/factory/legacy:2.1.0",
         "author": "Test Author",
         "description": "A test extension",
         "compatibility": "< v1.5.0",
@@ -205,7 +205,7 @@ def test_upload_is_listed_for_compatible_versions_only(
     assert catalog == [
         {
             "name": "factory/legacy",
-            "ref": "127.0.0.1:8080/factory/legacy:2.1.0",
+            "ref": "localhost/factory/legacy:2.1.0",
             "digest": digest,
             "author": "Test Author",
             "description": "A test extension",
@@ -272,5 +272,5 @@ def test_bundled_catalog_and_overlays(
     assert len(overlays) == 1
     assert overlays[0]["name"] == "testboard"
     assert overlays[0]["image"] == "factory/testboard"
-    assert overlays[0]["ref"] == "127.0.0.1:8080/factory/testboard:1.0.0"
+    assert overlays[0]["ref"] == "localhost/factory/testboard:1.0.0"
     assert overlays[0]["digest"].startswith("sha256:")

@@ -5,10 +5,11 @@ extensions: steps, redirects, validation, the final page, upload and security he
 from __future__ import annotations
 
 import re
+from html import unescape
 from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from flask.testing import FlaskClient
@@ -17,7 +18,7 @@ from factory import create_app, ui
 from factory.ui import CONTENT_SECURITY_POLICY, search_modules
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
-from workers.errors import NotImplementedYet
+from workers.errors import InvalidRequest, NotImplementedYet
 from workers.plans import Plan, make_plan
 from workers.profiles import Kind
 from workers.settings import Settings
@@ -170,6 +171,120 @@ def test_assets_the_factory_cannot_build_say_why(
     assert html.count("Not available from this factory yet") == 1
 
 
+def test_the_users_mistakes_are_not_blamed_on_the_factory(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 5: an asset the schematic itself rules out says so."""
+
+    def refuse_isos(*args: Any) -> Plan:
+        if args[4].kind is Kind.ISO:
+            raise InvalidRequest("the schematic asks for something isos cannot do")
+        return make_plan(*args)
+
+    monkeypatch.setattr(ui, "make_plan", refuse_isos)
+
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+
+    iso = html[html.index('id="asset-metal-amd64-iso"') : html.index('id="asset-metal-amd64-raw')]
+    assert (
+        "Cannot be built from this schematic: the schematic asks for something isos cannot do."
+    ) in iso
+    assert "Not available from this factory" not in html
+
+
+def test_the_final_page_says_how_to_install_upgrade_and_verify(client: FlaskClient) -> None:
+    """Finding 6."""
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+    sid = _schematic_id(html)
+    installer = f"factory.example/metal-installer/{sid}:v1.0.0"
+
+    assert f"talosctl upgrade --nodes &lt;node&gt; --image {installer}</code>" in html
+    assert f"    image: {installer}</code>" in html
+    assert 'href="http://factory.example/oci/cosign/signing-key.pub"' in html
+    assert "cosign verify-blob --key signing-key.pub" in html
+    assert "the kernel and initramfs" in html
+    assert "signing-cert.pem" not in html  # no Secure Boot chosen
+
+    secure = client.get(f"/?{FINAL_METAL}&secureboot=true").get_data(as_text=True)
+    assert 'href="http://factory.example/secureboot/signing-cert.pem"' in secure
+    assert "setup mode" in secure
+    assert "the signed unified kernel image" in secure
+    assert "kernel and initramfs" not in secure
+
+
+def test_the_schematic_download_has_a_yaml_name(client: FlaskClient) -> None:
+    """Finding 12."""
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+    sid = _schematic_id(html)
+
+    assert f'download="schematic-{sid[:12]}.yaml"' in html
+
+
+def test_back_and_save_keep_the_steps_choices(client: FlaskClient) -> None:
+    """Finding 7: Back submits the step; chips are links; the summary is one click away."""
+    html = client.get(f"/?{FINAL_METAL}&step=extensions").get_data(as_text=True)
+    assert '<button type="submit" name="step" value="arch" class="secondary">Back</button>' in html
+    assert 'value="final" class="secondary" id="to-final">Save and show the image' in html
+    chip = r'<li><a href="/\?target=metal[^"]*&amp;step=version">Release version</a>'
+    assert re.search(chip, html)
+
+    changed = FINAL_METAL.replace("extensions=factory%2Fhello", "extensions=factory%2Fdummy-module")
+    back = client.get(f"/?{changed}&from=extensions&step=arch")
+    assert back.status_code == 303
+    assert "extensions=factory%2Fdummy-module" in back.headers["Location"]
+    assert _h1(client.get(back.headers["Location"]).get_data(as_text=True)) == "Architecture"
+
+    save = client.get(f"/?{changed}&from=extensions&step=final")
+    assert save.status_code == 303
+    final = client.get(save.headers["Location"]).get_data(as_text=True)
+    assert _h1(final) == "Your image"
+    assert "factory/dummy-module" in final
+
+
+def test_save_is_not_offered_while_a_step_is_open(client: FlaskClient) -> None:
+    html = client.get("/?target=metal&version=v1.0.0&arch=amd64").get_data(as_text=True)
+    assert "Save and show the image" not in html
+    shown = client.get("/?target=metal&version=v1.0.0&arch=amd64&step=final")
+    assert _h1(shown.get_data(as_text=True)) == "System extensions"
+
+
+def test_quoted_kernel_arguments_stay_whole(client: FlaskClient) -> None:
+    """Finding 10."""
+    query = FINAL_METAL.replace("cmdline=console%3DttyS0", "cmdline=" + quote('foo="a b" c=1'))
+
+    html = client.get(f"/?{query}").get_data(as_text=True)
+
+    assert '- foo="a b"\n' in unescape(html)
+    assert "- c=1\n" in html
+
+
+def test_the_focus_ring_has_enough_contrast_and_disabled_choices_are_dimmed() -> None:
+    """Finding 11: WCAG 2.2 asks 3:1 for a focus indicator against the page."""
+    css = (Path(ui.__file__).parent / "static" / "css" / "factory.css").read_text()
+    light = css[: css.index("@media (prefers-color-scheme: dark)")]
+    dark = css[css.index("@media (prefers-color-scheme: dark)") :]
+
+    def var(block: str, name: str) -> str:
+        found = re.search(rf"--{name}: (#[0-9a-f]{{6}})", block)
+        assert found is not None, name
+        return found.group(1)
+
+    assert _contrast(var(light, "focus"), var(light, "bg")) >= 3
+    assert _contrast(var(dark, "focus"), var(dark, "bg")) >= 3
+    assert re.search(r"input:disabled \+ label \{[^}]*opacity", css)
+    assert "[hidden] { display: none !important; }" in css  # copy buttons stay hidden
+
+
+def _contrast(one: str, two: str) -> float:
+    def luminance(color: str) -> float:
+        channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
 def test_cloud_and_secureboot_choices_change_the_assets(client: FlaskClient) -> None:
     query = (
         "target=cloud&platform=azure&version=v1.0.0&arch=amd64&secureboot=true"
@@ -224,6 +339,32 @@ def test_unusable_values_show_their_step_with_the_reason(
     html = response.get_data(as_text=True)
     assert _h1(html) == title
     assert message in html
+
+
+def test_unknown_overlay_options_are_refused_at_their_step(
+    client: FlaskClient, tmp_path: Path
+) -> None:
+    """Finding 5: not a schematic ID and then "not available" on every download."""
+    query = urlencode(
+        {
+            "target": "sbc",
+            "version": "v1.0.0",
+            "board": "testboard",
+            "arch": "amd64",
+            "extensions": "-",
+            "modules": "-",
+            "overlay-options": "bogus: x",
+            "cmdline-set": "true",
+        }
+    )
+    response = client.get(f"/?{query}")
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert _h1(html) == "Kernel arguments and boot"
+    assert 'Overlay options: overlay "testboard" has no option "bogus"' in unescape(html)
+    assert re.search(r'id="field-overlay-options"[^>]*aria-invalid="true"', html)
+    assert not list((tmp_path / "data" / "store").rglob("schematics/*"))
 
 
 def test_bad_overlay_options_are_reported_on_the_options_field(client: FlaskClient) -> None:
@@ -304,6 +445,18 @@ def test_module_step_searches_on_the_server_without_scripts(client: FlaskClient)
     assert 'id="mod-crc64"' not in html
 
 
+def test_the_module_step_lists_no_modules_before_a_search(client: FlaskClient) -> None:
+    """Finding 8: a count and a search box, not 60 checkboxes down a phone screen."""
+    html = client.get("/?target=metal&version=v1.0.0&arch=amd64&extensions=-").get_data(True)
+
+    assert _h1(html) == "Kernel modules"
+    assert 'id="module-search"' in html
+    assert 'id="mod-' not in html
+    assert "Type part of a module's name" in unescape(html)
+    fragment = client.get("/ui/kernel-modules?version=v1.0.0&arch=amd64&q=").get_data(True)
+    assert 'id="mod-' not in fragment
+
+
 def test_a_pinned_schematic_skips_the_content_steps(client: FlaskClient) -> None:
     sid = client.post("/schematics", data=b"customization:\n  meta:\n    - {key: 10, value: x}\n")
     schematic_id = sid.get_json()["id"]
@@ -353,16 +506,47 @@ def test_upload_of_a_board_schematic_shows_board_images(client: FlaskClient) -> 
     assert "/metal-amd64.raw.xz" in client.get(location).get_data(as_text=True)
 
 
-def test_a_bad_upload_shows_the_parsers_message_next_to_the_form(client: FlaskClient) -> None:
-    body = b"customization:\n  bogus: 1\n"
-    api_message = client.post("/schematics", data=body).get_data(as_text=True).strip()
+def test_a_bad_upload_is_explained_in_words_once(client: FlaskClient) -> None:
+    """Finding 9: not the parser's go-yaml jargon, and not twice."""
+    body = b"customization:\n  bogus: 1\n  extraKernelArgs: nope\n"
 
     status, _, html = _upload(client, body)
 
     assert status == 400
     assert '<form method="post" action="/upload"' in html
-    assert f'<p class="field-error" id="schematic-error">{api_message}</p>' in html
-    assert 'aria-describedby="schematic-error schematic-help" aria-invalid="true"' in html
+    words = (
+        "Line 2: a schematic has no setting “bogus” inside “customization”. "
+        "Line 3: “customization.extraKernelArgs” must be a list of texts, not the value “nope”."
+    )
+    assert html.count(words) == 1
+    assert "construct errors" not in html
+    assert 'aria-describedby="error-message schematic-help" aria-invalid="true"' in html
+
+
+def test_an_upload_naming_an_unknown_extension_is_refused_at_upload(
+    client: FlaskClient, tmp_path: Path
+) -> None:
+    """Finding 5: the user's mistake, said at upload, nothing stored."""
+    body = b"customization:\n  systemExtensions:\n    officialExtensions: [factory/nope]\n"
+
+    status, _, html = _upload(client, body)
+
+    assert status == 400
+    assert (
+        "Your schematic names extensions that release v1.0.0 (amd64) does not offer: factory/nope."
+    ) in html
+    assert not list((tmp_path / "data" / "store").rglob("schematics/*"))
+
+
+def test_the_upload_page_disables_architectures_the_release_lacks(client: FlaskClient) -> None:
+    """Finding 11: as the wizard does."""
+    html = client.get("/upload").get_data(as_text=True)
+
+    assert re.search(r'id="arch-arm64" value="arm64"\s+disabled', html)
+    assert "Release v1.0.0 has no arm64 build." in html
+    status, _, refused = _upload(client, b"customization: {}\n", arch="arm64")
+    assert status == 400
+    assert "Release v1.0.0 has no arm64 build." in refused
 
 
 def test_upload_without_a_file_or_over_the_limit_is_refused(
@@ -425,3 +609,32 @@ def test_no_copy_link_when_the_wizard_cannot_show_everything(
     text = html.get_data(as_text=True)
     assert _schematic_id(text) == sid
     assert _copy_link(text) is None
+
+
+def test_the_extensions_catalog_lists_and_searches_every_extension(client: FlaskClient) -> None:
+    html = client.get("/catalog").get_data(as_text=True)
+
+    assert _h1(html) == "Extensions catalog"
+    for name in ("factory/hello", "factory/dummy-module", "factory/firmware-demo"):
+        assert f">{name}</a>" in html
+    assert "<dt>Author</dt>" in html
+    assert "<dt>Origin</dt><dd>bundled</dd>" in html
+    assert re.search(r"<code>sha256:[0-9a-f]{64}</code>", html)
+
+    found = client.get("/catalog?q=program").get_data(as_text=True)
+    assert ">factory/hello</a>" in found
+    assert ">factory/dummy-module</a>" not in found
+    assert "1 of 3 extensions match “program”." in found
+    assert client.get("/catalog?version=v9.9.9").status_code == 404
+
+
+def test_an_extension_page_lists_what_it_installs(client: FlaskClient) -> None:
+    catalog = client.get("/catalog?q=program").get_data(as_text=True)
+    link = re.search(r'<a href="(/catalog/[0-9a-f]{64})">factory/hello</a>', catalog)
+    assert link is not None
+
+    html = client.get(link.group(1)).get_data(as_text=True)
+
+    assert "<code>/usr/local/bin/hello</code>" in html
+    assert client.get("/catalog/" + "0" * 64).status_code == 404
+    assert client.get("/catalog/nothex").status_code == 404

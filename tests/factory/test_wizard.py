@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 import pytest
 
-from factory.wizard import Choices, options_message
+from factory.wizard import Choices, options_message, split_kernel_args
 from schematics import SchematicError, canonical_bytes, parse_schematic
 
 
@@ -173,3 +173,20 @@ def test_an_edit_copy_left_unchanged_makes_the_same_schematic(body: bytes) -> No
 )
 def test_no_edit_copy_when_a_step_could_not_show_a_field(body: bytes) -> None:
     assert PINNED.edit_copy(parse_schematic(body)) is None
+
+
+def test_quoted_kernel_arguments_are_one_argument() -> None:
+    """Finding 10: `foo="a b"` is one argument, as the kernel reads it."""
+    assert split_kernel_args(' console=ttyS0  foo="a b" bar="x y"z ') == [
+        "console=ttyS0",
+        'foo="a b"',
+        'bar="x y"z',
+    ]
+    query = {"target": "metal", "cmdline": 'a  foo="a  b"', "cmdline-set": "true"}
+    choices = _choices(urlencode(query))
+    assert choices.cmdline == 'a foo="a  b"'
+    schematic = parse_schematic(choices.schematic_text(""))
+    assert schematic.customization.extra_kernel_args == ("a", 'foo="a  b"')
+    copy = choices.edit_copy(schematic)
+    assert copy is not None
+    assert copy.cmdline == 'a foo="a  b"'

@@ -7,32 +7,24 @@
 (function () {
   "use strict";
 
-  var STAGES = {
-    kernel: "Fetching the kernel",
-    cmdline: "Writing the kernel command line",
-    extensions: "Packing the system extensions",
-    modules: "Adding the kernel modules",
-    initramfs: "Assembling the initramfs",
-    iso: "Writing the ISO image",
-    disk: "Writing the disk image",
-    convert: "Converting the disk image",
-    compress: "Compressing",
-    queued: "Waiting for a free worker",
-    upload: "Storing the result"
-  };
+  // Words come from the final page (data-words, in its language); "%(name)s" filled in.
+  var WORDS = {};
+
+  function say(key, values) {
+    var template = WORDS[key] || key;
+    return template.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  }
+
   var MAX_STREAM_ERRORS = 3;
 
   function describeStatus(status, text) {
     var detail = text ? " (" + text.trim() + ")" : "";
-    if (status === 400) { return "The factory cannot build this file for these choices" + detail + "."; }
-    if (status === 404) { return "The schematic or release is no longer known to this factory" + detail + "."; }
-    if (status === 501) { return "This factory does not build this kind of file yet" + detail + "."; }
-    if (status === 503) { return "The factory is busy or its storage is unreachable; try again in a minute" + detail + "."; }
-    return "The factory could not start the build (HTTP " + status + ")" + detail + ".";
+    var known = { 400: "refused", 404: "unknown", 501: "unsupported", 503: "busy" };
+    return say(known[status] || "not_started", { detail: detail, status: status });
   }
 
   function formatSize(bytes) {
-    var units = ["bytes", "KiB", "MiB", "GiB"];
+    var units = [say("bytes", {}), "KiB", "MiB", "GiB"];
     var value = bytes;
     var unit = 0;
     while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
@@ -58,30 +50,33 @@
     this.logBox.hidden = true;
     this.bar.hidden = false;
     this.bar.removeAttribute("value");  // indeterminate until the first stage arrives
-    this.stage.textContent = "Starting the build…";
+    this.stage.textContent = say("starting", {});
   };
 
   Panel.prototype.progress = function (stage, percent) {
-    var label = STAGES[stage] || stage;
+    var label = WORDS["stage_" + stage] || stage;
     this.bar.value = percent;
     this.stage.textContent = label + ": " + percent + "%";
   };
 
+  // Log lines come as "<logger>: <message>"; people need the message, not our module names.
+  var LOGGER_PREFIX = /^[a-z_]+(\.[a-z_]+)*: /;
+
   Panel.prototype.line = function (text) {
     this.logBox.hidden = false;
-    this.log.textContent += text + "\n";
+    this.log.textContent += text.replace(LOGGER_PREFIX, "") + "\n";
     this.log.scrollTop = this.log.scrollHeight;
   };
 
   Panel.prototype.done = function (info) {
     this.bar.value = 100;
-    this.stage.textContent = "Build finished.";
+    this.stage.textContent = say("finished", {});
     this.result.className = "result done";
     this.result.textContent = "";
     var link = document.createElement("a");
     link.href = info.download_url;
     link.className = "download-ready";
-    link.textContent = "Download " + this.button.getAttribute("data-path");
+    link.textContent = say("download", { path: this.button.getAttribute("data-path") });
     this.result.appendChild(link);
     if (info.size !== undefined) {
       this.result.appendChild(document.createTextNode(" (" + formatSize(info.size) + ")"));
@@ -94,8 +89,10 @@
       this.result.appendChild(document.createTextNode("sha256 "));
       this.result.appendChild(sum);
     }
-    this.button.disabled = false;
-    this.button.querySelector(".label").textContent = "Build again";
+    // Same inputs, same bytes: building again would only return this file, so the button
+    // goes; the download link above replaces it.
+    this.button.hidden = true;
+    link.focus();
   };
 
   Panel.prototype.fail = function (message) {
@@ -104,7 +101,7 @@
     this.result.className = "result failed";
     this.result.textContent = message;
     this.button.disabled = false;
-    this.button.querySelector(".label").textContent = "Try again";
+    this.button.querySelector(".label").textContent = say("try_again", {});
   };
 
   function follow(build, panel) {
@@ -129,7 +126,7 @@
     });
     source.addEventListener("failed", function (event) {
       finish();
-      panel.fail("The build failed: " + data(event).error);
+      panel.fail(say("failed", { error: data(event).error }));
     });
     source.addEventListener("error", function () {
       if (finished) { return; }
@@ -149,7 +146,7 @@
       })
       .then(function (status) {
         if (status.state === "failed") {
-          panel.fail("The build failed: " + status.error);
+          panel.fail(say("failed", { error: status.error }));
         } else if (status.state === "done") {
           panel.done({
             download_url: status.download_url || build.download_url,
@@ -157,12 +154,11 @@
             size: status.size
           });
         } else {
-          panel.fail("Lost contact with the build's progress; it continues on the factory. " +
-                     "Press the button again to follow it.");
+          panel.fail(say("lost_progress", {}));
         }
       })
       .catch(function () {
-        panel.fail("Lost contact with the factory. Check your connection and try again.");
+        panel.fail(say("lost_factory", {}));
       });
   }
 
@@ -192,11 +188,13 @@
         }
       });
     }).catch(function () {
-      panel.fail("Could not reach the factory. Check your connection and try again.");
+      panel.fail(say("unreachable", {}));
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    var source = document.querySelector("[data-words]");
+    if (source) { WORDS = JSON.parse(source.getAttribute("data-words")); }
     document.querySelectorAll("button[data-build]").forEach(function (button) {
       button.addEventListener("click", function () { startBuild(button); });
     });

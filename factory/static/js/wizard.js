@@ -1,9 +1,15 @@
 // Image Factory web form: small progressive enhancements. Every page works without them.
 // - extension list: filter as you type (checked items stay visible);
 // - kernel modules: search as you type (server-rendered fragment), chosen ones kept apart;
-// - copy buttons for IDs, commands and URLs.
+// - copy buttons for IDs, commands and URLs (shown only where the clipboard can be written);
+// - focus on the error box of a refused step; the upload page keeps the chosen file on errors.
 (function () {
   "use strict";
+
+  // Words come from the page (data-* attributes, in the page's language): "%(name)s" filled in.
+  function fill(template, values) {
+    return template.replace(/%\((\w+)\)s/g, function (whole, name) { return String(values[name]); });
+  }
 
   function announce(text) {
     var announcer = document.getElementById("announcer");
@@ -19,6 +25,10 @@
     var status = box.querySelector("[aria-live]");
     if (!list || !input) { return; }
     box.hidden = false;
+    // Enter in the filter filters; it must not submit the step with nothing chosen.
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); }
+    });
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
@@ -30,7 +40,9 @@
         item.hidden = !(match || checked);
         if (!item.hidden) { shown += 1; }
       });
-      status.textContent = words.length ? shown + " of " + items.length + " extensions shown" : "";
+      status.textContent = words.length
+        ? fill(box.getAttribute("data-shown"), { shown: shown, count: items.length })
+        : "";
     });
   }
 
@@ -77,20 +89,87 @@
       var item = box.closest("li");
       chosen.appendChild(item);
       if (none) { none.hidden = true; }
-      announce(box.value + " added to the chosen modules");
+      // Moving the checkbox drops its focus: go back to the search for the next module.
+      input.focus();
+      announce(fill(input.getAttribute("data-added"), { name: box.value }));
     });
   }
 
   function setUpCopy(button) {
-    if (!navigator.clipboard) { return; }
+    if (!navigator.clipboard || !window.isSecureContext) { return; }
     button.hidden = false;
+    var label = button.firstChild;  // the visible "Copy"; the rest says what for screen readers
+    var original = label.textContent;
+    var timer = null;
+
+    function show(text) {
+      label.textContent = text;
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { label.textContent = original; }, 2500);
+    }
+
     button.addEventListener("click", function () {
       var source = document.getElementById(button.getAttribute("data-copy"));
       navigator.clipboard.writeText(source.textContent.trim()).then(
-        function () { announce("Copied to the clipboard"); },
-        function () { announce("Copying failed; select the text and copy it by hand"); }
+        function () {
+          show(button.getAttribute("data-copied"));
+          announce(button.getAttribute("data-copied"));
+        },
+        function () {
+          show(button.getAttribute("data-failed"));
+          announce(button.getAttribute("data-failed"));
+        }
       );
     });
+  }
+
+  // A refused upload comes back without the file (browsers never refill a file field): send
+  // the form from here, so a refusal only replaces the error and the file stays chosen.
+  function setUpUpload(form) {
+    var box = document.getElementById("upload-error");
+    var field = document.getElementById("field-schematic");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      fetch(form.action, { method: "POST", body: new FormData(form) })
+        .then(function (response) {
+          if (response.ok) { window.location.assign(response.url); return null; }
+          return response.text().then(function (html) {
+            var page = new DOMParser().parseFromString(html, "text/html");
+            var error = page.getElementById("upload-error");
+            if (!error) { throw new Error("HTTP " + response.status); }
+            box.innerHTML = error.innerHTML;
+            field.setAttribute("aria-invalid", "true");
+            field.setAttribute("aria-describedby", "error-message schematic-help");
+            focusError();
+          });
+        })
+        .catch(function () { form.submit(); });  // let the browser show what happened
+    });
+  }
+
+  // The catalog's search box filters the list as you type (the Show button asks the server).
+  function setUpCatalogFilter(input) {
+    var list = document.getElementById(input.getAttribute("data-catalog-filter"));
+    var count = document.getElementById("catalog-count");
+    if (!list) { return; }
+    var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
+    input.addEventListener("input", function () {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var text = item.getAttribute("data-search");
+        item.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
+        if (!item.hidden) { shown += 1; }
+      });
+      if (count) {
+        count.textContent = fill(input.getAttribute("data-shown"), { shown: shown, count: items.length });
+      }
+    });
+  }
+
+  function focusError() {
+    var error = document.getElementById("error");
+    if (error) { error.focus(); }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -98,5 +177,9 @@
     var moduleSearch = document.getElementById("module-search");
     if (moduleSearch) { setUpModuleSearch(moduleSearch); }
     document.querySelectorAll("button.copy[data-copy]").forEach(setUpCopy);
+    document.querySelectorAll("input[data-catalog-filter]").forEach(setUpCatalogFilter);
+    var upload = document.getElementById("upload-form");
+    if (upload) { setUpUpload(upload); }
+    focusError();
   });
 })();
