@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from email.utils import formatdate
@@ -40,6 +41,7 @@ CHUNK = 1 << 20
 MAX_NAME_BYTES = 255
 TEXT = "text/plain; charset=utf-8"
 _UNSAFE = set('/\\";')
+_EMPTY_SUFFIX = re.compile(r"^\s*bytes\s*=\s*-0+\s*$", re.I)
 # In the plain `filename="…"` parameter: printable ASCII that needs no escaping anywhere.
 _PLAIN = set(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 !#$&'()*+,-.:=@[]^_`{}~"
@@ -120,6 +122,10 @@ def _wanted_range(request: Request, built: BuiltAsset, modified: int) -> Range |
                 return None
         elif condition.date is None or int(condition.date.timestamp()) != modified:
             return None
+    if _EMPTY_SUFFIX.match(header):
+        # `bytes=-0`: valid syntax asking for no bytes (werkzeug calls it malformed), so
+        # unsatisfiable (RFC 9110 §14.1.2): a range from the end, which makes it a 416.
+        return Range("bytes", [(built.size, None)])
     wanted = parse_range_header(header)
     if wanted is None or wanted.units != "bytes" or len(wanted.ranges) != 1:
         return None

@@ -177,7 +177,13 @@ def test_unsatisfiable_range_is_416_and_odd_ranges_get_everything(
     beyond = srv.client.get(url, headers={"Range": f"bytes={len(kernel)}-"})
     assert beyond.status_code == 416
     assert beyond.headers["Content-Range"] == f"bytes */{len(kernel)}"
-    for header in ("bytes=0-1,4-5", "items=0-1", "bytes=x-y"):
+    # An empty suffix asks for no bytes at all (RFC 9110 §14.1.2): unsatisfiable too.
+    for empty in ("bytes=-0", "bytes= -000 ", f"bytes={len(kernel) + 5}-{len(kernel) + 9}"):
+        nothing = srv.client.get(url, headers={"Range": empty})
+        assert nothing.status_code == 416, empty
+        assert nothing.data == b""
+        assert nothing.headers["Content-Range"] == f"bytes */{len(kernel)}"
+    for header in ("bytes=0-1,4-5", "items=0-1", "bytes=x-y", "bytes=5-2"):
         whole = srv.client.get(url, headers={"Range": header})
         assert whole.status_code == 200, header
         assert whole.data == kernel
