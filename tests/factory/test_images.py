@@ -323,6 +323,25 @@ def test_a_full_queue_is_503(tmp_path: Path, srv: Served) -> None:
     assert "the build queue is full" in response.get_data(as_text=True)
 
 
+def test_made_up_methods_and_paths_do_not_grow_the_metrics(srv: Served) -> None:
+    def probe(batch: int) -> None:
+        for i in range(150):
+            srv.client.open(f"/healthz-{batch}-{i}", method=f"X{batch}M{i}")
+            srv.client.open(srv.url("kernel-amd64"), method=f"Y{batch}M{i}")
+
+    probe(0)
+    srv.client.get("/metrics")  # so that its own series exists from here on
+    series = srv.client.get("/metrics").get_data(as_text=True).splitlines()
+    probe(1)
+    text = srv.client.get("/metrics").get_data(as_text=True)
+    assert len(text.splitlines()) == len(series)  # only values changed: no new series
+    assert len(text) < len("\n".join(series)) + 1000
+    assert 'route="<unmatched>",method="OTHER",status="404"} 300' in text
+    assert 'route="<unmatched>",method="OTHER",status="405"} 300' in text  # no rule matched
+    assert "X1M" not in text
+    assert "healthz-" not in text
+
+
 def test_metrics_count_hits_misses_and_requests(srv: Served) -> None:
     srv.client.get(srv.url("kernel-amd64"))
     text = srv.client.get("/metrics").get_data(as_text=True)
