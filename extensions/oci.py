@@ -177,7 +177,7 @@ def flatten_oci(layout: Tree, arch: str, spool: Path) -> Tree:
         if digest in seen:
             raise ExtensionError(f"{oci.label}: {what}: repeats layer {seen[digest]} ({digest})")
         seen[digest] = i
-        label = f"{oci.label}: {what} ({descriptor['digest']})"
+        label = f"{oci.label}: {what} ({digest})"
         with entry.open() as raw:
             stream = BoundedStream(raw, label, image.budget)
             layer = image.read_tar(TarReader(stream, label, image.budget), whiteouts=True)

@@ -7,7 +7,9 @@ As upstream (image-factory-api §2.3), better:
   - with the S3 store: `302` to a presigned URL carrying the `Content-Disposition`
     (`IMAGE_FACTORY_S3_REDIRECT`; never for HEAD; never when the request's Host is the PXE
     URL's host, as upstream, because iPXE clients are better served directly);
-  - otherwise streamed with ranges and conditional requests (`factory.delivery`);
+  - otherwise streamed with ranges and conditional requests (`factory.delivery`); a whole
+    body is hashed on the way and cut short on a mismatch (`_streamed` discards the build),
+    a range only comes from a blob hashed whole in the last `RANGE_REHASH_SECONDS`;
 - no finished build: it is enqueued (or joined: one build however many ask) and the request
   waits up to `IMAGE_FACTORY_BUILD_WAIT`; `Prefer: respond-async` gets `202` with
   `Location: /builds/<key>` at once; a full queue gets `503` + `Retry-After`;
