@@ -231,7 +231,8 @@ def layered_bomb(layers: int = 16, size: int = 8 * 1024 * 1024 - 64 * 1024) -> O
     """An image of `layers` gzip layers of `size` zero bytes each: every layer alone stays
     under the ratio check's floor (8 MiB); together they expand a thousand times."""
     layout = OciLayout()
-    zeros = [file(f"rootfs/usr/local/zero{i}", bytes(size)) for i in range(layers)]
+    zero = bytes(size)  # one buffer shared by every layer's file
+    zeros = [file(f"rootfs/usr/local/zero{i}", zero) for i in range(layers)]
     first = hello_members([zeros[0]])
     blobs = [tar_bytes(first), *(tar_bytes([member]) for member in zeros[1:])]
     layout.image([(gzip.compress(blob, 9, mtime=0), LAYER_GZIP) for blob in blobs])
