@@ -24,6 +24,8 @@ class Limits:
     max_manifest_bytes: int = 1 * MiB
     max_header_bytes: int = 1 * MiB
     max_json_bytes: int = 4 * MiB
+    # Layers of one OCI image (Docker's own limit is 127).
+    max_layers: int = 128
     max_path_bytes: int = 4096
     max_component_bytes: int = 255
 

@@ -98,6 +98,8 @@ class _Layout:
             value = json.loads(entry.read_bytes())
         except (ValueError, UnicodeDecodeError):
             raise ExtensionError(f"{self.label}: {what}: not valid JSON") from None
+        except RecursionError:  # the decoder recurses once per level of nesting
+            raise ExtensionError(f"{self.label}: {what}: JSON nested too deeply") from None
         if not isinstance(value, dict):
             raise ExtensionError(f"{self.label}: {what}: not a JSON object")
         return value
@@ -156,7 +158,12 @@ def flatten_oci(layout: Tree, arch: str, spool: Path) -> Tree:
     layers = manifest.get("layers")
     if not isinstance(layers, list):
         raise ExtensionError(f"{oci.label}: image manifest without a layers list")
+    limit = layout.budget.limits.max_layers
+    if len(layers) > limit:
+        raise ExtensionError(f"{oci.label}: image has {len(layers)} layers, more than {limit}")
+    # One budget for all layers: their output and their compression ratio count together.
     image = Tree(spool, oci.label, Budget(layout.budget.limits, oci.label))
+    seen: dict[str, int] = {}
     for i, descriptor in enumerate(layers):
         what = f"layer {i}"
         if not isinstance(descriptor, dict):
@@ -165,7 +172,12 @@ def flatten_oci(layout: Tree, arch: str, spool: Path) -> Tree:
         if media_type not in LAYER_TYPES:
             raise ExtensionError(f"{oci.label}: {what}: unsupported media type {media_type!r}")
         entry = oci.blob(descriptor, what)
-        label = f"{oci.label}: {what} ({descriptor['digest']})"
+        # A blob named twice would be read twice: amplification, never a real image.
+        digest = str(descriptor["digest"])
+        if digest in seen:
+            raise ExtensionError(f"{oci.label}: {what}: repeats layer {seen[digest]} ({digest})")
+        seen[digest] = i
+        label = f"{oci.label}: {what} ({digest})"
         with entry.open() as raw:
             stream = BoundedStream(raw, label, image.budget)
             layer = image.read_tar(TarReader(stream, label, image.budget), whiteouts=True)

@@ -176,8 +176,8 @@ class TarReader:
                     raise ExtensionError(f"{self.label}: not a tar archive")
                 if block:
                     raise ExtensionError(f"{self.label}: truncated tar archive")
-                return  # no end-of-archive blocks: accepted, as tar(1) does
-            if block == bytes(BLOCK):
+            if len(block) < BLOCK or block == bytes(BLOCK):
+                self._end_of_archive(block)
                 return
             if not _checksum_ok(block, self.label):
                 what = "not a tar archive" if first else "corrupt tar header (bad checksum)"
@@ -226,6 +226,15 @@ class TarReader:
             self._remaining = _padded(size)
             mode = _number(block[100:108], "mode", self.label) & 0o7777
             yield TarMember(name=name, kind=kind, mode=mode, size=size, linkname=linkname)
+
+    def _end_of_archive(self, block: bytes) -> None:
+        """Require the two zero blocks that end every tar: a stream cut at a block boundary
+        would otherwise pass for a smaller, complete archive. Then read a compressed stream
+        to its own end, which checks its trailer."""
+        if not block or self._read(BLOCK) != bytes(BLOCK):
+            raise ExtensionError(f"{self.label}: truncated tar archive (no end-of-archive blocks)")
+        if isinstance(self._source, BoundedStream):
+            self._source.finish()
 
     def _name(self, block: bytes, pax: dict[str, str], long_name: str | None) -> str:
         if pax.get("path"):

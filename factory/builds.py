@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from factory.bodies import load_small_body
 from factory.engine import engine
 from factory.images import build_links, find_built
 from workers.errors import InvalidRequest, NotFound
@@ -41,8 +42,12 @@ def _json(doc: Mapping[str, Any], status: int) -> Response:
 
 
 def _fields() -> tuple[str, str, str]:
+    load_small_body(engine().settings.max_form_bytes, "POST /builds body")
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # json recurses once per level; silent= does not cover it
+            raise InvalidRequest("the body's JSON is nested too deeply") from None
         if not isinstance(body, dict):
             raise InvalidRequest("the body must be a JSON object with schematic, version, path")
     else:

@@ -6,19 +6,24 @@
   with an ASCII fallback and an RFC 5987 `filename*` for anything else, so no value can
   inject a header.
 - `stream_asset`: ETag (`"<sha256>"`), Last-Modified, `Accept-Ranges: bytes`, `Range` and
-  `If-Range` (206, 416), `If-None-Match` and `If-Modified-Since` (304). Local blobs go out as
-  a file (gunicorn `sendfile`s it: zero-copy, also for ranges); S3 blobs as a stream opened
-  before the headers are sent (an unreachable store is a 503, not a broken 200), which ends
-  the connection early if S3 fails midway, so the client sees fewer bytes than
-  `Content-Length` promised and never a complete-looking wrong file.
+  `If-Range` (206, 416), `If-None-Match` and `If-Modified-Since` (304). A whole body is
+  hashed while it streams and its last chunk held back until the digest is known: bytes
+  that no longer match the build's sha256 end the connection before the last chunk (and
+  `accept` has the build discarded), so a client never gets a complete wrong file. Ranges of
+  a local blob go out as a file (gunicorn `sendfile`s it, zero-copy; the caller has checked
+  the whole blob recently); S3 blobs as a stream opened before the headers are sent (an
+  unreachable store is a 503, not a broken 200), which ends the connection early if S3
+  fails midway, so the client sees fewer bytes than `Content-Length` promised.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from email.utils import formatdate
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +45,7 @@ CHUNK = 1 << 20
 MAX_NAME_BYTES = 255
 TEXT = "text/plain; charset=utf-8"
 _UNSAFE = set('/\\";')
+_EMPTY_SUFFIX = re.compile(r"^\s*bytes\s*=\s*-0+\s*$", re.I)
 # In the plain `filename="…"` parameter: printable ASCII that needs no escaping anywhere.
 _PLAIN = set(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 !#$&'()*+,-.:=@[]^_`{}~"
@@ -120,6 +126,10 @@ def _wanted_range(request: Request, built: BuiltAsset, modified: int) -> Range |
                 return None
         elif condition.date is None or int(condition.date.timestamp()) != modified:
             return None
+    if _EMPTY_SUFFIX.match(header):
+        # `bytes=-0`: valid syntax asking for no bytes (werkzeug calls it malformed), so
+        # unsatisfiable (RFC 9110 §14.1.2): a range from the end, which makes it a 416.
+        return Range("bytes", [(built.size, None)])
     wanted = parse_range_header(header)
     if wanted is None or wanted.units != "bytes" or len(wanted.ranges) != 1:
         return None
@@ -140,9 +150,15 @@ def _byte_span(wanted: Range, size: int) -> tuple[int, int] | None:
 
 
 def stream_asset(
-    request: Request, store: Store, built: BuiltAsset, filename: str, modified: int
+    request: Request,
+    store: Store,
+    built: BuiltAsset,
+    filename: str,
+    modified: int,
+    accept: Callable[[str], bool],
 ) -> Response:
-    """The asset itself (or a range of it), honouring conditional requests."""
+    """The asset itself (or a range of it), honouring conditional requests. `accept` gets
+    the sha256 of a whole body streamed, before its last chunk goes out; False cuts it."""
     headers = {
         "ETag": _etag(built),
         "Last-Modified": formatdate(modified, usegmt=True),
@@ -164,6 +180,9 @@ def stream_asset(
     headers["Content-Length"] = str(stop - start)
     if request.method == "HEAD":
         body: Iterable[bytes] = []
+    elif status == 200:
+        reader = store.open(built.blob)  # fails here, before any header is sent
+        body = _verified(_exactly(reader, built.size, built.blob), built.blob, accept)
     elif isinstance(store, LocalStore):
         # A real file: the WSGI server's file wrapper (gunicorn: sendfile from this offset,
         # Content-Length bytes); the slice also stops at `stop` when iterated instead.
@@ -221,6 +240,29 @@ class _FileSlice(io.RawIOBase):
 
 class ShortRead(StoreUnavailable):
     """The store ended an object early."""
+
+
+class CorruptBlob(Exception):
+    """Streamed bytes did not match the build's digest."""
+
+
+def _verified(
+    chunks: Iterable[bytes], where: str, accept: Callable[[str], bool]
+) -> Iterator[bytes]:
+    """`chunks` (a whole blob), hashed as they pass; the last one is held back until the
+    sha256 is known and never sent unless `accept` takes it: a mismatch cuts the body short."""
+    digest = hashlib.sha256()
+    held = b""
+    for chunk in chunks:
+        digest.update(chunk)
+        if held:
+            yield held
+        held = chunk
+    if not accept(digest.hexdigest()):
+        log.error("%s: streamed bytes do not match the build's sha256: connection cut", where)
+        raise CorruptBlob(f"{where} does not match its sha256")
+    if held:
+        yield held
 
 
 def _exactly(reader: BinaryIO, length: int, where: str) -> Iterator[bytes]:

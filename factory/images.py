@@ -7,7 +7,9 @@ As upstream (image-factory-api §2.3), better:
   - with the S3 store: `302` to a presigned URL carrying the `Content-Disposition`
     (`IMAGE_FACTORY_S3_REDIRECT`; never for HEAD; never when the request's Host is the PXE
     URL's host, as upstream, because iPXE clients are better served directly);
-  - otherwise streamed with ranges and conditional requests (`factory.delivery`);
+  - otherwise streamed with ranges and conditional requests (`factory.delivery`); a whole
+    body is hashed on the way and cut short on a mismatch (`_streamed` discards the build),
+    a range only comes from a blob hashed whole in the last `RANGE_REHASH_SECONDS`;
 - no finished build: it is enqueued (or joined: one build however many ask) and the request
   waits up to `IMAGE_FACTORY_BUILD_WAIT`; `Prefer: respond-async` gets `202` with
   `Location: /builds/<key>` at once; a full queue gets `503` + `Retry-After`;
@@ -33,7 +35,7 @@ from factory.delivery import (
 )
 from factory.engine import Engine, engine
 from factory.errors import text_error
-from workers.builds import BuiltAsset
+from workers.builds import BuiltAsset, discard_build
 from workers.jobs import BuildRequest
 from workers.plans import Plan
 from workers.profiles import parse_profile
@@ -51,6 +53,8 @@ SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "
 RETRY_AFTER_BUILDING = "10"
 # Redirects and checksum files may rely on a digest check this recent (no store round trip).
 TRUST_SECONDS = 10.0
+# A range is served from a blob hashed in full (by a check or a whole download) this recently.
+RANGE_REHASH_SECONDS = 60.0
 
 
 def split_suffix(path: str) -> tuple[str, str]:
@@ -67,13 +71,16 @@ def prefers_async(req: Request) -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences.split(","))
 
 
-def find_built(eng: Engine, plan: Plan, trust_seconds: float = 0.0) -> BuiltAsset | None:
+def find_built(
+    eng: Engine, plan: Plan, trust_seconds: float = 0.0, rehash_after: float | None = None
+) -> BuiltAsset | None:
     """The finished build of `plan`, if its stored bytes still match its digest (as checked
-    within the last `trust_seconds`; 0: look at the store now)."""
+    within the last `trust_seconds`; 0: look at the store now; with `rehash_after`, hashed in
+    full within that many seconds)."""
     built = eng.manifest(plan.key)
     if built is None:
         return None
-    if not eng.verifier.check(eng.store, built, trust_seconds):
+    if not eng.verifier.check(eng.store, built, trust_seconds, rehash_after):
         eng.forget_build(plan.key)
         eng.metrics.count("image_factory_corrupt_blobs_total")
         return None
@@ -142,7 +149,14 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     plan = eng.plan(schematic_id, version, profile)
     kind = str(plan.kind)
     redirecting = not wanted and eng.settings.uses_s3 and _redirect_allowed(eng)
-    built = find_built(eng, plan, TRUST_SECONDS if redirecting or wanted else 0.0)
+    # A range cannot be checked by hashing it: its blob must have been hashed whole lately.
+    ranged = not wanted and not redirecting and "Range" in request.headers
+    built = find_built(
+        eng,
+        plan,
+        TRUST_SECONDS if redirecting or wanted else 0.0,
+        RANGE_REHASH_SECONDS if ranged else None,
+    )
     if built is None:
         eng.metrics.count("image_factory_cache_misses_total", kind=kind)
         found = build_then_find(eng, plan, BuildRequest.for_plan(schematic_id, plan))
@@ -162,8 +176,24 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         if url is not None:
             return redirect_response(url)
     return stream_asset(
-        request, eng.store, built, filename, built.built_at or _stored_at(eng, built)
+        request,
+        eng.store,
+        built,
+        filename,
+        built.built_at or _stored_at(eng, built),
+        lambda sha256: _streamed(eng, built, sha256),
     )
+
+
+def _streamed(eng: Engine, built: BuiltAsset, sha256: str) -> bool:
+    """Whether a whole body just streamed matched its build; a mismatch discards the build
+    (the next request rebuilds it)."""
+    if eng.verifier.streamed(built, sha256):
+        return True
+    discard_build(eng.store, built, f"streamed bytes have sha256 {sha256}")
+    eng.forget_build(built.key)
+    eng.metrics.count("image_factory_corrupt_blobs_total")
+    return False
 
 
 def _stored_at(eng: Engine, built: BuiltAsset) -> int:

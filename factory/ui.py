@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from factory import downloads
+from factory.bodies import load_small_body
 from factory.engine import engine
 from factory.i18n import _, remember_language
 from factory.services import services
@@ -678,6 +679,7 @@ def upload_form() -> Response:
 def upload() -> Any:
     svc = services()
     limit = svc.settings.max_schematic_bytes
+    load_small_body(limit + svc.settings.max_form_bytes, "schematic upload")
     form = UploadForm(
         version=request.form.get("version", ""),
         platform=request.form.get("platform", "metal"),

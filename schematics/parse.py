@@ -15,8 +15,9 @@ Bounds: the input size, nesting depth (`compose.MAX_DEPTH`) and alias expansion 
 nodes in total may be visited through aliases, so alias bombs fail fast).
 
 Deliberate deviations from upstream, all rejecting rare input rather than mis-hashing it: merge keys
-(`<<`), non-string keys in maps nested inside `overlay.options`, and `!!binary` data that is not
-UTF-8 text are refused with a message saying so.
+(`<<`), non-string keys in maps nested inside `overlay.options`, `!!binary` data that is not
+UTF-8 text, and control characters (written as escapes) in `extraKernelArgs` are refused with a
+message saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import binascii
 import dataclasses
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import (
@@ -88,7 +90,20 @@ def parse_schematic(
     schematic = _Decoder().schematic(root)
     if schematic.owner and not allow_owner:
         raise SchematicError("owner field is only supported in Enterprise edition")
+    _check_kernel_args(schematic.customization.extra_kernel_args)
     return schematic
+
+
+def _check_kernel_args(args: tuple[str, ...]) -> None:
+    """Escapes (`"\\u0000"`, `"\\t"`) get control characters past the document check; on a
+    kernel command line they would cut or split an argument. Refused (upstream keeps them)."""
+    for i, arg in enumerate(args):
+        bad = next((ch for ch in arg if unicodedata.category(ch) == "Cc"), None)
+        if bad is not None:
+            raise SchematicError(
+                f"customization.extraKernelArgs[{i}]: control character U+{ord(bad):04X} "
+                "is not allowed in a kernel argument"
+            )
 
 
 class _Failed(Exception):

@@ -31,6 +31,10 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 BUILD_SECONDS = (1.0, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0, 1800.0, 3600.0)
+# Label values for `method`: the standard methods (case-sensitive, as HTTP says), else OTHER.
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+)
 HTTP_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0)
 
 
@@ -154,9 +158,12 @@ class Metrics:
         )
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One HTTP request: its count and its latency, written in one round trip."""
+        """One HTTP request: its count and its latency, written in one round trip. `route` is
+        a route template (or one fixed word); a method outside `HTTP_METHODS` counts as
+        `OTHER`, so made-up methods cannot create series."""
         name = "image_factory_http_request_duration_seconds"
         family = FAMILIES[name]
+        method = method if method in HTTP_METHODS else "OTHER"
         labels = [("route", route), ("method", method)]
         le = next((b for b in family.buckets if seconds <= b), math.inf)
         self._add(

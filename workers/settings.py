@@ -29,6 +29,8 @@ class Settings:
     s3_region: str = "us-east-1"
     max_schematic_bytes: int = 64 * 1024
     max_extension_bytes: int = 512 * 1024 * 1024
+    # `POST /builds` bodies, and what `POST /upload` may add to the schematic file.
+    max_form_bytes: int = 16 * 1024
     build_wait: int = 15 * 60
     max_queue: int = 100
     build_time_limit: int = 60 * 60

@@ -5,7 +5,8 @@ then gunicorn and one build worker on the embedded broker run side by side
 (`factory.commands.supervise`). Scaled mode (a Redis broker URL): only the web processes;
 builds run on `image-factory worker` processes elsewhere.
 
-The only `Server` header is ours (`Image Factory <version>`): gunicorn's own is replaced.
+The only `Server` header is ours (`Image Factory <version>`): gunicorn's own is replaced, and
+so are its HTML error pages (`write_plain_error`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import click
 import gunicorn.http.wsgi
+import gunicorn.util
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
@@ -65,6 +67,19 @@ def _without_app_server_header(app: WsgiApp) -> WsgiApp:
     return wrapped
 
 
+def write_plain_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own answers (414 URI too long, 431, a malformed request line) in plain text
+    like every error of the app, instead of gunicorn's HTML page."""
+    body = (f"{reason}: {mesg}" if mesg else reason).replace("\n", " ") + "\n"
+    data = body.encode("utf-8", "replace")
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"
+        f"Server: {SERVER_HEADER}\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + data)
+
+
 def _prepare_embedded_default(settings: Settings, store: Store) -> None:
     """A fresh data directory gets the reference release (and first-start steps) first."""
     try:
@@ -107,6 +122,7 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         _prepare_embedded_default(settings, store)
     app = create_app(settings, store=store)
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
+    gunicorn.util.write_error = write_plain_error
     options = {
         "bind": f"{host}:{port}",
         "workers": web_workers,

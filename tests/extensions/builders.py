@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tarfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,13 @@ def tar_bytes(
             info.size = len(m.data) if m.kind == tarfile.REGTYPE else 0
             tar.addfile(info, io.BytesIO(m.data) if m.kind == tarfile.REGTYPE else None)
     return buf.getvalue()
+
+
+def without_end_marker(data: bytes) -> bytes:
+    """A tar cut right after its last member's data, at a block boundary: no end-of-archive."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        end = max(member.offset_data + member.size for member in tar.getmembers())
+    return data[: -(-end // 512) * 512]
 
 
 def gz(data: bytes) -> bytes:
@@ -192,3 +200,40 @@ class OciLayout:
     def tar(self, nested_index: bool = False, override: Mapping[str, bytes] = {}) -> bytes:
         files = {**self.files(nested_index), **override}
         return tar_bytes([file(name, data) for name, data in sorted(files.items())])
+
+
+# --- damaged and hostile containers -------------------------------------------------------------
+
+
+def gz_without_trailer(data: bytes) -> bytes:
+    """A gzip stream holding all of `data` but missing its CRC and size trailer."""
+    return gz(data)[:-8]
+
+
+def gz_unfinished(data: bytes) -> bytes:
+    """A gzip stream holding all of `data`, flushed but never finished (no last block)."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
+
+
+def zst_unfinished(data: bytes) -> bytes:
+    """A zstd frame holding all of `data` whose last block never comes."""
+    frame = zstandard.ZstdCompressor().compressobj()
+    return frame.compress(data) + frame.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+
+def deeply_nested_json(depth: int = 100_000) -> bytes:
+    """A JSON object nested `depth` levels deep (Python's json recurses once per level)."""
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def layered_bomb(layers: int = 16, size: int = 8 * 1024 * 1024 - 64 * 1024) -> OciLayout:
+    """An image of `layers` gzip layers of `size` zero bytes each: every layer alone stays
+    under the ratio check's floor (8 MiB); together they expand a thousand times."""
+    layout = OciLayout()
+    zero = bytes(size)  # one buffer shared by every layer's file
+    zeros = [file(f"rootfs/usr/local/zero{i}", zero) for i in range(layers)]
+    first = hello_members([zeros[0]])
+    blobs = [tar_bytes(first), *(tar_bytes([member]) for member in zeros[1:])]
+    layout.image([(gzip.compress(blob, 9, mtime=0), LAYER_GZIP) for blob in blobs])
+    return layout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 import os
@@ -20,21 +21,28 @@ import zstandard
 from extensions.errors import ExtensionError
 from extensions.limits import Limits
 from extensions.package import pack_extension
+from extensions.sources import stage_source
 from tests.extensions.builders import (
     LAYER_GZIP,
     LAYER_TAR,
     LAYER_ZSTD,
     Member,
     OciLayout,
+    deeply_nested_json,
     directory,
     file,
     gz,
+    gz_unfinished,
+    gz_without_trailer,
     hello_members,
+    layered_bomb,
     symlink,
     tar_bytes,
+    without_end_marker,
     write,
     write_tree,
     zst,
+    zst_unfinished,
 )
 from workers.assembly.run import run_tool
 
@@ -227,6 +235,48 @@ def test_oci_layer_with_hostile_content_is_refused(tmp_path: Path) -> None:
         digest_of(tmp_path, write(tmp_path / "h.tar", layout.tar()))
 
 
+def test_oci_manifest_repeating_a_layer_is_refused(tmp_path: Path) -> None:
+    layer = tar_bytes(hello_members())
+    layout = OciLayout()
+    layout.image([(layer, LAYER_TAR), (layer, LAYER_TAR)])
+    digest = hashlib.sha256(layer).hexdigest()
+    with pytest.raises(ExtensionError, match=rf"layer 1: repeats layer 0 \(sha256:{digest}"):
+        digest_of(tmp_path, write(tmp_path / "dup.tar", layout.tar()))
+
+
+def test_oci_layers_adding_up_to_a_bomb_are_refused_early(tmp_path: Path) -> None:
+    layout = layered_bomb()
+    upload = layout.tar()
+    assert len(upload) < 256 * 1024  # 134 MB of zeros
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    # Sixteen layers of 8 MiB: the second one already crosses the ratio over all layers.
+    with pytest.raises(
+        ExtensionError, match=r"layer 1 \(sha256:.*\): gzip data expands more than 100:1"
+    ):
+        stage_source(write(tmp_path / "bomb.tar", upload), spool, "amd64")
+
+
+def test_oci_layer_count_is_bounded(tmp_path: Path) -> None:
+    layout = OciLayout()
+    layout.image(
+        [(tar_bytes(hello_members()), LAYER_TAR)]
+        + [(tar_bytes([file(f"rootfs/usr/local/f{i}")]), LAYER_TAR) for i in range(3)]
+    )
+    source = write(tmp_path / "many.tar", layout.tar())
+    with pytest.raises(ExtensionError, match="image has 4 layers, more than 3"):
+        digest_of(tmp_path, source, limits=Limits(max_layers=3))
+    assert digest_of(tmp_path, source, limits=Limits(max_layers=4))
+
+
+@pytest.mark.parametrize("document", ["index.json", "oci-layout"])
+def test_oci_deeply_nested_json_is_refused(tmp_path: Path, document: str) -> None:
+    layout = oci_single_layer(tar_bytes(hello_members()))
+    source = write(tmp_path / "deep.tar", layout.tar(override={document: deeply_nested_json()}))
+    with pytest.raises(ExtensionError, match=f"{document}: JSON nested too deeply"):
+        digest_of(tmp_path, source)
+
+
 # --- bombs, limits, garbage -------------------------------------------------------------------
 
 BOMB_BYTES = 512 * 1024 * 1024
@@ -312,6 +362,67 @@ def test_truncated_and_corrupt_tars(tmp_path: Path) -> None:
     corrupt[second_header + 120] ^= 0xFF  # inside its uid field
     with pytest.raises(ExtensionError, match="bad checksum"):
         digest_of(tmp_path, write(tmp_path / "c", bytes(corrupt)))
+
+
+TRUNCATED_TAR = without_end_marker(tar_bytes(hello_members()))
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        lambda tar: tar,
+        gz,
+        zst,
+        lambda tar: oci_single_layer(tar).tar(),
+        lambda tar: oci_single_layer(gz(tar), LAYER_GZIP).tar(),
+        lambda tar: oci_single_layer(zst(tar), LAYER_ZSTD).tar(),
+    ],
+    ids=["tar", "tgz", "tar.zst", "oci-tar-layer", "oci-gzip-layer", "oci-zstd-layer"],
+)
+def test_tar_cut_at_a_block_boundary_is_refused(tmp_path: Path, container: Any) -> None:
+    with tarfile.open(fileobj=io.BytesIO(TRUNCATED_TAR)) as accepted:
+        assert accepted.getnames()  # Python's tarfile reads it without a word
+    source = write(tmp_path / "cut", container(TRUNCATED_TAR))
+    with pytest.raises(ExtensionError, match=r"truncated tar archive \(no end-of-archive"):
+        digest_of(tmp_path, source)
+    assert not (tmp_path / "out-1.tar").exists()
+
+
+def test_a_lone_zero_block_is_not_an_end_of_archive(tmp_path: Path) -> None:
+    source = write(tmp_path / "lone", TRUNCATED_TAR + bytes(512))
+    with pytest.raises(ExtensionError, match=r"truncated tar archive \(no end-of-archive"):
+        digest_of(tmp_path, source)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (gz_without_trailer, "corrupt gzip data"),
+        (gz_unfinished, "corrupt gzip data"),
+        (zst_unfinished, r"corrupt zstd data \(the stream ends inside a frame"),
+    ],
+    ids=["gzip-no-trailer", "gzip-unfinished", "zstd-unfinished"],
+)
+def test_compressed_stream_missing_its_end_is_refused(
+    tmp_path: Path, damage: Any, message: str
+) -> None:
+    tar = tar_bytes(hello_members())
+    for name, data in (("plain", damage(tar)), ("oci", _oci_of(damage(tar)))):
+        with pytest.raises(ExtensionError, match=message):
+            digest_of(tmp_path, write(tmp_path / name, data))
+
+
+def _oci_of(compressed: bytes) -> bytes:
+    media_type = LAYER_ZSTD if compressed.startswith(b"\x28\xb5\x2f\xfd") else LAYER_GZIP
+    return oci_single_layer(compressed, media_type).tar()
+
+
+def test_multi_frame_zstd_is_still_read(tmp_path: Path) -> None:
+    tar = tar_bytes(MEMBERS)
+    frames = zst(tar[:3000]) + zst(tar[3000:])
+    assert digest_of(tmp_path, write(tmp_path / "f", frames)) == digest_of(
+        tmp_path, write(tmp_path / "t", tar)
+    )
 
 
 def test_sparse_files_are_refused(tmp_path: Path) -> None:

@@ -162,7 +162,10 @@ def test_deep_nesting_under_a_raised_limit_is_a_400(tmp_path: Path) -> None:
 
 
 def test_go_json_escapes_html_characters(client: FlaskClient) -> None:
-    body = b"customization:\n  extraKernelArgs: ['<a&b>', \"\\t\\u2028\"]\n"
+    body = (
+        b"customization:\n  extraKernelArgs: ['<a&b>', \"\\u2028\"]\n"
+        b'  embeddedMachineConfiguration: "\\t"\n'
+    )
     response = client.post("/schematics", data=body)
     assert response.status_code == 201
     assert b"\\u003ca\\u0026b\\u003e" in response.data

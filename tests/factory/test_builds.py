@@ -3,6 +3,7 @@ with a real build worker (a thread) doing the builds."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -109,6 +110,39 @@ def test_bad_build_requests(srv: Served, body: Any, status: int, message: str) -
     response = srv.client.post("/builds", json=body)
     assert response.status_code == status
     assert message in response.get_data(as_text=True)
+
+
+def test_deeply_nested_json_is_a_400(srv: Served) -> None:
+    deep = b'{"schematic":' + b"[" * 8000 + b"]" * 8000 + b"}"  # under the body limit
+    response = srv.client.post("/builds", data=deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == "the body's JSON is nested too deeply\n"
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(srv: Served) -> None:
+    limit = srv.settings.max_form_bytes
+    body = io.BytesIO(b'{"schematic": "' + b"x" * 10 * limit + b'"}')
+    response = srv.client.post(
+        "/builds",
+        input_stream=body,
+        content_type="application/json",
+        headers={"Content-Length": str(len(body.getvalue()))},
+    )
+    assert response.status_code == 413
+    assert response.get_data(as_text=True) == (
+        f"POST /builds body is larger than the limit of {limit} bytes\n"
+    )
+    assert body.tell() == 0
+    body.seek(0)
+    response = srv.client.post(
+        "/builds",
+        input_stream=body,
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_base={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert body.tell() <= limit + 1
 
 
 @pytest.mark.parametrize("key", ["0" * 64, "not-a-key", "A" * 64])

@@ -19,15 +19,20 @@ from tests.extensions.builders import (
     LAYER_TAR,
     Member,
     OciLayout,
+    deeply_nested_json,
     directory,
     file,
     gz,
+    gz_without_trailer,
     hardlink,
     hello_members,
+    layered_bomb,
     manifest,
     symlink,
     tar_bytes,
+    without_end_marker,
     zst,
+    zst_unfinished,
 )
 from tests.extensions.test_sources import _bomb_tar_stream
 from tests.workers.releases.fakes import save_fake_release
@@ -77,6 +82,12 @@ def oci_with_bad_digest() -> bytes:
     layout.image([(HELLO, LAYER_TAR)])
     victim = next(d for d, b in layout.blobs.items() if b == HELLO)
     return layout.tar(override={f"blobs/sha256/{victim}": HELLO.replace(b"hello", b"HELLO")})
+
+
+def oci_of(layers: list[tuple[bytes, str]]) -> bytes:
+    layout = OciLayout()
+    layout.image(layers)
+    return layout.tar()
 
 
 HOSTILE: dict[str, tuple[bytes, str]] = {
@@ -132,6 +143,27 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "zstd-bomb": (
         _bomb_tar_stream(zstandard.ZstdCompressor(level=1).compressobj(), 64 * 1024 * 1024),
         "zstd data expands more than 100:1",
+    ),
+    "tar-cut-at-block": (without_end_marker(HELLO), "upload: truncated tar archive"),
+    "tgz-cut-at-block": (gz(without_end_marker(HELLO)), "upload: truncated tar archive"),
+    "zst-cut-at-block": (zst(without_end_marker(HELLO)), "upload: truncated tar archive"),
+    "oci-layer-cut-at-block": (
+        oci_of([(gz(without_end_marker(HELLO)), LAYER_GZIP)]),
+        "layer 0 (sha256:",
+    ),
+    "gzip-without-trailer": (gz_without_trailer(HELLO), "upload: corrupt gzip data"),
+    "zstd-unfinished": (zst_unfinished(HELLO), "upload: corrupt zstd data"),
+    "oci-repeated-layer": (
+        oci_of([(HELLO, LAYER_TAR), (HELLO, LAYER_TAR)]),
+        "upload: layer 1: repeats layer 0 (sha256:",
+    ),
+    "oci-layers-add-up-to-a-bomb": (
+        layered_bomb().tar(),
+        "upload: layer 1 (sha256:",
+    ),
+    "oci-deep-json": (
+        OciLayout().tar(override={"index.json": deeply_nested_json()}),
+        "upload: index.json: JSON nested too deeply",
     ),
     "garbage": (b"\x00\xffnot an archive" * 64, "upload: not a tar archive"),
     "empty": (b"", "upload: not a tar archive"),

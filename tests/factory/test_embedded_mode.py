@@ -3,6 +3,7 @@ download checks as the scaled deployment, with its own build worker doing the bu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,10 +18,13 @@ import pytest
 from tests.factory.download_checks import (
     check_downloads,
     check_single_flight,
+    headers_of,
     schematic_body,
     sha256_of,
+    status_of,
 )
 from tests.factory.stacks import Stack, start_embedded, stock
+from tests.factory.test_images import tamper_keeping_size_and_mtime
 from workers.releases.catalog import Release
 from workers.settings import Settings
 from workers.store import LocalStore
@@ -139,3 +143,44 @@ def test_a_killed_worker_is_restarted_and_its_build_finished(
     assert sha256_of(tmp_path / "asset") == status["sha256"]
     assert _worker_pid(embedded) != victim  # the supervisor started a new worker
     assert embedded.log("serve").count(f"build {key} finished") == 1
+
+
+def test_bytes_changed_under_the_same_mtime_never_reach_a_client_complete(
+    embedded: Stack, tmp_path: Path
+) -> None:
+    sid = _schematic(embedded, "tamper-wire")
+    path = "initramfs-amd64.xz"
+    url = f"/image/{sid}/v1.0.0/{path}"
+    embedded.curl("--fail", "-o", str(tmp_path / "first"), url)
+    key = embedded.build_key(sid, path)
+    status = embedded.get_json(f"/builds/{key}")
+    sha, size = str(status["sha256"]), int(str(status["size"]))
+    assert size > 2 * 1024 * 1024  # more than one chunk goes out before the last is checked
+    started = embedded.log("serve").count(f"build {key} started")
+    blob = embedded.root / "data" / "store" / "blobs" / "sha256" / sha
+    tamper_keeping_size_and_mtime(blob, 1000)
+
+    cut = embedded.curl("-D", "-", "-o", str(tmp_path / "cut"), url, check=False)
+
+    assert cut.returncode == 18, cut.stderr  # curl: "transfer closed with bytes remaining"
+    assert headers_of(cut.stdout)["etag"] == f'"{sha}"'
+    assert headers_of(cut.stdout)["content-length"] == str(size)
+    received = (tmp_path / "cut").read_bytes()
+    assert len(received) < size
+    assert hashlib.sha256(received).hexdigest() != sha
+
+    embedded.curl("--fail", "-o", str(tmp_path / "again"), url)  # rebuilt
+    assert sha256_of(tmp_path / "again") == sha
+    assert embedded.log("serve").count(f"build {key} started") == started + 1
+
+
+def test_errors_of_the_http_server_itself_are_plain_text(embedded: Stack, tmp_path: Path) -> None:
+    too_long = embedded.curl("-D", "-", "-o", str(tmp_path / "body"), "/image/" + "a" * 9000)
+    assert status_of(too_long.stdout) == 414
+    headers = headers_of(too_long.stdout)
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert headers["server"].startswith("Image Factory ")
+    body = (tmp_path / "body").read_text()
+    assert body.startswith("URI Too Long: ")
+    assert body.endswith("\n")
+    assert "<" not in body

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -17,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory import create_app
+from factory import images as images_module
+from factory.delivery import CorruptBlob
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers import build as build_module
@@ -181,7 +184,13 @@ def test_unsatisfiable_range_is_416_and_odd_ranges_get_everything(
     beyond = srv.client.get(url, headers={"Range": f"bytes={len(kernel)}-"})
     assert beyond.status_code == 416
     assert beyond.headers["Content-Range"] == f"bytes */{len(kernel)}"
-    for header in ("bytes=0-1,4-5", "items=0-1", "bytes=x-y"):
+    # An empty suffix asks for no bytes at all (RFC 9110 §14.1.2): unsatisfiable too.
+    for empty in ("bytes=-0", "bytes= -000 ", f"bytes={len(kernel) + 5}-{len(kernel) + 9}"):
+        nothing = srv.client.get(url, headers={"Range": empty})
+        assert nothing.status_code == 416, empty
+        assert nothing.data == b""
+        assert nothing.headers["Content-Range"] == f"bytes */{len(kernel)}"
+    for header in ("bytes=0-1,4-5", "items=0-1", "bytes=x-y", "bytes=5-2"):
         whole = srv.client.get(url, headers={"Range": header})
         assert whole.status_code == 200, header
         assert whole.data == kernel
@@ -198,6 +207,60 @@ def test_if_range_honours_the_range_only_while_the_etag_matches(srv: Served, ker
     assert stale.data == kernel
     weak = srv.client.get(url, headers={"Range": "bytes=0-3", "If-Range": "W/" + etag})
     assert weak.status_code == 200
+
+
+def tamper_keeping_size_and_mtime(path: Path, offset: int) -> None:
+    """Change one byte in place and put the mtime back, as a bad disk or an intruder could:
+    the stored version (size, mtime, inode) is the same, the bytes are not."""
+    before = path.stat()
+    with path.open("r+b") as blob:
+        blob.seek(offset)
+        old = blob.read(1)
+        blob.seek(offset)
+        blob.write(bytes([old[0] ^ 0xFF]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def test_bytes_changed_under_the_same_mtime_never_reach_a_client_complete(srv: Served) -> None:
+    # The command line: a blob of its own (a kernel's blob is the release's, shared).
+    url = f"/image/{_new_schematic(srv, 'tamper')}/v1.0.0/cmdline-metal-amd64"
+    good = srv.client.get(url).data
+    sha = hashlib.sha256(good).hexdigest()
+    before = srv.client.get("/metrics").get_data(as_text=True).count("corrupt_blobs_total 1")
+    tamper_keeping_size_and_mtime(srv.store.path(f"blobs/sha256/{sha}"), len(good) - 2)
+
+    # The body's only chunk is its last: held back, hashed, refused; the WSGI iteration
+    # fails (the server cuts the connection: see test_embedded_mode for a real client).
+    with pytest.raises(CorruptBlob, match="does not match its sha256"):
+        srv.client.get(url)
+    metrics = srv.client.get("/metrics").get_data(as_text=True)
+    assert metrics.count("corrupt_blobs_total 1") == before + 1
+
+    again = srv.client.get(url)  # the build was discarded: this one rebuilds it
+    assert again.status_code == 200
+    assert again.data == good
+
+
+def test_a_range_is_served_only_from_a_blob_hashed_whole_lately(
+    srv: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"/image/{_new_schematic(srv, 'tamper-range')}/v1.0.0/cmdline-metal-amd64"
+    good = srv.client.get(url).data
+    sha = hashlib.sha256(good).hexdigest()
+    tamper_keeping_size_and_mtime(srv.store.path(f"blobs/sha256/{sha}"), 3)
+    monkeypatch.setattr(images_module, "RANGE_REHASH_SECONDS", 0.0)  # "lately" has passed
+
+    response = srv.client.get(url, headers={"Range": "bytes=0-9"})
+
+    assert response.status_code == 206
+    assert response.data == good[:10]  # from the rebuilt blob, not the tampered one
+    assert hashlib.sha256(srv.store.path(f"blobs/sha256/{sha}").read_bytes()).hexdigest() == sha
 
 
 # --- checksums, signatures, file names ------------------------------------------------------
@@ -351,6 +414,25 @@ def test_a_full_queue_is_503(tmp_path: Path, srv: Served) -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert "the build queue is full" in response.get_data(as_text=True)
+
+
+def test_made_up_methods_and_paths_do_not_grow_the_metrics(srv: Served) -> None:
+    def probe(batch: int) -> None:
+        for i in range(150):
+            srv.client.open(f"/healthz-{batch}-{i}", method=f"X{batch}M{i}")
+            srv.client.open(srv.url("kernel-amd64"), method=f"Y{batch}M{i}")
+
+    probe(0)
+    srv.client.get("/metrics")  # so that its own series exists from here on
+    series = srv.client.get("/metrics").get_data(as_text=True).splitlines()
+    probe(1)
+    text = srv.client.get("/metrics").get_data(as_text=True)
+    assert len(text.splitlines()) == len(series)  # only values changed: no new series
+    assert len(text) < len("\n".join(series)) + 1000
+    assert 'route="<unmatched>",method="OTHER",status="404"} 300' in text
+    assert 'route="<unmatched>",method="OTHER",status="405"} 300' in text  # no rule matched
+    assert "X1M" not in text
+    assert "healthz-" not in text
 
 
 def test_metrics_count_hits_misses_and_requests(srv: Served) -> None:

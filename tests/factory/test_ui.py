@@ -638,3 +638,34 @@ def test_an_extension_page_lists_what_it_installs(client: FlaskClient) -> None:
     assert "<code>/usr/local/bin/hello</code>" in html
     assert client.get("/catalog/" + "0" * 64).status_code == 404
     assert client.get("/catalog/nothex").status_code == 404
+
+
+def test_an_oversized_upload_is_413_before_its_body_is_read(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", max_schematic_bytes=1000, max_form_bytes=500)
+    client = create_app(settings, store=LocalStore(tmp_path / "store")).test_client()
+    body = BytesIO(b"x" * 10_000_000)
+    response = client.post(
+        "/upload",
+        input_stream=body,
+        content_type="multipart/form-data; boundary=b",
+        headers={"Content-Length": "10000000"},
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == (
+        "schematic upload is larger than the limit of 1500 bytes\n"
+    )
+    assert body.tell() == 0  # refused from the declared length alone
+
+    chunked = BytesIO(b"--b\r\n" + b"x" * 100_000)
+    response = client.post(
+        "/upload",
+        input_stream=chunked,
+        content_type="multipart/form-data; boundary=b",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_base={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert "larger than the limit of 1500 bytes" in response.get_data(as_text=True)
+    assert chunked.tell() <= 1501
+    assert list((tmp_path / "store").rglob("schematics/*")) == []

@@ -317,4 +317,28 @@ HOSTILE = [
     ),
 ]
 
-ALL = WRONG_TYPES + DUPLICATE_KEYS + UNKNOWN_KEYS + RANGES_AND_ENUMS + HOSTILE
+# Escapes get control characters past the document check; a kernel argument must not hold one.
+KERNEL_ARGS = [
+    BadInput(
+        "NUL in a kernel argument",
+        b'{"customization": {"extraKernelArgs": ["noapic", "a\\u0000b"]}}',
+        ("customization.extraKernelArgs[1]", "control character U+0000"),
+    ),
+    BadInput(
+        "tab in a kernel argument",
+        b'customization:\n  extraKernelArgs: ["console=tty0\\tquiet"]\n',
+        ("customization.extraKernelArgs[0]", "control character U+0009"),
+    ),
+    BadInput(
+        "escape in a kernel argument",
+        b'customization:\n  extraKernelArgs: ["\\e[31m"]\n',
+        ("customization.extraKernelArgs[0]", "control character U+001B"),
+    ),
+    BadInput(
+        "C1 control in a kernel argument",
+        b'customization:\n  extraKernelArgs: ["a\\x85"]\n',
+        ("customization.extraKernelArgs[0]", "control character U+0085"),
+    ),
+]
+
+ALL = WRONG_TYPES + DUPLICATE_KEYS + UNKNOWN_KEYS + RANGES_AND_ENUMS + HOSTILE + KERNEL_ARGS

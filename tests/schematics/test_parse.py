@@ -38,8 +38,8 @@ def test_scalars_where_strings_are_expected_keep_their_text() -> None:
 
 
 def test_quoted_and_block_scalars_are_strings() -> None:
-    text = "customization:\n  extraKernelArgs:\n    - '1'\n    - \"null\"\n    - |\n      x\n"
-    assert args_of(text) == ("1", "null", "x\n")
+    text = "customization:\n  extraKernelArgs:\n    - '1'\n    - \"null\"\n    - |-\n      x\n"
+    assert args_of(text) == ("1", "null", "x")
 
 
 def test_null_items_are_dropped_from_string_lists() -> None:
@@ -146,8 +146,8 @@ def test_null_keys_are_skipped_as_go_yaml_does() -> None:
 
 
 def test_json_with_tabs_and_unicode_escapes() -> None:
-    text = b'{\n\t"customization": {\n\t\t"extraKernelArgs": ["caf\\u00e9", "a\\/b", "\\t"]\n\t}\n}'
-    assert args_of(text.decode()) == ("café", "a/b", "\t")
+    text = b'{\n\t"customization": {\n\t\t"extraKernelArgs": ["caf\\u00e9", "a\\/b", "\\""]\n\t}\n}'
+    assert args_of(text.decode()) == ("café", "a/b", '"')
 
 
 def test_yaml_with_bom_and_crlf_line_ends() -> None:
@@ -161,7 +161,8 @@ def test_utf16_with_bom_is_accepted() -> None:
 
 
 def test_plain_scalars_may_contain_tabs() -> None:
-    assert args_of("customization:\n  extraKernelArgs:\n    - a\tb\t\n") == ("a\tb",)
+    schematic = parse_schematic(b"customization:\n  kernelModules:\n    - a\tb\t\n")
+    assert schematic.customization.kernel_modules == ("a\tb",)
 
 
 def test_aliases_expand_within_budget() -> None:

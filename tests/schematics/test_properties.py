@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from typing import Any
 
 import yaml
@@ -41,6 +42,10 @@ def _reads_back(text: str, *, at_key_column: bool) -> bool:
     return at_key_column and text.startswith(" ")
 
 
+def _no_controls(text: str) -> bool:
+    return not any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 TEXT = st.text(_CHARS, max_size=12)
 FIELD_TEXT = TEXT.filter(lambda text: _reads_back(text, at_key_column=True))
 NESTED_TEXT = TEXT.filter(lambda text: _reads_back(text, at_key_column=False))
@@ -68,6 +73,8 @@ def schematics(
     option_values: st.SearchStrategy[Any] = OPTION_VALUES,
 ) -> st.SearchStrategy[Schematic]:
     strings = st.lists(nested_text, max_size=3).map(tuple)
+    # The parser refuses control characters in kernel arguments (see `_check_kernel_args`).
+    kernel_args = st.lists(nested_text.filter(_no_controls), max_size=3).map(tuple)
     return st.builds(
         Schematic,
         overlay=st.builds(
@@ -79,7 +86,7 @@ def schematics(
         customization=st.builds(
             Customization,
             embedded_machine_configuration=text,
-            extra_kernel_args=strings,
+            extra_kernel_args=kernel_args,
             meta=st.lists(
                 st.builds(MetaValue, key=st.integers(0, 255), value=nested_text), max_size=3
             ).map(tuple),

@@ -98,3 +98,15 @@ def test_a_store_that_is_down_never_fails_the_caller() -> None:
     text = metrics.render({})
     assert "image_factory_metrics_up 0\n" in text
     assert "# TYPE image_factory_builds_total counter\n" in text
+
+
+def test_unknown_methods_count_as_other(tmp_path: Path) -> None:
+    metrics = Metrics(SqliteCounters(tmp_path / "m.sqlite3"))
+    for i in range(50):
+        metrics.http_request("/healthz", f"MADEUP{i}", 405, 0.001)
+    metrics.http_request("/healthz", "get", 200, 0.001)  # methods are case-sensitive
+    text = metrics.render({})
+    assert "MADEUP" not in text
+    total = 'image_factory_http_requests_total{route="/healthz",method="OTHER",status='
+    assert f'{total}"405"}} 50\n' in text
+    assert f'{total}"200"}} 1\n' in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -315,12 +316,6 @@ def test_local_failed_write_keeps_the_old_object_and_no_temp_file(
     assert list((tmp_path / "store" / ".tmp").iterdir()) == []
 
 
-def test_local_writes_are_world_readable_files(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path / "store")
-    store.put_bytes("a/b", DATA)
-    assert (tmp_path / "store" / "a" / "b").stat().st_mode & 0o777 == 0o644
-
-
 def test_make_store_picks_the_local_directory_by_default(tmp_path: Path) -> None:
     store = make_store(Settings(data_dir=tmp_path))
     assert isinstance(store, LocalStore)
@@ -517,3 +512,19 @@ def test_s3_write_does_not_retry_a_refusal(monkeypatch: pytest.MonkeyPatch) -> N
     stub.add_client_error("put_object", "AccessDenied", http_status_code=403)
     with stub, pytest.raises(StoreUnavailable, match="AccessDenied"):
         store.put_bytes("k", b"data")
+
+
+def test_local_files_and_directories_are_not_world_readable(tmp_path: Path) -> None:
+    usual = os.umask(0o022)  # the usual default, which would leave them readable by everyone
+    try:
+        store = LocalStore(tmp_path / "store")
+        store.put_bytes("blobs/sha256/abc", b"secret-ish")
+        source = tmp_path / "src"
+        source.write_bytes(b"x")
+        store.put_file("builds/k/manifest.json", source)
+    finally:
+        os.umask(usual)
+    for key in ("blobs/sha256/abc", "builds/k/manifest.json"):
+        assert stat.S_IMODE(store.path(key).stat().st_mode) == 0o640
+    for directory in ("", ".tmp", "blobs", "blobs/sha256", "builds", "builds/k"):
+        assert stat.S_IMODE((store.root / directory).stat().st_mode) == 0o750, directory

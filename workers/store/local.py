@@ -22,6 +22,22 @@ from workers.store.base import (
 from workers.store.sparse import copy_sparse
 
 _TMP = ".tmp"
+# Not world-readable (whatever the umask): built assets are served by the app, not the OS.
+FILE_MODE = 0o640
+DIR_MODE = 0o750
+
+
+def _make_dirs(path: Path) -> None:
+    """`path` and any missing parents, each created with DIR_MODE (`mkdir(parents=True)`
+    leaves the parents to the umask)."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:  # made meanwhile by another writer
+        return
+    os.chmod(path, DIR_MODE)
 
 
 class _RangeReader(io.RawIOBase):
@@ -60,7 +76,7 @@ class LocalStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        _make_dirs(self.root / _TMP)
 
     def path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -112,13 +128,13 @@ class LocalStore:
     @contextlib.contextmanager
     def _atomic(self, key: str) -> Iterator[Path]:
         final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _make_dirs(final.parent)
         fd, tmp_name = tempfile.mkstemp(dir=self.root / _TMP)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
             yield tmp
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
