@@ -14,15 +14,21 @@ ENV DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update -q \
     && apt-get install -y -q --no-install-recommends python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/*
-# The service itself, with the library versions CI passed with.
-COPY pyproject.toml README.md scripts/constraints.txt /opt/image-factory/src/
+# The libraries first, at the versions CI passed with: this layer is rebuilt only when
+# pyproject.toml or the constraints change, not on every source change.
+COPY pyproject.toml scripts/constraints.txt /opt/image-factory/src/
+RUN python3 -m venv /opt/image-factory/venv \
+    && python3 -c 'import tomllib, sys; print(*tomllib.load(sys.stdin.buffer)["project"]["dependencies"], sep="\n")' \
+        < /opt/image-factory/src/pyproject.toml > /opt/image-factory/requirements.txt \
+    && /opt/image-factory/venv/bin/pip install --no-cache-dir \
+        -c /opt/image-factory/src/constraints.txt -r /opt/image-factory/requirements.txt
+# Then the service itself.
+COPY README.md /opt/image-factory/src/
 COPY schematics /opt/image-factory/src/schematics
 COPY extensions /opt/image-factory/src/extensions
 COPY workers /opt/image-factory/src/workers
 COPY factory /opt/image-factory/src/factory
-RUN python3 -m venv /opt/image-factory/venv \
-    && /opt/image-factory/venv/bin/pip install --no-cache-dir \
-        -c /opt/image-factory/src/constraints.txt /opt/image-factory/src \
+RUN /opt/image-factory/venv/bin/pip install --no-cache-dir --no-deps /opt/image-factory/src \
     && /opt/image-factory/venv/bin/pip uninstall -q -y pip setuptools
 
 # Stage 2: what runs. The build tools: exactly the list `scripts/serve` installs, through the

@@ -95,7 +95,8 @@ def ensure_base_image(work: Path) -> None:
         imported = subprocess.run(
             ["podman", "import", "-", BASE_IMAGE], stdin=tar.stdout, stdout=out, stderr=out
         )
-    assert tar.wait() == 0 and imported.returncode == 0, log.read_text()[-LOG_TAIL_CHARS:]
+    assert tar.wait() == 0
+    assert imported.returncode == 0, log.read_text()[-LOG_TAIL_CHARS:]
     shutil.rmtree(rootfs)
 
 

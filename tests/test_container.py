@@ -50,6 +50,7 @@ from workers.store.s3 import S3Store
 pytestmark = pytest.mark.container
 
 BUCKET = "factory"
+WORKER_OPTIONS = ("--security-opt", "systempaths=unconfined")
 
 
 @dataclass
@@ -82,7 +83,8 @@ class ContainerStack(Stack):
         self.start(role, argv, probe_url)
 
     def start_worker(self, name: str) -> None:
-        self.run(name, ["worker", "--concurrency", "1"], self.env)
+        # As compose runs workers: a fresh /proc for the build sandbox's PID namespace.
+        self.run(name, ["worker", "--concurrency", "1"], self.env, options=WORKER_OPTIONS)
         self.wait_for_log(name, " ready.", timeout=120)
 
     def kill(self, role: str) -> None:

@@ -78,9 +78,10 @@ def test_the_image_installs_the_project_and_runs_unprivileged() -> None:
     # With the library versions CI passed with, as scripts/serve and scripts/test install them.
     assert re.search(
         r"pip install --no-cache-dir\s+-c /opt/image-factory/src/constraints\.txt "
-        r"/opt/image-factory/src\b",
+        r"-r /opt/image-factory/requirements\.txt",
         runs,
     )
+    assert "pip install --no-cache-dir --no-deps /opt/image-factory/src" in runs
     copies = [args for word, args in steps if word == "COPY"]
     assert any("scripts/constraints.txt" in args for args in copies)
     users = [args for word, args in steps if word == "USER"]
@@ -155,7 +156,10 @@ def test_every_container_is_hardened_and_limited() -> None:
     for name, service in COMPOSE["services"].items():
         assert service["read_only"] is True, name
         assert service["cap_drop"] == ["ALL"], name
-        assert service["security_opt"] == ["no-new-privileges:true"], name
+        assert service["security_opt"][0] == "no-new-privileges:true", name
+        # Only workers (the build sandbox) get /proc unmasked, and nothing else.
+        extra = ["systempaths=unconfined"] if name == "worker" else []
+        assert service["security_opt"][1:] == extra, name
         assert {"mem_limit", "cpus", "pids_limit"} <= set(service), name
 
 
