@@ -104,7 +104,7 @@ def _build_stand_ins(work: Path) -> None:
         if context == weed_context:
             staged = work / "seaweedfs"
             shutil.copytree(context, staged)
-            os.link(weed_binary(), staged / "weed")
+            shutil.copy(weed_binary(), staged / "weed")
             context = staged
         done = subprocess.run(
             ["podman", "build", "--isolation=chroot", "--network", "host", "--layers",

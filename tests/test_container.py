@@ -51,6 +51,7 @@ pytestmark = pytest.mark.container
 
 BUCKET = "factory"
 WORKER_OPTIONS = ("--security-opt", "systempaths=unconfined")
+READY = " ready."
 
 
 @dataclass
@@ -83,9 +84,15 @@ class ContainerStack(Stack):
         self.start(role, argv, probe_url)
 
     def start_worker(self, name: str) -> None:
+        """Start (or restart: its log goes on) a worker container; return once it is ready."""
+        log = self.root / f"{name}.log"
+        readies = log.read_text().count(READY) if log.exists() else 0
         # As compose runs workers: a fresh /proc for the build sandbox's PID namespace.
         self.run(name, ["worker", "--concurrency", "1"], self.env, options=WORKER_OPTIONS)
-        self.wait_for_log(name, " ready.", timeout=120)
+        deadline = time.monotonic() + 120
+        while self.log(name).count(READY) == readies:
+            assert time.monotonic() < deadline, f"{name} never got ready:\n{self.log(name)}"
+            time.sleep(0.2)
 
     def kill(self, role: str) -> None:
         """SIGKILL every process of the container at once, as a machine dying would."""
