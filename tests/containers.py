@@ -14,6 +14,7 @@ layer cache, so a run with unchanged sources only re-tags.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ DATA = "/var/lib/image-factory/data"
 SECRETS = "/run/secrets"
 BUILD_TIMEOUT = 1800
 LOG_TAIL_CHARS = 4000
+BUILD_LOCK = Path("/var/tmp/image-factory-test-image.lock")
 # Host CA certificates and pip configuration, where the host has them.
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 HOST_PIP_CONFIG = Path("/etc/pip.conf")
@@ -101,13 +103,18 @@ def ensure_base_image(work: Path) -> None:
 
 
 def build_image(work: Path) -> None:
-    """The image from the repository's Dockerfile (podman's layer cache makes reruns quick)."""
-    ensure_base_image(work)
-    _run(
-        ["podman", "build", "--isolation=chroot", "--network", "host", "--layers",
-         "-t", IMAGE, str(ROOT)],
-        work / "build.log",
-    )  # fmt: skip
+    """The image from the repository's Dockerfile (podman's layer cache makes reruns quick).
+
+    Test processes running side by side (pytest-xdist) take turns: the second finds the base
+    made and every layer cached."""
+    with BUILD_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_base_image(work)
+        _run(
+            ["podman", "build", "--isolation=chroot", "--network", "host", "--layers",
+             "-t", IMAGE, str(ROOT)],
+            work / "build.log",
+        )  # fmt: skip
 
 
 def owned_dir(path: Path, mode: int = 0o700) -> Path:
