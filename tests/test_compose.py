@@ -33,6 +33,7 @@ from tests.services import S3Server, _s3_round_trip, free_ports, weed_binary
 from workers.releases.catalog import Release
 from workers.settings import Settings
 from workers.store import LocalStore
+from workers.store.base import StoreUnavailable
 from workers.store.s3 import S3Store
 
 pytestmark = pytest.mark.container
@@ -46,6 +47,7 @@ STAND_INS = {
 WEED_PORTS = ["MASTER", "MASTER_GRPC", "VOLUME", "VOLUME_GRPC", "FILER", "FILER_GRPC", "S3",
               "S3_GRPC"]  # fmt: skip
 START_TIMEOUT = 300
+SEED_ATTEMPTS = 3
 
 
 @dataclass
@@ -159,6 +161,19 @@ def _wait(
         time.sleep(1)
 
 
+def _seed(store: S3Store, source: tuple[LocalStore, Release], tmp: Path) -> None:
+    """Copy the reference release into S3; on a loaded machine the just-started SeaweedFS
+    can take longer than the store's read timeout with its first large parts, so a failed copy
+    (which stores nothing the next one does not overwrite) is tried again."""
+    for attempt in range(1, SEED_ATTEMPTS + 1):
+        try:
+            copy_release(store, source, tmp / str(attempt))
+            return
+        except StoreUnavailable:
+            if attempt == SEED_ATTEMPTS:
+                raise
+
+
 def _logged(stack: ComposeStack, name: str, text: str) -> bool:
     return text in stack.log(name)
 
@@ -215,7 +230,7 @@ def compose_stack(
             data_dir=root / "seed", s3_endpoint=s3.endpoint, s3_bucket="image-factory",
             s3_access_key=s3.access_key, s3_secret_key=s3.secret_key,
         )  # fmt: skip
-        copy_release(S3Store.from_settings(seed), reference_release, root / "seed-files")
+        _seed(S3Store.from_settings(seed), reference_release, root / "seed-files")
         stack.compose("up", "-d", "--no-build")
         prepared = subprocess.run(
             ["podman", "wait", f"{project}_prepare_1"], capture_output=True, text=True
