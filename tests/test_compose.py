@@ -83,7 +83,10 @@ class ComposeStack(Stack):
 
     def log(self, name: str) -> str:
         return subprocess.run(
-            ["podman", "logs", f"{self.project}_{name}"], capture_output=True, text=True
+            ["podman", "logs", f"{self.project}_{name}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         ).stdout
 
 
