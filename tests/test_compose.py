@@ -245,8 +245,10 @@ def compose_stack(
               .returncode == 0, stack)  # fmt: skip
         yield stack
     finally:
-        stack.compose("down", check=False)
+        # Containers with their anonymous volumes (the factory's data directories) first:
+        # podman-compose's `down` would leave those behind.
         _remove_project(project)
+        stack.compose("down", check=False)
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
