@@ -60,10 +60,12 @@ class S3Server:
 class RedisServer:
     host: str
     port: int
+    password: str = ""
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
 
 def free_ports(count: int) -> list[int]:
@@ -318,7 +320,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 def _redis_answers(server: RedisServer) -> bool:
-    client = redis.Redis(host=server.host, port=server.port, socket_timeout=1)
+    client = redis.Redis(
+        host=server.host, port=server.port, password=server.password or None, socket_timeout=1
+    )
     try:
         return bool(client.ping())
     except redis.exceptions.RedisError:
@@ -328,7 +332,8 @@ def _redis_answers(server: RedisServer) -> bool:
 
 
 @contextlib.contextmanager
-def running_redis(workdir: Path) -> Iterator[RedisServer]:
+def running_redis(workdir: Path, password: str = "") -> Iterator[RedisServer]:
+    """A Redis on a free port; with `password`, one that refuses clients without it."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: `apt-get install redis-server`")
@@ -336,7 +341,7 @@ def running_redis(workdir: Path) -> Iterator[RedisServer]:
 
     def start(attempt: int) -> ServerProcess:
         nonlocal server
-        server = RedisServer("127.0.0.1", free_ports(1)[0])
+        server = RedisServer("127.0.0.1", free_ports(1)[0], password)
         argv = [
             binary,
             "--bind", "127.0.0.1",
@@ -345,6 +350,7 @@ def running_redis(workdir: Path) -> Iterator[RedisServer]:
             "--appendonly", "no",
             "--daemonize", "no",
             "--dir", str(workdir),
+            *(["--requirepass", password] if password else []),
         ]  # fmt: skip
         return ServerProcess("redis-server", argv, workdir / f"redis{attempt}.log", workdir)
 

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PREFIX = "IMAGE_FACTORY_"
+# Settings that carry credentials (the broker URL holds Redis's password). Each may come from a
+# file instead, `IMAGE_FACTORY_<NAME>_FILE` (Docker/compose secrets under /run/secrets), so the
+# secret sits in no environment that `docker inspect` or a crash report shows; they are left
+# out of the settings' repr for the same reason.
+SECRET_FIELDS = frozenset({"broker_url", "s3_access_key", "s3_secret_key"})
+FILE_SUFFIX = "_FILE"
 
 
 @dataclass(frozen=True)
@@ -21,11 +27,11 @@ class Settings:
     external_url: str = ""
     trusted_proxies: int = 0
     pxe_url: str = ""
-    broker_url: str = ""
+    broker_url: str = field(default="", repr=False)
     s3_endpoint: str = ""
     s3_bucket: str = "image-factory"
-    s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_access_key: str = field(default="", repr=False)
+    s3_secret_key: str = field(default="", repr=False)
     s3_region: str = "us-east-1"
     max_schematic_bytes: int = 64 * 1024
     max_extension_bytes: int = 512 * 1024 * 1024
@@ -67,6 +73,8 @@ class Settings:
             if f.name == "extra":
                 continue
             raw = env.get(PREFIX + f.name.upper())
+            if f.name in SECRET_FIELDS:
+                raw = _secret_from_file(env, PREFIX + f.name.upper(), raw)
             if raw is None:
                 continue
             default = getattr(cls, f.name, None)
@@ -84,5 +92,22 @@ class Settings:
             else:
                 values[f.name] = raw
         known = {PREFIX + f.name.upper() for f in fields(cls)}
+        known |= {PREFIX + name.upper() + FILE_SUFFIX for name in SECRET_FIELDS}
         values["extra"] = {k: v for k, v in env.items() if k.startswith(PREFIX) and k not in known}
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _secret_from_file(env: Mapping[str, str], name: str, raw: str | None) -> str | None:
+    """The value of secret `name`: from the file `<name>_FILE` names when set (surrounding
+    whitespace dropped, as `echo` leaves a newline), else `raw`. Errors name the variables and
+    the file, never the content."""
+    path = env.get(name + FILE_SUFFIX)
+    if path is None:
+        return raw
+    if raw is not None:
+        raise ValueError(f"set {name} or {name}{FILE_SUFFIX}, not both")
+    try:
+        return Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"{name}{FILE_SUFFIX}: cannot read {path}: {reason}") from None

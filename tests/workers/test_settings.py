@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.settings import PREFIX, Settings
+from workers.settings import PREFIX, SECRET_FIELDS, Settings
 
 
 def test_no_variables_give_the_defaults() -> None:
@@ -100,3 +100,43 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.data_dir = Path("/elsewhere")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", sorted(SECRET_FIELDS))
+def test_a_secret_can_come_from_a_file(name: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-value\n")
+    settings = Settings.from_env({f"{PREFIX}{name.upper()}_FILE": str(secret)})
+    assert getattr(settings, name) == "s3cr3t-value"
+    assert settings.extra == {}
+    assert "s3cr3t-value" not in repr(settings)
+
+
+def test_a_secret_set_twice_is_refused() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^set IMAGE_FACTORY_S3_SECRET_KEY or IMAGE_FACTORY_S3_SECRET_KEY_FILE, not both$",
+    ):
+        Settings.from_env(
+            {"IMAGE_FACTORY_S3_SECRET_KEY": "a", "IMAGE_FACTORY_S3_SECRET_KEY_FILE": "/x"}
+        )
+
+
+def test_an_unreadable_secret_file_is_named_without_its_content(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(
+        ValueError,
+        match=rf"^IMAGE_FACTORY_BROKER_URL_FILE: cannot read {missing}: No such file",
+    ):
+        Settings.from_env({"IMAGE_FACTORY_BROKER_URL_FILE": str(missing)})
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfepassword")
+    with pytest.raises(ValueError, match="not UTF-8 text") as raised:
+        Settings.from_env({"IMAGE_FACTORY_S3_ACCESS_KEY_FILE": str(binary)})
+    assert "password" not in str(raised.value)
+
+
+def test_only_secret_settings_read_files(tmp_path: Path) -> None:
+    settings = Settings.from_env({"IMAGE_FACTORY_S3_BUCKET_FILE": str(tmp_path)})
+    assert settings.s3_bucket == Settings().s3_bucket
+    assert settings.extra == {"IMAGE_FACTORY_S3_BUCKET_FILE": str(tmp_path)}
