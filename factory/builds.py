@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from factory.clients import client_identity
 from factory.engine import engine
 from factory.images import build_links, find_built
 from workers.errors import InvalidRequest, NotFound
@@ -63,7 +64,7 @@ def create() -> Response:
     job = BuildRequest.for_plan(schematic_id, plan)
     if find_built(eng, plan) is not None:
         return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)
-    status = eng.queue.submit(job)
+    status = eng.queue.submit(job, client_identity())
     response = _json(build_links(status, job.download_url), 202)
     response.headers["Location"] = f"/builds/{plan.key}"
     return response

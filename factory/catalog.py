@@ -9,7 +9,9 @@
 - `POST /extensions[?namespace=factory][&arch=amd64]`: body = a tar, tar.gz, tar.zst or an
   OCI image layout as tar (`arch` picks its `linux/<arch>` image) → 201 with the stored
   record; 413 over `IMAGE_FACTORY_MAX_EXTENSION_BYTES`; 400 with the reason otherwise, and
-  nothing stored.
+  nothing stored; 429 with `Retry-After` once the client has uploaded
+  `IMAGE_FACTORY_MAX_CLIENT_UPLOADS` extensions or `IMAGE_FACTORY_MAX_CLIENT_UPLOAD_BYTES`
+  bytes this hour (checked before the body is read, counted once it is received).
 
 A malformed version → 400, a version without a release → 404.
 """
@@ -17,12 +19,16 @@ A malformed version → 400, a version without a release → 404.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+import time
 from pathlib import Path
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from factory.clients import client_identity
+from factory.engine import engine
 from factory.services import services
 from workers.catalog import (
     ExtensionRecord,
@@ -31,6 +37,9 @@ from workers.catalog import (
     overlay_catalog_for,
     registry_host,
 )
+from workers.errors import TooManyRequests
+from workers.settings import Settings
+from workers.usage import Usage
 
 bp = Blueprint("catalog", __name__)
 _CHUNK = 1024 * 1024
@@ -103,15 +112,41 @@ def _upload_json(record: ExtensionRecord, host: str) -> dict[str, object]:
     }
 
 
+def _check_upload_allowance(usage: Usage, client: str, settings: Settings) -> None:
+    """TooManyRequests when `client` used up this hour's uploads or bytes (a declared body
+    length counts already)."""
+    used = usage.uploads(client)
+    incoming = request.content_length or 0
+    retry_after = max(1, math.ceil(used.window_ends - time.time()))
+    if used.uploads >= settings.max_client_uploads:
+        raise TooManyRequests(
+            f"{used.uploads} uploads this hour is the most one client may make "
+            f"({settings.max_client_uploads}); try again later",
+            retry_after,
+        )
+    if used.bytes + incoming > settings.max_client_upload_bytes:
+        raise TooManyRequests(
+            f"this upload would take this hour's uploads past "
+            f"{settings.max_client_upload_bytes} bytes, the most one client may send; "
+            "try again later",
+            retry_after,
+        )
+
+
 @bp.route("/extensions", methods=["POST"])
 def upload_extension() -> Response:
     svc = services()
     settings = svc.settings
+    usage = engine().usage
+    client = client_identity()
+    _check_upload_allowance(usage, client, settings)
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp:
         body = Path(tmp) / "upload"
         _spool_body(body, settings.max_extension_bytes)
+        # Refused uploads count too: validating them is the work a flood would cost.
+        usage.add_upload(client, body.stat().st_size)
         record = add_extension(
             svc.store,
             body,

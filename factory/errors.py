@@ -7,7 +7,15 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from workers.errors import FactoryError, InvalidRequest, NotFound, NotImplementedYet, Unavailable
+from workers.errors import (
+    FactoryError,
+    InsufficientStorage,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    TooManyRequests,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +24,8 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (NotImplementedYet, 501),
     (Unavailable, 503),
+    (TooManyRequests, 429),
+    (InsufficientStorage, 507),
 )
 RETRY_AFTER_SECONDS = "30"
 
@@ -58,7 +68,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(FactoryError)
     def factory_error(error: FactoryError) -> Response:
-        return text_error(str(error), status_for(error))
+        retry_after = getattr(error, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return text_error(str(error), status_for(error), headers)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Request, Response, request
 
+from factory.clients import client_identity
 from factory.delivery import (
     bundle_response,
     checksum_response,
@@ -106,7 +107,7 @@ def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | 
     """Enqueue or join the build of `plan` and wait for it (bounded); the finished build,
     or the response to send instead (202 when asked to, 503 when still building, 500 when
     the build failed)."""
-    status = eng.queue.submit(job)
+    status = eng.queue.submit(job, client_identity())
     if prefers_async(request):
         return accepted(status, job.download_url)
     if status.state != DONE:

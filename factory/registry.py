@@ -25,13 +25,21 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
 
+from factory.clients import client_identity
 from factory.engine import Engine, engine
 from factory.errors import RETRY_AFTER_SECONDS
 from factory.images import find_built
 from factory.services import services
 from schematics import Schematic
 from workers.builds import BuiltAsset
-from workers.errors import FactoryError, InvalidRequest, NotFound, NotImplementedYet, Unavailable
+from workers.errors import (
+    FactoryError,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    TooManyRequests,
+    Unavailable,
+)
 from workers.jobs import BuildRequest
 from workers.plans import Plan
 from workers.queue import DONE, FAILED
@@ -45,6 +53,7 @@ from workers.registry.errors import (
     PaginationInvalid,
     RegistryError,
     RegistryUnavailable,
+    TooManyPulls,
     Unsupported,
 )
 from workers.registry.names import (
@@ -86,6 +95,8 @@ def registry_error(error: Exception) -> Response:
         response.headers["Allow"] = READ_METHODS
     if isinstance(found, RegistryUnavailable):
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -95,6 +106,7 @@ def _as_registry_error(error: Exception) -> RegistryError:
     # Engine errors not already given registry terms (e.g. the store is down).
     translated: dict[type[FactoryError], type[RegistryError]] = {
         Unavailable: RegistryUnavailable,
+        TooManyRequests: TooManyPulls,
         NotImplementedYet: NotBuilt,
         InvalidRequest: BuildRefused,
         NotFound: ManifestUnknown,
@@ -215,14 +227,16 @@ def read_only(rest: str = "") -> Response:
 
 def _through_workers(eng: Engine, schematic_id: str) -> Builder:
     """Installer builds go through the build workers, as downloads do: one build per plan
-    key however many ask, waited for up to `IMAGE_FACTORY_BUILD_WAIT`."""
+    key however many ask, waited for up to `IMAGE_FACTORY_BUILD_WAIT`, counted against the
+    client that pulls."""
+    client = client_identity()
 
     def build(plan: Plan) -> BuiltAsset:
         built = find_built(eng, plan)
         if built is not None:
             return built
         job = BuildRequest.for_plan(schematic_id, plan)
-        status = eng.queue.submit(job)
+        status = eng.queue.submit(job, client)
         if status.state != DONE:
             status = eng.queue.wait(job, eng.settings.build_wait)
         if status.state == FAILED:

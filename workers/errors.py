@@ -19,3 +19,17 @@ class Unavailable(FactoryError):
 
 class NotImplementedYet(FactoryError):
     """A recognised request for an asset kind this factory does not build yet (HTTP 501)."""
+
+
+class TooManyRequests(FactoryError):
+    """A client is past one of its per-client limits (HTTP 429 with `Retry-After`)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InsufficientStorage(FactoryError):
+    """The store has too little free space to take more (HTTP 507 with `Retry-After`)."""
+
+    retry_after = 300

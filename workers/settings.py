@@ -30,6 +30,9 @@ class Settings:
     max_extension_bytes: int = 512 * 1024 * 1024
     build_wait: int = 15 * 60
     max_queue: int = 100
+    max_client_builds: int = 10
+    max_client_uploads: int = 100
+    max_client_upload_bytes: int = 2 * 1024 * 1024 * 1024
     build_time_limit: int = 60 * 60
     worker_concurrency: int = 2
     s3_redirect: bool = True

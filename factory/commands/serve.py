@@ -5,6 +5,14 @@ then gunicorn and one build worker on the embedded broker run side by side
 (`factory.commands.supervise`). Scaled mode (a Redis broker URL): only the web processes;
 builds run on `image-factory worker` processes elsewhere.
 
+Serving model: gunicorn's gevent worker. Each connection is a greenlet, not a thread, so
+idle or slowly-sending clients, event streams and downloads waiting for their build cost a
+few kilobytes each instead of one of a handful of threads (`--connections` per web process).
+gevent patches the standard library when a web process starts, after gunicorn forked it, so
+the app, its store and its clients are built there (`_Gunicorn.load`), never in the master:
+a lock or socket made before the patch would block every greenlet of the process. A client
+that neither sends nor takes a byte for `CLIENT_IDLE_SECONDS` is disconnected.
+
 The only `Server` header is ours (`Image Factory <version>`): gunicorn's own is replaced.
 """
 
@@ -15,8 +23,8 @@ from typing import Any
 
 import click
 import gunicorn.http.wsgi
-from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
 from factory.app import SERVER_HEADER, create_app
 from factory.commands.supervise import Supervisor
@@ -29,12 +37,24 @@ from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import Store, make_store
 
+# Longest a connection may go without receiving or sending a byte: a request head or body
+# that stalls, or a download nobody reads. Event streams send a keep-alive well within it.
+CLIENT_IDLE_SECONDS = 120.0
+
+
+class IdleLimitedGeventWorker(GeventWorker):  # type: ignore[misc]
+    """gunicorn's gevent worker with a timeout on every read and write of a client socket."""
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        client.settimeout(CLIENT_IDLE_SECONDS)
+        super().handle(listener, client, addr)
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    """Runs an already-built Flask app under gunicorn's process manager."""
+    """Runs the Flask app under gunicorn's process manager, built in each web process."""
 
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
-        self._app = app
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
         self._options = options
         super().__init__()
 
@@ -43,7 +63,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Callable[..., Iterable[bytes]]:
-        return _without_app_server_header(self._app)
+        return _without_app_server_header(create_app(self._settings))
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -79,20 +99,24 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
 @click.option(
     "--workers", "web_workers", default=2, show_default=True, type=int, help="Web processes."
 )
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per web process.")
-def serve(host: str, port: int, web_workers: int, threads: int) -> None:
+@click.option(
+    "--connections",
+    default=1000,
+    show_default=True,
+    type=int,
+    help="Open connections per web process (each a greenlet).",
+)
+def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
-    store = make_store(settings)
     if not settings.uses_s3:
-        _prepare_embedded_default(settings, store)
-    app = create_app(settings, store=store)
+        _prepare_embedded_default(settings, make_store(settings))
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
     options = {
         "bind": f"{host}:{port}",
         "workers": web_workers,
-        "threads": threads,
-        "worker_class": "gthread",
+        "worker_connections": connections,
+        "worker_class": IdleLimitedGeventWorker,
         "timeout": settings.build_wait + 60,
         "accesslog": "-",
         # gunicorn's control socket defaults to one path per user: two servers would share it.
@@ -100,7 +124,7 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     }
     click.echo(f"serving on http://{host}:{port}", err=True)
     if settings.broker_url:
-        _Gunicorn(app, options).run()
+        _Gunicorn(settings, options).run()
         return
     click.echo("embedded default: starting a build worker alongside", err=True)
     try:
@@ -113,6 +137,6 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
 
     states = make_celery(settings)
     status = Supervisor(
-        lambda: _Gunicorn(app, options).run(), build_worker, lambda: expire_results(states)
+        lambda: _Gunicorn(settings, options).run(), build_worker, lambda: expire_results(states)
     ).run()
     raise SystemExit(status)

@@ -73,3 +73,9 @@ class NotBuilt(RegistryError):
 
 class RegistryUnavailable(RegistryError):
     code, status = "UNAVAILABLE", 503
+
+
+class TooManyPulls(RegistryError):
+    """The client is past its per-client build limit (the spec's TOOMANYREQUESTS)."""
+
+    code, status = "TOOMANYREQUESTS", 429
