@@ -124,7 +124,9 @@ def test_a_flooding_client_does_not_delay_another_clients_first_build(embedded: 
     log = embedded.log("serve")
     finished = {key: log.index(f"build {key} finished") for key in [*accepted, other_key]}
     order = sorted(finished, key=finished.__getitem__)
-    print("finish order:", ["other" if k == other_key else f"flood{accepted.index(k)}" for k in order])
+    print(
+        "finish order:", ["other" if k == other_key else f"flood{accepted.index(k)}" for k in order]
+    )
     # The other client's first build went ahead of the flood's second and third, which were
     # still queued when it finished (the flood's first was first in the queue).
     assert order.index(other_key) <= 1
