@@ -304,39 +304,47 @@ class RedisCounters:
 
 
 class SqliteCounters:
-    """One table in a WAL-mode SQLite file; a connection per process and thread."""
+    """One table in a WAL-mode SQLite file; one connection per process, used by one thread
+    (or greenlet: under gevent a thread-local one would be opened for every request) at a
+    time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._held: tuple[int, sqlite3.Connection] | None = None
+        self._guard = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
-        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        """This process's connection (call with `_guard` held)."""
+        held = self._held
         if held is not None and held[0] == os.getpid():
             return held[1]
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection = sqlite3.connect(
+            self.path, timeout=10, isolation_level=None, check_same_thread=False
+        )
         connection.execute("PRAGMA journal_mode=WAL")
         # Counters need no durability across a power cut; they need to be cheap.
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)"
         )
-        self._local.held = (os.getpid(), connection)
+        self._held = (os.getpid(), connection)
         return connection
 
     def add(self, increments: Mapping[str, float]) -> None:
-        connection = self._connection()
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            connection.executemany(
-                "INSERT INTO series (name, value) VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                list(increments.items()),
-            )
+        with self._guard:
+            connection = self._connection()
+            with connection:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany(
+                    "INSERT INTO series (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    list(increments.items()),
+                )
 
     def read(self) -> dict[str, float]:
-        rows = self._connection().execute("SELECT name, value FROM series").fetchall()
+        with self._guard:
+            rows = self._connection().execute("SELECT name, value FROM series").fetchall()
         return {name: float(value) for name, value in rows}
 
 
