@@ -39,6 +39,7 @@ from workers.catalog import (
 )
 from workers.errors import TooManyRequests
 from workers.settings import Settings
+from workers.storage import check_free_space
 from workers.usage import Usage
 
 bp = Blueprint("catalog", __name__)
@@ -140,6 +141,7 @@ def upload_extension() -> Response:
     usage = engine().usage
     client = client_identity()
     _check_upload_allowance(usage, client, settings)
+    check_free_space(settings)
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp:

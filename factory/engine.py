@@ -33,6 +33,7 @@ from workers.queue import BuildQueue
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
+from workers.storage import DownloadRecorder
 from workers.store import Store
 from workers.usage import Usage, make_usage
 
@@ -126,6 +127,10 @@ class Engine:
     @cached_property
     def metrics(self) -> Metrics:
         return make_metrics(self.settings)
+
+    @cached_property
+    def downloads(self) -> DownloadRecorder:
+        return DownloadRecorder()
 
     @cached_property
     def verifier(self) -> BlobVerifier:

@@ -35,6 +35,7 @@ from factory.delivery import (
 from factory.engine import Engine, engine
 from factory.errors import text_error
 from workers.builds import BuiltAsset
+from workers.errors import FactoryError
 from workers.jobs import BuildRequest
 from workers.plans import Plan
 from workers.profiles import parse_profile
@@ -155,6 +156,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         return bundle_response(_bundle(eng, built), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
+    _record_download(eng, plan.key)
     if redirecting:
         url = eng.store.url_for(
             built.blob, None, eng.settings.s3_url_ttl, content_disposition(filename)
@@ -164,6 +166,17 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     return stream_asset(
         request, eng.store, built, filename, built.built_at or _stored_at(eng, built)
     )
+
+
+def _record_download(eng: Engine, key: str) -> None:
+    """With an asset budget, note the download (least recently downloaded goes first)."""
+    if eng.settings.asset_budget_bytes <= 0:
+        return
+    try:
+        eng.downloads.record(eng.store, key)
+    except FactoryError:
+        # The download itself does not depend on it; the build just looks older.
+        log.exception("recording the download of build %s failed", key)
 
 
 def _stored_at(eng: Engine, built: BuiltAsset) -> int:

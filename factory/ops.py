@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from factory.services import services
-from workers.errors import Unavailable
+from workers.errors import InsufficientStorage, Unavailable
+from workers.storage import check_free_space
 
 bp = Blueprint("ops", __name__)
 
@@ -17,8 +18,10 @@ def healthz() -> Response:
 
 @bp.route("/readyz", methods=["GET", "HEAD"])
 def readyz() -> Response:
+    svc = services()
     try:
-        services().store.ping()
-    except Unavailable as error:
+        svc.store.ping()
+        check_free_space(svc.settings)
+    except (Unavailable, InsufficientStorage) as error:
         raise Unavailable(f"not ready: {error}") from error
     return Response("", status=200)

@@ -37,6 +37,7 @@ from workers.coordination import LEASE_TTL, Coordination
 from workers.errors import InvalidRequest, TooManyRequests, Unavailable
 from workers.jobs import BuildRequest, build_lease, recover_claim, submit_claim
 from workers.settings import Settings
+from workers.storage import check_free_space
 from workers.store import Store
 from workers.usage import Usage
 
@@ -140,6 +141,7 @@ class BuildQueue:
         if not self.coordination.claim(submit_claim(request.key), self._claim_ttl):
             return current or _queued(request)
         try:
+            check_free_space(self.settings)
             priority = self._admit(client)
             self._enqueue(request, fresh=current is not None, priority=priority)
             if client:

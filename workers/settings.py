@@ -33,6 +33,8 @@ class Settings:
     max_client_builds: int = 10
     max_client_uploads: int = 100
     max_client_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    asset_budget_bytes: int = 0
+    min_free_bytes: int = 1024 * 1024 * 1024
     build_time_limit: int = 60 * 60
     worker_concurrency: int = 2
     s3_redirect: bool = True
