@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factory.slow_clients import IDLE, SLOW, STREAMS, open_slow_clients
 from tests.factory.stacks import Stack, copy_release, image_factory, start_embedded, stock
 from tests.services import RedisServer, S3Server, free_ports
 from workers.releases.catalog import Release
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.integration
 CLIENT_BUILDS = 3
 FLOOD_ATTEMPTS = 8
 ASSET = "cmdline-metal-amd64"
-IDLE, SLOW, STREAMS = 100, 100, 100
 HEALTH_TIMEOUT = 5.0
 
 
@@ -135,25 +134,6 @@ def test_a_flooding_client_does_not_delay_another_clients_first_build(embedded: 
     assert _post_build(embedded, "flood", flood_schematics[-1])[0] == 202
 
 
-def _open_slow_clients(port: int, event_path: str, stack: contextlib.ExitStack) -> None:
-    """IDLE connections that send nothing, SLOW ones stuck halfway through their headers, and
-    STREAMS event streams, each read until its first event arrived."""
-    for _ in range(IDLE):
-        stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
-    for n in range(SLOW):
-        slow = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
-        slow.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-{n}: ".encode())
-    for _ in range(STREAMS):
-        stream = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
-        stream.sendall(f"GET {event_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-        seen = b""
-        while b"event: stage" not in seen:
-            chunk = stream.recv(4096)
-            assert chunk, f"the event stream closed early: {seen!r}"
-            seen += chunk
-        assert seen.startswith(b"HTTP/1.1 200"), seen[:200]
-
-
 def _health_seconds(port: int) -> float:
     """How long `GET /healthz` took (it must answer 200 within HEALTH_TIMEOUT)."""
     started = time.monotonic()
@@ -170,7 +150,7 @@ def _health_seconds(port: int) -> float:
 
 def check_healthy_under_slow_clients(port: int, event_path: str, mode: str) -> None:
     with contextlib.ExitStack() as clients:
-        _open_slow_clients(port, event_path, clients)
+        open_slow_clients(port, event_path, clients)
         seconds = [_health_seconds(port) for _ in range(5)]
     print(
         f"{mode}: /healthz with {IDLE} idle, {SLOW} slow and {STREAMS} streaming connections "
