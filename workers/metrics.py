@@ -15,12 +15,13 @@ import logging
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -29,6 +30,7 @@ from workers.errors import Unavailable
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUILD_SECONDS = (1.0, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0, 1800.0, 3600.0)
 HTTP_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0)
@@ -303,10 +305,22 @@ class RedisCounters:
         return {_text(k): float(v) for k, v in raw.items()}
 
 
+def off_the_hub(call: Callable[[], T]) -> T:
+    """`call()`, which may block inside C code (SQLite waiting for another process's write
+    lock), without stalling a gevent web process: on a real thread of gevent's pool when
+    the process is monkey-patched, directly otherwise."""
+    if "gevent" in sys.modules:
+        import gevent.monkey
+
+        if gevent.monkey.is_module_patched("threading"):
+            return gevent.get_hub().threadpool.apply(call)  # type: ignore[no-any-return]
+    return call()
+
+
 class SqliteCounters:
     """One table in a WAL-mode SQLite file; one connection per process, used by one thread
     (or greenlet: under gevent a thread-local one would be opened for every request) at a
-    time."""
+    time, its statements run `off_the_hub`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -319,6 +333,11 @@ class SqliteCounters:
         held = self._held
         if held is not None and held[0] == os.getpid():
             return held[1]
+        connection = off_the_hub(self._connect)
+        self._held = (os.getpid(), connection)
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
             self.path, timeout=10, isolation_level=None, check_same_thread=False
         )
@@ -328,23 +347,30 @@ class SqliteCounters:
         connection.execute(
             "CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)"
         )
-        self._held = (os.getpid(), connection)
         return connection
 
     def add(self, increments: Mapping[str, float]) -> None:
-        with self._guard:
-            connection = self._connection()
+        rows = list(increments.items())
+
+        def write(connection: sqlite3.Connection) -> None:
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
                 connection.executemany(
                     "INSERT INTO series (name, value) VALUES (?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    list(increments.items()),
+                    rows,
                 )
+
+        with self._guard:
+            connection = self._connection()
+            off_the_hub(lambda: write(connection))
 
     def read(self) -> dict[str, float]:
         with self._guard:
-            rows = self._connection().execute("SELECT name, value FROM series").fetchall()
+            connection = self._connection()
+            rows = off_the_hub(
+                lambda: connection.execute("SELECT name, value FROM series").fetchall()
+            )
         return {name: float(value) for name, value in rows}
 
 
