@@ -51,6 +51,8 @@ class _ZeroCopySocket(gevent.socket.socket):  # type: ignore[misc]
     """A client socket whose `sendfile` is the kernel's (`os.sendfile`), waiting for the
     socket cooperatively whenever it is full: gevent's own copies the file through Python."""
 
+    __slots__ = ()  # the layout of gevent's socket, so an accepted one can become this
+
     def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> int:
         out, source = self.fileno(), file.fileno()
         remaining = os.fstat(source).st_size - offset if count is None else count
