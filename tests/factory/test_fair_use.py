@@ -9,6 +9,7 @@ machines would be by their addresses.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -198,3 +199,20 @@ def test_scaled_web_processes_keep_answering_under_slow_clients(
         check_healthy_under_slow_clients(port, f"/builds/{key}/events", "scaled")
     finally:
         stack.stop()
+
+
+def test_files_leave_whole_and_in_ranges_through_the_gevent_workers(embedded: Stack) -> None:
+    """Downloads go out with the kernel's sendfile on the gevent workers (`_ZeroCopySocket`):
+    a multi-megabyte asset, whole and as a range from its middle."""
+    sid = _schematic(embedded, "sendfile")
+    url = f"{embedded.url}/image/{sid}/v1.0.0/kernel-amd64"
+    with urllib.request.urlopen(url, timeout=300) as response:
+        whole = response.read()
+        etag = response.headers["ETag"].strip('"')
+    assert len(whole) > 4 * 1024 * 1024
+    assert hashlib.sha256(whole).hexdigest() == etag
+    start, end = len(whole) // 3, len(whole) // 3 + 3 * 1024 * 1024
+    ranged = urllib.request.Request(url, headers={"Range": f"bytes={start}-{end}"})
+    with urllib.request.urlopen(ranged, timeout=60) as response:
+        assert response.status == 206
+        assert response.read() == whole[start : end + 1]
