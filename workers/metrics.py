@@ -320,7 +320,10 @@ def off_the_hub(call: Callable[[], T]) -> T:
 class SqliteCounters:
     """One table in a WAL-mode SQLite file; one connection per process, used by one thread
     (or greenlet: under gevent a thread-local one would be opened for every request) at a
-    time, its statements run `off_the_hub`."""
+    time. A write first tries without waiting; only when another process holds the write
+    lock does it wait, `off_the_hub` (WAL readers never wait)."""
+
+    BUSY_WAIT_MS = 10_000
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -339,38 +342,49 @@ class SqliteCounters:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
-            self.path, timeout=10, isolation_level=None, check_same_thread=False
-        )
+            self.path, timeout=self.BUSY_WAIT_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
         connection.execute("PRAGMA journal_mode=WAL")
         # Counters need no durability across a power cut; they need to be cheap.
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)"
         )
+        connection.execute("PRAGMA busy_timeout=0")
         return connection
+
+    @staticmethod
+    def _write(connection: sqlite3.Connection, rows: list[tuple[str, float]]) -> None:
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO series (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                rows,
+            )
+
+    def _write_waiting(self, connection: sqlite3.Connection, rows: list[tuple[str, float]]) -> None:
+        connection.execute(f"PRAGMA busy_timeout={self.BUSY_WAIT_MS}")
+        try:
+            self._write(connection, rows)
+        finally:
+            connection.execute("PRAGMA busy_timeout=0")
 
     def add(self, increments: Mapping[str, float]) -> None:
         rows = list(increments.items())
-
-        def write(connection: sqlite3.Connection) -> None:
-            with connection:
-                connection.execute("BEGIN IMMEDIATE")
-                connection.executemany(
-                    "INSERT INTO series (name, value) VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                    rows,
-                )
-
         with self._guard:
             connection = self._connection()
-            off_the_hub(lambda: write(connection))
+            try:
+                self._write(connection, rows)
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                off_the_hub(lambda: self._write_waiting(connection, rows))
 
     def read(self) -> dict[str, float]:
         with self._guard:
-            connection = self._connection()
-            rows = off_the_hub(
-                lambda: connection.execute("SELECT name, value FROM series").fetchall()
-            )
+            rows = self._connection().execute("SELECT name, value FROM series").fetchall()
         return {name: float(value) for name, value in rows}
 
 
