@@ -10,6 +10,7 @@ queue depth are measured when `/metrics` is scraped, not stored.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -329,7 +330,9 @@ class SqliteCounters:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._held: tuple[int, sqlite3.Connection] | None = None
-        self._guard = threading.Lock()
+        self._guard = threading.Lock()  # over the fields below, never over a write
+        self._pending: dict[str, float] = {}
+        self._writing = False  # one thread (or greenlet) of this process writes at a time
 
     def _connection(self) -> sqlite3.Connection:
         """This process's connection (call with `_guard` held)."""
@@ -372,19 +375,42 @@ class SqliteCounters:
             connection.execute("PRAGMA busy_timeout=0")
 
     def add(self, increments: Mapping[str, float]) -> None:
-        rows = list(increments.items())
+        """Add to the counters. Increments arriving while this process is writing are
+        merged and written by the writer in one more transaction (so a busy process makes
+        few, larger writes instead of queueing one per request)."""
         with self._guard:
-            connection = self._connection()
-            try:
-                self._write(connection, rows)
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) and "busy" not in str(error):
-                    raise
-                off_the_hub(lambda: self._write_waiting(connection, rows))
+            for name, amount in increments.items():
+                self._pending[name] = self._pending.get(name, 0.0) + amount
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while True:
+                with self._guard:
+                    rows = list(self._pending.items())
+                    self._pending.clear()
+                    if not rows:
+                        return
+                    connection = self._connection()
+                try:
+                    self._write(connection, rows)
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) and "busy" not in str(error):
+                        raise
+                    off_the_hub(functools.partial(self._write_waiting, connection, rows))
+        finally:
+            with self._guard:
+                self._writing = False
 
     def read(self) -> dict[str, float]:
         with self._guard:
-            rows = self._connection().execute("SELECT name, value FROM series").fetchall()
+            self._connection()  # the table exists
+        # A connection of its own: the writer's may be mid-transaction on another thread.
+        reader = sqlite3.connect(self.path, timeout=self.BUSY_WAIT_MS / 1000)
+        try:
+            rows = reader.execute("SELECT name, value FROM series").fetchall()
+        finally:
+            reader.close()
         return {name: float(value) for name, value in rows}
 
 
