@@ -14,6 +14,9 @@ Figures:
 - streamed throughput of a 256 MiB asset: the factory from its local store (sendfile) and
   from S3, against nginx and S3 directly (curl, median of 3);
 - redirect latency (p50/p99) of the scaled mode's `302` to a presigned URL, 1 and 50 clients;
+- `/healthz` latency (p50/p99 of sequential requests) of the scaled web service while 100
+  idle, 100 slowly-sending and 100 event-stream connections are open (it runs no build
+  worker, so the followed build stays queued and its streams open);
 - the largest resident set of a web process while all of the above ran.
 
 Prints the figures and writes them as a section of `--out` (other sections are kept).
@@ -48,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from results import write_section  # noqa: E402  (bench/results.py, beside this script)
 
 from schematics import parse_schematic  # noqa: E402
+from tests.factory.slow_clients import IDLE, SLOW, STREAMS, open_slow_clients  # noqa: E402
 from tests.services import (  # noqa: E402
     S3Server,
     ServerProcess,
@@ -74,6 +78,7 @@ SMALL_PATH = "cmdline-metal-amd64"
 BIG_SCHEMATIC = b"customization:\n  extraKernelArgs: [bench=big]\n"
 SMALL_SCHEMATIC = b"customization:\n  extraKernelArgs: [bench=small]\n"
 LATENCY_SECONDS = 6.0
+HEALTHZ_SAMPLES = 200
 CLIENT_PROCESSES = 5
 START_MARK = "<!-- bench/serve.py: start -->"
 END_MARK = "<!-- bench/serve.py: end -->"
@@ -332,6 +337,33 @@ def throughput(url: str, runs: int = 3, headers: tuple[str, ...] = ()) -> float:
     return statistics.median(speeds)
 
 
+def healthz_under_slow_clients(url: str, port: int, store: Store) -> dict[str, float]:
+    """`/healthz` p50/p99 (ms) while slow clients and event streams of a queued build hold
+    connections open."""
+    sid = save_schematic(store, parse_schematic(b"customization:\n  extraKernelArgs: [slow]\n"))
+    body = json.dumps({"schematic": sid, "version": VERSION, "path": SMALL_PATH}).encode()
+    request = urllib.request.Request(
+        f"{url}/builds", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        key = json.load(response)["key"]
+    found = []
+    with ExitStack() as clients:
+        open_slow_clients(port, f"/builds/{key}/events", clients)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(HEALTHZ_SAMPLES):
+            started = time.perf_counter()
+            connection.request("GET", "/healthz")
+            with connection.getresponse() as answer:
+                answer.read()
+                if answer.status != 200:
+                    raise RuntimeError(f"/healthz: {answer.status}")
+            found.append(time.perf_counter() - started)
+            time.sleep(0.01)
+    found.sort()
+    return {"p50": 1000 * found[len(found) // 2], "p99": 1000 * found[int(len(found) * 0.99)]}
+
+
 # --- the benchmark --------------------------------------------------------------------------
 
 
@@ -416,6 +448,7 @@ def run(work: Path) -> dict[str, object]:
             results[f"redirect_{clients}"] = latency(
                 url, small_path, clients, redirect_host, expect=302
             )
+        results["healthz_slow_clients"] = healthz_under_slow_clients(url, port, s3_store)
         results["stream_factory_s3"] = throughput(url + big_path)
         presigned = s3_store.url_for(f"blobs/sha256/{big_blob.removeprefix('/')}", None, 600)
         assert presigned is not None
@@ -458,6 +491,11 @@ def report(results: dict[str, object]) -> str:
             f"| 302 to presigned S3 URL, {clients} client{'s' if clients > 1 else ''} | "
             f"{r['p50']:.2f} / {r['p99']:.2f} ms ({r['rps']:.0f}/s) | — |"
         )
+    slow = lat("healthz_slow_clients")
+    rows.append(
+        f"| `/healthz` with {IDLE} idle + {SLOW} slow + {STREAMS} event-stream connections "
+        f"open (scaled) | {slow['p50']:.2f} / {slow['p99']:.2f} ms | — |"
+    )
     local, ngx = float(str(results["stream_factory_local"])), float(str(results["stream_nginx"]))
     via_s3, direct = (
         float(str(results["stream_factory_s3"])),
@@ -470,9 +508,9 @@ def report(results: dict[str, object]) -> str:
         START_MARK,
         "# Serving benchmark",
         "",
-        "Written by `python bench/serve.py` (loopback; 2 gunicorn web processes, 8 threads",
-        f"each; latency: {LATENCY_SECONDS:.0f} s of keep-alive clients per figure; throughput: a "
-        f"{BIG >> 20} MiB asset, curl, median of 3).",
+        "Written by `python bench/serve.py` (loopback; 2 gunicorn web processes, gevent",
+        f"workers; latency: {LATENCY_SECONDS:.0f} s of keep-alive clients per figure; "
+        f"throughput: a {BIG >> 20} MiB asset, curl, median of 3).",
         "",
         f"Machine: {machine()}; {when}. Shared with other jobs: figures move between runs.",
         "",

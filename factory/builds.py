@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, request, stream_with_context
 
 from factory.bodies import load_small_body
+from factory.clients import client_identity
 from factory.engine import engine
 from factory.images import build_links, find_built
 from workers.errors import InvalidRequest, NotFound
@@ -69,7 +70,7 @@ def create() -> Response:
     if find_built(eng, plan) is not None:
         return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)
     plan.refuse_if_withdrawn()
-    status = eng.queue.submit(job)
+    status = eng.queue.submit(job, client_identity())
     response = _json(build_links(status, job.download_url), 202)
     response.headers["Location"] = f"/builds/{plan.key}"
     return response

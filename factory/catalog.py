@@ -11,7 +11,10 @@
   OCI image layout as tar (`arch` picks its `linux/<arch>` image) → 201 with the stored
   record; 413 over `IMAGE_FACTORY_MAX_EXTENSION_BYTES`; 400 with the reason otherwise, and
   nothing stored. Needs a token with the `upload` role, publishing into a namespace it
-  owns (its first upload to a free one claims it) or, for admins, any namespace.
+  owns (its first upload to a free one claims it) or, for admins, any namespace. 429 with
+  `Retry-After` once the client has uploaded `IMAGE_FACTORY_MAX_CLIENT_UPLOADS` extensions
+  or `IMAGE_FACTORY_MAX_CLIENT_UPLOAD_BYTES` bytes this hour (checked before the body is
+  read, counted once it is received).
 
 A malformed version → 400, a version without a release → 404.
 """
@@ -19,13 +22,17 @@ A malformed version → 400, a version without a release → 404.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+import time
 from pathlib import Path
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.auth import require
+from factory.clients import client_identity
+from factory.engine import engine
 from factory.services import services
 from factory.urls import registry_reference_host
 from workers.catalog import (
@@ -35,9 +42,13 @@ from workers.catalog import (
     overlay_catalog_for,
 )
 from workers.catalog.records import check_namespace
+from workers.errors import TooManyRequests
+from workers.settings import Settings
+from workers.storage import check_free_space
 from workers.tenancy.audit import record_event
 from workers.tenancy.namespaces import publishing_into
 from workers.tenancy.tokens import ROLE_UPLOAD
+from workers.usage import Usage
 
 bp = Blueprint("catalog", __name__)
 _CHUNK = 1024 * 1024
@@ -123,12 +134,37 @@ def origin_fields(record: ExtensionRecord) -> dict[str, str]:
     }
 
 
+def _check_upload_allowance(usage: Usage, client: str, settings: Settings) -> None:
+    """TooManyRequests when `client` used up this hour's uploads or bytes (a declared body
+    length counts already)."""
+    used = usage.uploads(client)
+    incoming = request.content_length or 0
+    retry_after = max(1, math.ceil(used.window_ends - time.time()))
+    if used.uploads >= settings.max_client_uploads:
+        raise TooManyRequests(
+            f"{used.uploads} uploads this hour is the most one client may make "
+            f"({settings.max_client_uploads}); try again later",
+            retry_after,
+        )
+    if used.bytes + incoming > settings.max_client_upload_bytes:
+        raise TooManyRequests(
+            f"this upload would take this hour's uploads past "
+            f"{settings.max_client_upload_bytes} bytes, the most one client may send; "
+            "try again later",
+            retry_after,
+        )
+
+
 @bp.route("/extensions", methods=["POST"])
 def upload_extension() -> Response:
     svc = services()
     settings = svc.settings
     who = require(ROLE_UPLOAD, "uploading an extension")
     namespace = check_namespace(request.args.get("namespace", settings.extensions_namespace))
+    usage = engine().usage
+    client = client_identity()
+    _check_upload_allowance(usage, client, settings)
+    check_free_space(settings)
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with (
@@ -137,6 +173,8 @@ def upload_extension() -> Response:
     ):
         body = Path(tmp) / "upload"
         _spool_body(body, settings.max_extension_bytes)
+        # Refused uploads count too: validating them is the work a flood would cost.
+        usage.add_upload(client, body.stat().st_size)
         record = add_extension(
             svc.store,
             body,

@@ -33,7 +33,9 @@ from workers.queue import BuildQueue
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
+from workers.storage import DownloadRecorder
 from workers.store import Store
+from workers.usage import Usage, make_usage
 
 ENGINE_KEY = "image_factory_engine"
 PLAN_SECONDS = 10.0
@@ -116,11 +118,19 @@ class Engine:
 
     @cached_property
     def queue(self) -> BuildQueue:
-        return BuildQueue(self.settings, self.store, self.coordination)
+        return BuildQueue(self.settings, self.store, self.coordination, self.usage)
+
+    @cached_property
+    def usage(self) -> Usage:
+        return make_usage(self.settings)
 
     @cached_property
     def metrics(self) -> Metrics:
         return make_metrics(self.settings)
+
+    @cached_property
+    def downloads(self) -> DownloadRecorder:
+        return DownloadRecorder()
 
     @cached_property
     def verifier(self) -> BlobVerifier:

@@ -12,10 +12,12 @@ from workers.errors import (
     FactoryError,
     Forbidden,
     Gone,
+    InsufficientStorage,
     InvalidRequest,
     NotFound,
     NotImplementedYet,
     Refused,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
 )
@@ -32,6 +34,8 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (Gone, 410),
     (NotImplementedYet, 501),
     (Unavailable, 503),
+    (TooManyRequests, 429),
+    (InsufficientStorage, 507),
 )
 RETRY_AFTER_SECONDS = "30"
 
@@ -79,7 +83,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(FactoryError)
     def factory_error(error: FactoryError) -> Response:
-        headers = {}
+        retry_after = getattr(error, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         if isinstance(error, Unauthorized):
             headers["WWW-Authenticate"] = bearer_challenge(error)
         return text_error(str(error), status_for(error), headers)

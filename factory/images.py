@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Request, Response, request
 
+from factory.clients import client_identity
 from factory.delivery import (
     bundle_response,
     checksum_response,
@@ -36,6 +37,7 @@ from factory.delivery import (
 from factory.engine import Engine, engine
 from factory.errors import text_error
 from workers.builds import BuiltAsset, discard_build
+from workers.errors import FactoryError
 from workers.jobs import BuildRequest
 from workers.plans import Plan
 from workers.profiles import parse_profile
@@ -114,7 +116,7 @@ def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | 
     or the response to send instead (202 when asked to, 503 when still building, 500 when
     the build failed)."""
     plan.refuse_if_withdrawn()
-    status = eng.queue.submit(job)
+    status = eng.queue.submit(job, client_identity())
     if prefers_async(request):
         return accepted(status, job.download_url)
     if status.state != DONE:
@@ -169,6 +171,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         return bundle_response(_bundle(eng, built), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
+    _record_download(eng, plan.key)
     if redirecting:
         url = eng.store.url_for(
             built.blob, None, eng.settings.s3_url_ttl, content_disposition(filename)
@@ -194,6 +197,17 @@ def _streamed(eng: Engine, built: BuiltAsset, sha256: str) -> bool:
     eng.forget_build(built.key)
     eng.metrics.count("image_factory_corrupt_blobs_total")
     return False
+
+
+def _record_download(eng: Engine, key: str) -> None:
+    """With an asset budget, note the download (least recently downloaded goes first)."""
+    if eng.settings.asset_budget_bytes <= 0:
+        return
+    try:
+        eng.downloads.record(eng.store, key)
+    except FactoryError:
+        # The download itself does not depend on it; the build just looks older.
+        log.exception("recording the download of build %s failed", key)
 
 
 def _stored_at(eng: Engine, built: BuiltAsset) -> int:

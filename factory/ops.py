@@ -9,8 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from factory.services import services
-from workers.errors import Unavailable
+from workers.errors import InsufficientStorage, Unavailable
 from workers.sandbox_policy import sandbox_warning
+from workers.storage import check_free_space
 
 bp = Blueprint("ops", __name__)
 
@@ -22,9 +23,11 @@ def healthz() -> Response:
 
 @bp.route("/readyz", methods=["GET", "HEAD"])
 def readyz() -> Response:
+    svc = services()
     try:
-        services().store.ping()
-    except Unavailable as error:
+        svc.store.ping()
+        check_free_space(svc.settings)
+    except (Unavailable, InsufficientStorage) as error:
         raise Unavailable(f"not ready: {error}") from error
     warning = sandbox_warning(services().settings)
     body = "ready\n" if warning is None else f"ready\nWARNING: {warning}\n"

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
 
+from factory.clients import client_identity
 from factory.engine import Engine, engine
 from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
 from factory.images import find_built
@@ -38,6 +39,7 @@ from workers.errors import (
     InvalidRequest,
     NotFound,
     NotImplementedYet,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
 )
@@ -57,6 +59,7 @@ from workers.registry.errors import (
     RegistryError,
     RegistryUnauthorized,
     RegistryUnavailable,
+    TooManyPulls,
     Unsupported,
 )
 from workers.registry.names import (
@@ -100,6 +103,8 @@ def registry_error(error: Exception) -> Response:
         response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = bearer_challenge(error)
+    if isinstance(error, TooManyRequests):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -109,6 +114,7 @@ def _as_registry_error(error: Exception) -> RegistryError:
     # Engine errors not already given registry terms (e.g. the store is down).
     translated: dict[type[FactoryError], type[RegistryError]] = {
         Unavailable: RegistryUnavailable,
+        TooManyRequests: TooManyPulls,
         NotImplementedYet: NotBuilt,
         InvalidRequest: BuildRefused,
         NotFound: ManifestUnknown,
@@ -232,7 +238,9 @@ def read_only(rest: str = "") -> Response:
 
 def _through_workers(eng: Engine, schematic_id: str) -> Builder:
     """Installer builds go through the build workers, as downloads do: one build per plan
-    key however many ask, waited for up to `IMAGE_FACTORY_BUILD_WAIT`."""
+    key however many ask, waited for up to `IMAGE_FACTORY_BUILD_WAIT`, counted against the
+    client that pulls."""
+    client = client_identity()
 
     def build(plan: Plan) -> BuiltAsset:
         built = find_built(eng, plan)
@@ -240,7 +248,7 @@ def _through_workers(eng: Engine, schematic_id: str) -> Builder:
             return built
         job = BuildRequest.for_plan(schematic_id, plan)
         plan.refuse_if_withdrawn()
-        status = eng.queue.submit(job)
+        status = eng.queue.submit(job, client)
         if status.state != DONE:
             status = eng.queue.wait(job, eng.settings.build_wait)
         if status.state == FAILED:

@@ -70,6 +70,9 @@ class AtomicFilesystemBackend(FilesystemBackend):
 class AtomicFilesChannel(filesystem.Channel):
     """kombu's filesystem channel with whole messages only.
 
+    Messages are taken by priority (0 first, as kombu's Redis transport does), then in the
+    order they came: a file's name starts with its priority digit and the time.
+
     kombu creates a message file and then writes into it, and takes one by moving it to the
     system temp directory (a copy when that is another filesystem) before reading it: a
     consumer listing the folder in between reads an empty file, dies on the JSON error, and
@@ -80,7 +83,8 @@ class AtomicFilesChannel(filesystem.Channel):
 
     # The stubs of kombu's two base classes name the second parameter differently.
     def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
-        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        priority = self._get_message_priority(payload, reverse=False)
+        name = f"{priority}_{round(time.monotonic() * 1000):015d}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         partial = final + ".part"  # "<queue>.msg.part" after the first dot: not a message
         try:
@@ -206,10 +210,11 @@ def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -
 # --- used by workers.queue (the web side) ---------------------------------------------------
 
 
-def send_build(app: FactoryCelery, key: str, request: dict[str, str]) -> None:
-    """Record the build as queued, then enqueue it with its key as the task id."""
+def send_build(app: FactoryCelery, key: str, request: dict[str, str], priority: int) -> None:
+    """Record the build as queued, then enqueue it with its key as the task id (`priority`:
+    0 is taken first, 9 last)."""
     app.backend.store_result(key, {"stage": "queued", "percent": 0, **request}, QUEUED)
-    app.send_task(tasks.BUILD_TASK, args=[request], task_id=key, queue=QUEUE)
+    app.send_task(tasks.BUILD_TASK, args=[request], task_id=key, queue=QUEUE, priority=priority)
 
 
 def expire_results(app: FactoryCelery) -> None:

@@ -219,4 +219,7 @@ def publish_build(
         json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n",
         content_type="application/json",
     )
+    if not store.exists(blob_key(sha256)):
+        # Evicted (`workers.storage`) between the check above and the manifest: put it back.
+        store.put_file(blob_key(sha256), path, content_type=content_type)
     return built

@@ -46,3 +46,17 @@ class Conflict(FactoryError):
 
 class Gone(FactoryError):
     """The request names something withdrawn on purpose (HTTP 410)."""
+
+
+class TooManyRequests(FactoryError):
+    """A client is past one of its per-client limits (HTTP 429 with `Retry-After`)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InsufficientStorage(FactoryError):
+    """The store has too little free space to take more (HTTP 507 with `Retry-After`)."""
+
+    retry_after = 300

@@ -108,6 +108,9 @@ class BlobVerifier:
             with store.open(blob) as reader:
                 while chunk := reader.read(_CHUNK):
                     digest.update(chunk)
+                    # Let the other requests of a gevent web process run meanwhile: hashing a
+                    # large blob would otherwise hold every one of them for seconds.
+                    time.sleep(0)
         except ObjectNotFound:
             return ""
         return digest.hexdigest()

@@ -33,6 +33,7 @@ from workers.releases.versions import normalize_version
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
+from workers.storage import check_free_space, evict_to_budget
 from workers.store import Store, make_store
 from workers.workdirs import work_root
 
@@ -189,6 +190,7 @@ def _build(
     log.info("build %s started: %s for schematic %s", plan.key, request.path, request.schematic)
     started = time.monotonic()
     try:
+        check_free_space(runtime.settings)
         built = ensure_built(
             runtime.store,
             plan,
@@ -208,6 +210,11 @@ def _build(
         "build %s finished in %.1f s: %s bytes, sha256 %s",
         plan.key, seconds, built.size, built.sha256,
     )  # fmt: skip
+    try:
+        evict_to_budget(runtime.store, runtime.settings.asset_budget_bytes, keep=plan.key)
+    except (FactoryError, OSError):
+        # The build is done and stored; eviction is tried again after the next one.
+        log.exception("evicting old builds failed")
     return built
 
 

@@ -10,17 +10,19 @@ queue depth are measured when `/metrics` is scraped, not stored.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -29,6 +31,7 @@ from workers.errors import Unavailable
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUILD_SECONDS = (1.0, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0, 1800.0, 3600.0)
 # Label values for `method`: the standard methods (case-sensitive, as HTTP says), else OTHER.
@@ -310,40 +313,111 @@ class RedisCounters:
         return {_text(k): float(v) for k, v in raw.items()}
 
 
+def off_the_hub(call: Callable[[], T]) -> T:
+    """`call()`, which may block inside C code (SQLite waiting for another process's write
+    lock), without stalling a gevent web process: on a real thread of gevent's pool when
+    the process is monkey-patched, directly otherwise."""
+    if "gevent" in sys.modules:
+        import gevent.monkey
+
+        if gevent.monkey.is_module_patched("threading"):
+            return gevent.get_hub().threadpool.apply(call)  # type: ignore[no-any-return]
+    return call()
+
+
 class SqliteCounters:
-    """One table in a WAL-mode SQLite file; a connection per process and thread."""
+    """One table in a WAL-mode SQLite file; one connection per process, used by one thread
+    (or greenlet: under gevent a thread-local one would be opened for every request) at a
+    time. A write first tries without waiting; only when another process holds the write
+    lock does it wait, `off_the_hub` (WAL readers never wait)."""
+
+    BUSY_WAIT_MS = 10_000
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._held: tuple[int, sqlite3.Connection] | None = None
+        self._guard = threading.Lock()  # over the fields below, never over a write
+        self._pending: dict[str, float] = {}
+        self._writing = False  # one thread (or greenlet) of this process writes at a time
 
     def _connection(self) -> sqlite3.Connection:
-        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        """This process's connection (call with `_guard` held)."""
+        held = self._held
         if held is not None and held[0] == os.getpid():
             return held[1]
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection = off_the_hub(self._connect)
+        self._held = (os.getpid(), connection)
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self.BUSY_WAIT_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )  # fmt: skip
         connection.execute("PRAGMA journal_mode=WAL")
         # Counters need no durability across a power cut; they need to be cheap.
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)"
         )
-        self._local.held = (os.getpid(), connection)
+        connection.execute("PRAGMA busy_timeout=0")
         return connection
 
-    def add(self, increments: Mapping[str, float]) -> None:
-        connection = self._connection()
+    @staticmethod
+    def _write(connection: sqlite3.Connection, rows: list[tuple[str, float]]) -> None:
         with connection:
             connection.execute("BEGIN IMMEDIATE")
             connection.executemany(
                 "INSERT INTO series (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                list(increments.items()),
+                rows,
             )
 
+    def _write_waiting(self, connection: sqlite3.Connection, rows: list[tuple[str, float]]) -> None:
+        connection.execute(f"PRAGMA busy_timeout={self.BUSY_WAIT_MS}")
+        try:
+            self._write(connection, rows)
+        finally:
+            connection.execute("PRAGMA busy_timeout=0")
+
+    def add(self, increments: Mapping[str, float]) -> None:
+        """Add to the counters. Increments arriving while this process is writing are
+        merged and written by the writer in one more transaction (so a busy process makes
+        few, larger writes instead of queueing one per request)."""
+        with self._guard:
+            for name, amount in increments.items():
+                self._pending[name] = self._pending.get(name, 0.0) + amount
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while True:
+                with self._guard:
+                    rows = list(self._pending.items())
+                    self._pending.clear()
+                    if not rows:
+                        return
+                    connection = self._connection()
+                try:
+                    self._write(connection, rows)
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) and "busy" not in str(error):
+                        raise
+                    off_the_hub(functools.partial(self._write_waiting, connection, rows))
+        finally:
+            with self._guard:
+                self._writing = False
+
     def read(self) -> dict[str, float]:
-        rows = self._connection().execute("SELECT name, value FROM series").fetchall()
+        with self._guard:
+            self._connection()  # the table exists
+        # A connection of its own: the writer's may be mid-transaction on another thread.
+        reader = sqlite3.connect(self.path, timeout=self.BUSY_WAIT_MS / 1000)
+        try:
+            rows = reader.execute("SELECT name, value FROM series").fetchall()
+        finally:
+            reader.close()
         return {name: float(value) for name, value in rows}
 
 

@@ -1,9 +1,14 @@
 """The build queue as the web side sees it: submit, status, wait. No Celery in sight.
 
-- `submit(request)`: join the build of `request.key` if one is queued or running; otherwise
-  the one caller that takes the `submit:<key>` claim enqueues it (after checking the queue is
-  not over `IMAGE_FACTORY_MAX_QUEUE`, else `Unavailable` → 503). Fifty concurrent requests
-  for one uncached asset therefore enqueue one build.
+- `submit(request, client)`: join the build of `request.key` if one is queued or running;
+  otherwise the one caller that takes the `submit:<key>` claim enqueues it (after checking
+  the queue is not over `IMAGE_FACTORY_MAX_QUEUE`, else `Unavailable` → 503). Fifty
+  concurrent requests for one uncached asset therefore enqueue one build.
+- Fair use: a client may have `IMAGE_FACTORY_MAX_CLIENT_BUILDS` builds of its own queued or
+  running (past it, `TooManyRequests` → 429; joining a build is free), and each new build
+  is queued with a priority from how many its client already has: a client's first build
+  goes ahead of everybody's second, and so on (`priority_for`), so one client filling the
+  queue does not make another's first build wait behind all of it.
 - `status(key)`: queued, running (stage, percent, log lines, timings), done (from the build
   manifest, the commit point) or failed (an error meant for users); None for a key nobody
   asked for.
@@ -29,10 +34,12 @@ from typing import Any
 from workers import app as celery_side
 from workers.builds import BuiltAsset, load_build
 from workers.coordination import LEASE_TTL, Coordination
-from workers.errors import InvalidRequest, Unavailable
+from workers.errors import InvalidRequest, TooManyRequests, Unavailable
 from workers.jobs import BuildRequest, build_lease, recover_claim, submit_claim
 from workers.settings import Settings
+from workers.storage import check_free_space
 from workers.store import Store
+from workers.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,15 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 # A build must look lost for this long before a waiter re-enqueues it.
 LOST_GRACE = 3.0
 POLL_FIRST, POLL_MAX = 0.1, 0.5
+# Broker priorities, most urgent first (kombu's Redis transport keeps one list per step and
+# takes from 0 first; the embedded broker orders its message files the same way).
+PRIORITY_STEPS = (0, 3, 6, 9)
+RETRY_AFTER_CLIENT_LIMIT = 30
+
+
+def priority_for(outstanding: int) -> int:
+    """The priority of a client's next build when it has `outstanding` queued or running."""
+    return PRIORITY_STEPS[min(outstanding, len(PRIORITY_STEPS) - 1)]
 
 
 @dataclass(frozen=True)
@@ -95,10 +111,13 @@ def _download_url(meta: Mapping[str, Any]) -> str:
 
 
 class BuildQueue:
-    def __init__(self, settings: Settings, store: Store, coordination: Coordination) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, coordination: Coordination, usage: Usage
+    ) -> None:
         self.settings = settings
         self.store = store
         self.coordination = coordination
+        self.usage = usage
 
     @cached_property
     def _app(self) -> celery_side.FactoryCelery:
@@ -109,8 +128,9 @@ class BuildQueue:
         # As long as the broker may hold the message before redelivering it.
         return float(self.settings.build_time_limit + celery_side.VISIBILITY_MARGIN)
 
-    def submit(self, request: BuildRequest) -> BuildStatus:
-        """Enqueue `request` unless it is queued, running or built; its status."""
+    def submit(self, request: BuildRequest, client: str = "") -> BuildStatus:
+        """Enqueue `request` unless it is queued, running or built; its status. A new build
+        counts against `client` ("": nobody's, e.g. the command line)."""
         current = self.status(request.key)
         if current is not None and current.state != FAILED:
             return current
@@ -121,13 +141,38 @@ class BuildQueue:
         if not self.coordination.claim(submit_claim(request.key), self._claim_ttl):
             return current or _queued(request)
         try:
-            self._enqueue(request, fresh=current is not None)
+            check_free_space(self.settings)
+            priority = self._admit(client)
+            self._enqueue(request, fresh=current is not None, priority=priority)
+            if client:
+                self.usage.add_build(client, request.key)
         except BaseException:
             self.coordination.release(submit_claim(request.key))
             raise
         return _queued(request)
 
-    def _enqueue(self, request: BuildRequest, fresh: bool) -> None:
+    def _admit(self, client: str) -> int:
+        """The priority of a new build of `client`; TooManyRequests past its limit."""
+        if not client:
+            return PRIORITY_STEPS[0]
+        mine = self.usage.builds(client)
+        over = {key for key in mine if not self._in_progress(key)}
+        self.usage.drop_builds(client, over)
+        outstanding = len(mine - over)
+        limit = self.settings.max_client_builds
+        if outstanding >= limit:
+            raise TooManyRequests(
+                f"you have {outstanding} builds queued or running, the most one client may "
+                f"have ({limit}); try again when one has finished",
+                RETRY_AFTER_CLIENT_LIMIT,
+            )
+        return priority_for(outstanding)
+
+    def _in_progress(self, key: str) -> bool:
+        current = self.status(key)
+        return current is not None and current.state in (QUEUED, RUNNING)
+
+    def _enqueue(self, request: BuildRequest, fresh: bool, priority: int) -> None:
         depth = self.queue_depth()
         if depth >= self.settings.max_queue:
             raise Unavailable(
@@ -136,7 +181,7 @@ class BuildQueue:
         with _broker_errors():
             if fresh:
                 celery_side.forget_build(self._app, request.key)
-            celery_side.send_build(self._app, request.key, request.to_json())
+            celery_side.send_build(self._app, request.key, request.to_json(), priority)
         log.info("enqueued build %s (%s)", request.key, request.download_url)
 
     def status(self, key: str) -> BuildStatus | None:
@@ -238,7 +283,8 @@ class BuildQueue:
     def submit_again(self, request: BuildRequest) -> None:
         if self.coordination.claim(submit_claim(request.key), self._claim_ttl):
             try:
-                self._enqueue(request, fresh=True)
+                # A lost build goes back in at the front: it was admitted once already.
+                self._enqueue(request, fresh=True, priority=PRIORITY_STEPS[0])
             except BaseException:
                 self.coordination.release(submit_claim(request.key))
                 raise

@@ -39,6 +39,11 @@ class Settings:
     max_form_bytes: int = 16 * 1024
     build_wait: int = 15 * 60
     max_queue: int = 100
+    max_client_builds: int = 10
+    max_client_uploads: int = 100
+    max_client_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    asset_budget_bytes: int = 0
+    min_free_bytes: int = 1024 * 1024 * 1024
     build_time_limit: int = 60 * 60
     worker_concurrency: int = 2
     s3_redirect: bool = True

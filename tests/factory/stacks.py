@@ -177,11 +177,12 @@ class Stack:
         return subprocess.run(argv, cwd=cwd, capture_output=True, check=check)
 
 
-def start_embedded(root: Path, data_dir: Path) -> Stack:
+def start_embedded(root: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> Stack:
     port = free_ports(1)[0]
     env = {
         "IMAGE_FACTORY_DATA_DIR": str(data_dir),
         "IMAGE_FACTORY_EXTERNAL_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
     }
     stack = Stack(port, root, env)
     stack.start(

@@ -33,6 +33,7 @@ from workers.queue import DONE, FAILED, QUEUED, BuildQueue
 from workers.schematics_store import save_schematic
 from workers.settings import Settings
 from workers.store import LocalStore, StoreUnavailable
+from workers.usage import make_usage
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     save_fake_release(store, "v1.0.0", root / "release")
-    queue = BuildQueue(settings, store, make_coordination(settings))
+    queue = BuildQueue(settings, store, make_coordination(settings), make_usage(settings))
     with build_worker(settings):
         yield World(settings, store, queue)
 
@@ -134,7 +135,9 @@ def test_a_build_whose_worker_vanished_is_enqueued_again(
 
 def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_queue=0)
-    queue = BuildQueue(settings, world.store, FileCoordination(tmp_path / "coordination"))
+    queue = BuildQueue(
+        settings, world.store, FileCoordination(tmp_path / "coordination"), make_usage(settings)
+    )
     request = world.request("full")
     with pytest.raises(Unavailable, match="the build queue is full"):
         queue.submit(request)
@@ -143,7 +146,9 @@ def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
 
 def test_a_dead_broker_is_unavailable(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:9/0")
-    queue = BuildQueue(settings, world.store, FileCoordination(tmp_path / "coordination"))
+    queue = BuildQueue(
+        settings, world.store, FileCoordination(tmp_path / "coordination"), make_usage(settings)
+    )
     with pytest.raises(Unavailable, match="unavailable"):
         queue.submit(world.request("dead-broker"))
 

@@ -27,6 +27,7 @@ from extensions.limits import DEFAULT_LIMITS, Limits
 from extensions.manifest import Manifest
 from extensions.package import extract_extension as extract_extension_tar
 from extensions.package import pack_extension
+from workers.catalog.index import index_for, touch_stamp
 from workers.catalog.records import (
     CANONICAL_EPOCH,
     EXTENSIONS_PREFIX,
@@ -52,12 +53,8 @@ class CorruptObject(FactoryError):
 
 
 def list_extension_records(store: Store) -> list[ExtensionRecord]:
-    """Every stored extension record, by digest order."""
-    return [
-        record_from_json(ExtensionRecord, store.get_bytes(key))
-        for key in store.list(EXTENSIONS_PREFIX)
-        if key.endswith(".json")
-    ]
+    """Every stored extension record, by digest order (from this process's index)."""
+    return index_for(store).records(store)
 
 
 def _arches_overlap(a: str, b: str) -> bool:
@@ -78,7 +75,7 @@ def _check_conflicts(store: Store, record: ExtensionRecord) -> ExtensionRecord |
                 f"{existing.version} (sha256:{record.digest})"
             )
         return existing
-    for other in list_extension_records(store):
+    for other in index_for(store).named(store, record.full_name):
         if (
             (other.full_name, other.version, other.release)
             == (record.full_name, record.version, record.release)
@@ -163,6 +160,7 @@ def add_extension(
             return existing
         store.put_file(record.tar_key, packed.tar.path, content_type="application/x-tar")
         store.put_bytes(record.record_key, record_to_json(record), "application/json")
+        touch_stamp(store)
     return record
 
 
@@ -183,15 +181,22 @@ def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
     """
     version = normalize_version(version)
     release = load_release(store, version, arch)
-    withdrawn = withdrawn_digests(store)
-    best: dict[str, ExtensionRecord] = {}
-    for record in list_extension_records(store):
-        if record.digest in withdrawn or not _listed(record, version, arch, release.kernel_version):
-            continue
-        current = best.get(record.full_name)
-        if current is None or _preference(record) > _preference(current):
-            best[record.full_name] = record
-    return [best[name] for name in sorted(best)]
+
+    def compute(records: list[ExtensionRecord]) -> list[ExtensionRecord]:
+        # Withdrawals touch the index's stamp, so a computed catalog never outlives one.
+        withdrawn = withdrawn_digests(store)
+        best: dict[str, ExtensionRecord] = {}
+        for record in records:
+            if record.digest in withdrawn or not _listed(
+                record, version, arch, release.kernel_version
+            ):
+                continue
+            current = best.get(record.full_name)
+            if current is None or _preference(record) > _preference(current):
+                best[record.full_name] = record
+        return [best[name] for name in sorted(best)]
+
+    return index_for(store).catalog(store, (version, arch, release.kernel_version), compute)
 
 
 def _preference(record: ExtensionRecord) -> tuple[object, ...]:

@@ -91,3 +91,9 @@ class BuildWithdrawn(RegistryError):
     """Not built yet, and an extension it needs was withdrawn."""
 
     code, status = "DENIED", 410
+
+
+class TooManyPulls(RegistryError):
+    """The client is past its per-client build limit (the spec's TOOMANYREQUESTS)."""
+
+    code, status = "TOOMANYREQUESTS", 429

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from workers.errors import InsufficientStorage
 from workers.store.base import (
     ObjectNotFound,
     ObjectStat,
@@ -136,6 +138,11 @@ class LocalStore:
             yield tmp
             os.chmod(tmp, FILE_MODE)
             os.replace(tmp, final)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            # The temp file goes (below); nothing half-written is ever under `key`.
+            raise InsufficientStorage(f"the store is full: cannot write {key}") from error
         finally:
             tmp.unlink(missing_ok=True)
 

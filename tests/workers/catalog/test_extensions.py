@@ -29,6 +29,7 @@ from workers.catalog import (
     list_extension_records,
     resolve_extensions,
 )
+from workers.catalog.index import STAMP_KEY
 from workers.errors import InvalidRequest, NotFound
 from workers.store import LocalStore
 
@@ -56,7 +57,8 @@ def source(
 
 
 def stored_keys(store: LocalStore) -> list[str]:
-    return list(store.list("extensions/"))
+    """Extension tars and records (not the index stamp)."""
+    return [key for key in store.list("extensions/") if key != STAMP_KEY]
 
 
 def test_add_stores_tar_then_record(releases: LocalStore, tmp_path: Path) -> None:
@@ -66,6 +68,7 @@ def test_add_stores_tar_then_record(releases: LocalStore, tmp_path: Path) -> Non
         f"extensions/{record.digest}.json",
         f"extensions/{record.digest}.tar",
     ]
+    assert releases.exists(STAMP_KEY)  # written last: other processes' indexes look again
     assert json.loads(releases.get_bytes(record.record_key))["digest"] == record.digest
     assert record.arch == ""  # a plain tar says nothing about its architecture
     assert list_extension_records(releases) == [record]

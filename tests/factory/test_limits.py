@@ -1,0 +1,81 @@
+"""Per-client upload limits and the free-space floor, through the app (Flask test client)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from factory import create_app
+from schematics import parse_schematic
+from tests.workers.releases.fakes import save_fake_release
+from workers.app import celery_dirs
+from workers.schematics_store import save_schematic
+from workers.settings import Settings
+from workers.store import LocalStore
+
+
+def _client(settings: Settings, store: LocalStore) -> FlaskClient:
+    return create_app(settings, store=store).test_client()
+
+
+def _upload(client: FlaskClient, token: str, body: bytes = b"not an extension") -> int:
+    response = client.post("/extensions", data=body, headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+def test_uploads_per_hour_are_limited_per_client(settings: Settings, store: LocalStore) -> None:
+    client = _client(replace(settings, max_client_uploads=2), store)
+    assert [_upload(client, "first") for _ in range(2)] == [400, 400]  # refused ones count
+    response = client.post("/extensions", data=b"x", headers={"Authorization": "Bearer first"})
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+    assert response.mimetype == "text/plain"
+    assert b"2 uploads this hour" in response.data
+    assert _upload(client, "second") == 400  # another client is not held back
+    assert client.post("/extensions", data=b"x").status_code == 400  # nor an address
+
+
+def test_upload_bytes_per_hour_are_limited_per_client(
+    settings: Settings, store: LocalStore
+) -> None:
+    client = _client(replace(settings, max_client_upload_bytes=1000), store)
+    assert _upload(client, "bytes", b"x" * 600) == 400
+    response = client.post(
+        "/extensions", data=b"y" * 600, headers={"Authorization": "Bearer bytes"}
+    )
+    assert response.status_code == 429
+    assert b"1000 bytes" in response.data
+    assert _upload(client, "bytes", b"z" * 300) == 400  # still within the hour's bytes
+
+
+def _schematic(store: LocalStore, tmp_path: Path) -> str:
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    return save_schematic(store, parse_schematic(b"customization:\n  extraKernelArgs: [f]\n"))
+
+
+def test_too_little_free_space_refuses_builds_and_uploads(
+    settings: Settings, store: LocalStore, tmp_path: Path
+) -> None:
+    sid = _schematic(store, tmp_path)
+    full = replace(settings, min_free_bytes=1 << 62)
+    client = _client(full, store)
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert b"nearly full" in ready.data
+    assert ready.headers["Retry-After"]
+
+    body = {"schematic": sid, "version": "v1.0.0", "path": "cmdline-metal-amd64"}
+    refused = client.post("/builds", json=body)
+    assert refused.status_code == 507
+    assert int(refused.headers["Retry-After"]) > 0
+    assert b"nearly full" in refused.data
+    assert list(celery_dirs(full)["queue"].iterdir()) == []  # nothing was enqueued
+    assert client.post("/extensions", data=b"x").status_code == 507
+
+    roomy = _client(settings, store)
+    assert roomy.get("/readyz").status_code == 200
+    assert roomy.post("/builds", json=body).status_code == 202
+    assert len(list(celery_dirs(settings)["queue"].iterdir())) == 1
