@@ -19,9 +19,11 @@ The web side uses the helpers at the bottom through `workers.queue`, never Celer
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -29,13 +31,15 @@ from typing import Any
 import redis
 from celery import Celery, states
 from celery.backends.filesystem import FilesystemBackend
-from celery.exceptions import BackendError
+from celery.exceptions import BackendError, CPendingDeprecationWarning, SecurityWarning
 from kombu.exceptions import ChannelError, OperationalError
 from kombu.transport import filesystem
 from kombu.utils.json import dumps, loads
 
-from workers import tasks
+from workers import heartbeat, tasks
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 QUEUE = "builds"
 # A worker that vanished is noticed this long after the hard time limit could have ended.
@@ -125,8 +129,14 @@ def celery_dirs(settings: Settings) -> dict[str, Path]:
     }
 
 
-def make_celery(settings: Settings) -> FactoryCelery:
-    """The app for these settings, with the build task registered."""
+def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
+    """The app for these settings, with the build task registered.
+
+    The web side (`worker=False`) fails fast when Redis is down: a request must get its 503
+    in seconds, not minutes. A worker (`worker=True`) waits the outage out instead, however
+    long it lasts: it reconnects to the broker with backoff (Celery logs every attempt) and
+    retries writing a build's state until Redis answers again, so a build that runs through
+    an outage still records its result."""
     app = FactoryCelery("image_factory", set_as_current=False)
     app.settings = settings
     hard = settings.build_time_limit
@@ -172,34 +182,57 @@ def make_celery(settings: Settings) -> FactoryCelery:
         worker_hijack_root_logger=True,
         result_extended=False,
         result_expires=RESULT_EXPIRES,
-        # Fail fast when Redis is down: a request must get its 503 in seconds, not minutes.
         broker_connection_timeout=3,
-        broker_connection_max_retries=0,
         redis_socket_timeout=3,
         redis_socket_connect_timeout=3,
-        redis_retry_on_timeout=False,
-        result_backend_always_retry=False,
+        redis_retry_on_timeout=worker,
+        # kombu counts retries: 0 means none (not "forever", as Celery's docs once said);
+        # None retries for good, each attempt waiting a little longer, up to 32 s apart.
+        broker_connection_max_retries=None if worker else 0,
+        broker_connection_retry=worker,
+        result_backend_always_retry=worker,
+        result_backend_max_sleep_between_retries_ms=5000,
+        # A build running when the broker connection drops goes on: its result is written
+        # once Redis answers again (its message, unacknowledged, is redelivered after the
+        # visibility timeout and finds the build done). Cancelling it would redo the work.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     tasks.register(app)
     return app
 
 
-def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -> None:
-    """Run a worker consuming the build queue until it is told to stop."""
-    app.worker_main(
-        [
-            "worker",
-            f"--loglevel={loglevel}",
-            f"--concurrency={concurrency}",
-            "--pool=prefork",
-            f"--queues={QUEUE}",
-            f"--hostname={name}",
-            # Workers are independent; they need no gossip, sync or heartbeat traffic.
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -> int:
+    """Run a worker consuming the build queue until it is told to stop; its exit status
+    (0 after a requested stop, non-zero when it stopped for a reason of its own).
+
+    `app.Worker` directly rather than `app.worker_main`, which drops the status (every end
+    looked like success to a supervisor)."""
+    # Celery's advice for root is its `--uid` option, which this command has no use for (a
+    # worker needs no privileges: run it as an unprivileged user, as the systemd unit does).
+    warnings.filterwarnings("ignore", message=r".*superuser privileges", category=SecurityWarning)
+    # Celery warns on every reconnect that it may cancel running builds in a future version;
+    # this app chose not to (worker_cancel_long_running_tasks_on_connection_loss above).
+    warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+    if os.geteuid() == 0:
+        log.warning(
+            "running as root: builds need no privileges; run the worker as an unprivileged "
+            "user (scripts/systemd/image-factory-worker.service does)"
+        )
+    worker = app.Worker(
+        hostname=name,
+        pool_cls="prefork",
+        loglevel=loglevel,
+        concurrency=concurrency,
+        queues=[QUEUE],
+        # Workers are independent; they need no gossip, sync or Celery heartbeat traffic
+        # (liveness goes through `workers.heartbeat`).
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
     )
+    with heartbeat.beating(app.settings, name):
+        worker.start()
+    return int(worker.exitcode or 0)
 
 
 # --- used by workers.queue (the web side) ---------------------------------------------------

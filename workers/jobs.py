@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
+from workers.assembly.run import ToolError
 from workers.builds import BuiltAsset, ensure_built, load_built
 from workers.coordination import Coordination, make_coordination
-from workers.errors import FactoryError, InvalidRequest
+from workers.errors import FactoryError, InvalidRequest, Unavailable
 from workers.metrics import Metrics, make_metrics
 from workers.plans import Plan, make_plan
 from workers.profiles import parse_profile
@@ -33,7 +34,7 @@ from workers.releases.versions import normalize_version
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
-from workers.store import Store, make_store
+from workers.store import Store, StoreUnavailable, make_store
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # How often a job waiting for another holder of its lease looks again.
 LEASE_POLL = 1.0
+# The pool's time-limit exceptions (billiard's), known here by name: this module is Celery-free.
+TIME_LIMIT_ERRORS = frozenset({"SoftTimeLimitExceeded", "TimeLimitExceeded"})
 
 
 class InputsChanged(FactoryError):
@@ -196,9 +199,10 @@ def _build(
             signer=plan.signer(runtime.settings),
             signing_key=runtime.signing_key,
         )
-    except BaseException:
-        runtime.metrics.count("image_factory_build_failures_total", kind=kind)
-        log.exception("build %s failed", plan.key)
+    except BaseException as error:
+        reason = failure_reason(error)
+        runtime.metrics.count("image_factory_build_failures_total", kind=kind, reason=reason)
+        log.exception("build %s failed (%s)", plan.key, reason)
         raise
     seconds = time.monotonic() - started
     runtime.metrics.observe("image_factory_build_duration_seconds", seconds, kind=kind)
@@ -210,5 +214,26 @@ def _build(
 
 
 def finish(runtime: Runtime, key: str) -> None:
-    """The job ended for good (built or failed): the next request may enqueue again."""
-    runtime.coordination.release(submit_claim(key))
+    """The job ended for good (built or failed): the next request may enqueue again.
+
+    Best effort: with Redis down the claim stays until its TTL, and a waiting request tells
+    a finished build by its manifest and a failed one by its state, so neither waits on it."""
+    try:
+        runtime.coordination.release(submit_claim(key))
+    except Unavailable as error:
+        log.warning("build %s: cannot give back the submit claim: %s", key, error)
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a build failed, for the `reason` label of image_factory_build_failures_total: a
+    fixed set (store_unavailable, refused, tool_failed, time_limit, internal), never a
+    message, so the metric keeps a bounded number of series."""
+    if isinstance(error, StoreUnavailable):
+        return "store_unavailable"
+    if isinstance(error, FactoryError):
+        return "refused"
+    if isinstance(error, ToolError):
+        return "tool_failed"
+    if type(error).__name__ in TIME_LIMIT_ERRORS:
+        return "time_limit"
+    return "internal"

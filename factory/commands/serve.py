@@ -109,7 +109,10 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
         raise click.ClickException(str(exc)) from exc
 
     def build_worker() -> None:
-        run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())
+        status = run_worker(
+            make_celery(settings, worker=True), settings.worker_concurrency, "INFO", worker_name()
+        )
+        raise SystemExit(status)
 
     states = make_celery(settings)
     status = Supervisor(

@@ -45,9 +45,11 @@ def worker(concurrency: int | None, loglevel: str) -> None:
         load_or_create_signing_key(settings)
     except (ToolError, Unavailable, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    run_worker(
-        make_celery(settings),
+    status = run_worker(
+        make_celery(settings, worker=True),
         concurrency or settings.worker_concurrency,
         loglevel,
         worker_name(),
     )
+    # A supervisor restarts a worker that failed; a requested stop (SIGTERM) ends with 0.
+    raise SystemExit(status)
