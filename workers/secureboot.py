@@ -73,7 +73,7 @@ class SecureBootKey:
         return hashlib.sha256(self.cert_der).hexdigest()
 
 
-def _paths(settings: Settings) -> tuple[Path, Path]:
+def secureboot_paths(settings: Settings) -> tuple[Path, Path]:
     if bool(settings.secureboot_key) != bool(settings.secureboot_cert):
         raise ValueError(
             "IMAGE_FACTORY_SECUREBOOT_KEY and IMAGE_FACTORY_SECUREBOOT_CERT go together: "
@@ -99,7 +99,7 @@ def load_secureboot_key(key_path: Path, cert_path: Path) -> SecureBootKey:
 
 def load_or_create_secureboot_key(settings: Settings) -> SecureBootKey:
     """The configured key + cert, or the generated pair in the data dir (created once)."""
-    key_path, cert_path = _paths(settings)
+    key_path, cert_path = secureboot_paths(settings)
     if settings.secureboot_key or (key_path.exists() and cert_path.exists()):
         return load_secureboot_key(key_path, cert_path)
     key_pem, cert_pem = generate_secureboot_pair()

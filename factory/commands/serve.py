@@ -19,6 +19,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from factory.app import SERVER_HEADER, create_app
+from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import worker_name
 from workers.app import expire_results, make_celery, run_worker
@@ -84,7 +85,9 @@ def serve(host: str, port: int, web_workers: int, threads: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
     store = make_store(settings)
-    if not settings.uses_s3:
+    if settings.is_scaled:
+        check_scaled_start(settings, store)
+    else:
         _prepare_embedded_default(settings, store)
     app = create_app(settings, store=store)
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
