@@ -97,10 +97,15 @@ def load_secureboot_key(key_path: Path, cert_path: Path) -> SecureBootKey:
     return SecureBootKey(key_path, cert_path, key, cert)
 
 
-def load_or_create_secureboot_key(settings: Settings) -> SecureBootKey:
-    """The configured key + cert, or the generated pair in the data dir (created once)."""
+def load_or_create_secureboot_key(
+    settings: Settings, create_configured: bool = False
+) -> SecureBootKey:
+    """The configured key + cert, or the generated pair in the data dir (created once).
+    Configured files that do not exist are an error, unless `create_configured` (what
+    `image-factory prepare` asks for) says to create them there."""
     key_path, cert_path = secureboot_paths(settings)
-    if settings.secureboot_key or (key_path.exists() and cert_path.exists()):
+    configured = settings.secureboot_key and not create_configured
+    if configured or (key_path.exists() and cert_path.exists()):
         return load_secureboot_key(key_path, cert_path)
     key_pem, cert_pem = generate_secureboot_pair()
     key_path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,13 @@
 
 The scaled mode's first step (docker-compose runs it as a one-shot service before the web and
 worker processes start): the reference release when the store holds no release, the bundled
-extensions, and the asset and SecureBoot signing keys. Keys that are not configured
-(`IMAGE_FACTORY_SIGNING_KEY`, `IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`) are generated under
-`<data dir>/keys/`; either way it prints where they are and records their fingerprints in
-the store, which every `serve` and `worker` then checks its own keys against
-(`workers.deployment_keys`). A store that records other keys is left alone unless
-`--replace-keys` says to adopt these. The embedded default's `serve` does the same on its own.
+extensions, and the asset and SecureBoot signing keys. Key files that do not exist yet are
+generated: at the configured paths (`IMAGE_FACTORY_SIGNING_KEY`,
+`IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`), else under `<data dir>/keys/`. Either way it prints
+where they are and records their fingerprints in the store, which every `serve` and `worker`
+then checks its own keys against (`workers.deployment_keys`). A store that records other
+keys is left alone unless `--replace-keys` says to adopt these. The embedded default's
+`serve` does the same on its own.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def prepare(replace_keys: bool) -> None:
         existed = {path: path.exists() for path in (signing_path, sb_key_path, sb_cert_path)}
         release = prepare_embedded_default(settings, store, _note)
         found = Fingerprints.of(
-            load_or_create_signing_key(settings), load_or_create_secureboot_key(settings)
+            load_or_create_signing_key(settings, create_configured=True),
+            load_or_create_secureboot_key(settings, create_configured=True),
         )
         recorded = recorded_fingerprints(store)
         if recorded is not None and recorded != found and not replace_keys:
