@@ -219,7 +219,9 @@ def runbook(
         web_data.mkdir()
         stack.start(
             "serve",
-            unit_command("serve", host="127.0.0.1", port=str(port)),
+            # Two web processes, not the unit's four: this machine's two cores run the whole
+            # deployment (and other tests) at once.
+            unit_command("serve", host="127.0.0.1", port=str(port), workers="2"),
             f"http://127.0.0.1:{port}/healthz",
             env={"IMAGE_FACTORY_DATA_DIR": str(web_data)},
         )
