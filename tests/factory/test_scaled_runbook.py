@@ -368,7 +368,8 @@ def test_redis_restart_is_ridden_out(
         assert _wait_state(stack, key, {"running", "done"})["state"] == "running"
     runbook.redis.stop()
 
-    during = _asset(stack, f"redis-new-{outage}-{mid_build}", "kernel-amd64")
+    # cmdline carries the schematic's kernel args: a new build, unlike the shared kernel.
+    during = _asset(stack, f"redis-new-{outage}-{mid_build}", "cmdline-metal-amd64")
     status, body = _answer(stack, during, tmp_path)
     assert status == 503
     assert b"the build queue is unavailable" in body
@@ -435,7 +436,7 @@ def test_no_worker_is_not_ready_and_a_worker_started_before_redis_waits(
     stack.wait_for_log("early", " ready.")
     assert stack.processes["early"].proc.poll() is None
 
-    path = _asset(stack, "early-worker", "kernel-amd64")
-    assert stack.curl("--fail", "-o", str(tmp_path / "kernel"), path).returncode == 0
+    path = _asset(stack, "early-worker", "cmdline-metal-amd64")
+    assert stack.curl("--fail", "-o", str(tmp_path / "cmdline"), path).returncode == 0
     assert "finished" in stack.log("early")
     assert stack.curl("--fail", "/readyz").returncode == 0
