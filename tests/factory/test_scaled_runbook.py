@@ -421,8 +421,9 @@ def test_no_worker_is_not_ready_and_a_worker_started_before_redis_waits(
 ) -> None:
     stack = runbook.stack
     for name in list(stack.workers):
-        stack.processes[name].stop()
-        assert stack.processes[name].proc.returncode == 0  # a requested stop is a success
+        process = stack.processes[name].proc
+        process.terminate()  # what `systemctl stop` sends: Celery's warm shutdown
+        assert process.wait(timeout=WAIT) == 0  # a requested stop is a success
         stack.workers.remove(name)
     status, body = _answer(stack, "/readyz", tmp_path)
     assert status == 503
