@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from workers.assembly.run import ToolError
 from workers.builds import BuiltAsset, ensure_built, load_built
-from workers.coordination import Coordination, make_coordination
+from workers.coordination import Coordination, Lease, make_coordination
 from workers.errors import FactoryError, InvalidRequest, Unavailable
 from workers.metrics import Metrics, make_metrics
 from workers.plans import Plan, make_plan
@@ -42,6 +42,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # How often a job waiting for another holder of its lease looks again.
 LEASE_POLL = 1.0
+# The longest pause between attempts to take the lease while Redis is down.
+LEASE_RETRY_MAX = 8.0
 # The pool's time-limit exceptions (billiard's), known here by name: this module is Celery-free.
 TIME_LIMIT_ERRORS = frozenset({"SoftTimeLimitExceeded", "TimeLimitExceeded"})
 
@@ -165,7 +167,7 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
     built = load_built(store, plan)
     if built is not None:
         return summary(built, request)
-    lease = runtime.coordination.lease(build_lease(plan.key))
+    lease = _take_lease(runtime, plan.key)
     while lease is None:
         # Someone else builds this key right now: wait for their manifest (or their death).
         reporter.progress("queued", 0)
@@ -173,7 +175,7 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
         built = load_built(store, plan)
         if built is not None:
             return summary(built, request)
-        lease = runtime.coordination.lease(build_lease(plan.key))
+        lease = _take_lease(runtime, plan.key)
     try:
         built = load_built(store, plan)
         if built is not None:
@@ -181,6 +183,20 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
         return summary(_build(runtime, plan, request, reporter.progress), request)
     finally:
         lease.release()
+
+
+def _take_lease(runtime: Runtime, key: str) -> Lease | None:
+    """The build lease, None while someone else holds it. Redis down waits until it is back
+    (with backoff): failing the build would not help, its message stays unacknowledged
+    with this worker, and the outage may end in a second or in an hour."""
+    pause = LEASE_POLL
+    while True:
+        try:
+            return runtime.coordination.lease(build_lease(key))
+        except Unavailable as error:
+            log.warning("build %s: waiting for Redis to take the build lease: %s", key, error)
+        time.sleep(pause)
+        pause = min(LEASE_RETRY_MAX, pause * 2)
 
 
 def _build(
