@@ -33,7 +33,8 @@ from celery import Celery, states
 from celery.backends.filesystem import FilesystemBackend
 from celery.exceptions import BackendError, CPendingDeprecationWarning, SecurityWarning
 from kombu.exceptions import ChannelError, OperationalError
-from kombu.transport import filesystem
+from kombu.transport import filesystem, virtual
+from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
 from workers import heartbeat, tasks
@@ -119,6 +120,51 @@ class AtomicFilesTransport(filesystem.Transport):
     Channel = AtomicFilesChannel
 
 
+class DetachedSafeRedisQoS(kombu_redis.QoS):
+    """kombu's Redis acknowledgement emulation, safe on a channel whose connection is gone.
+
+    When the broker connection drops while a build runs, Celery closes the old channel, and
+    kombu then tries to restore the build's unacknowledged message (and later to acknowledge
+    it) through that channel. Its connection details are gone by then, so kombu raises
+    AttributeError, which is no connection error: the worker's consumer stopped for good
+    and the worker hung, alive but consuming nothing. Here both are skipped instead: the
+    message stays in Redis' unacked set, the broker redelivers it after the visibility
+    timeout, and the worker that gets it finds the build done (its manifest) at once.
+    """
+
+    def _detached(self) -> bool:
+        return getattr(self.channel.connection, "client", None) is None
+
+    def restore_unacked(self, client: Any = None) -> None:
+        if self._detached():
+            log.warning("broker connection gone: unacknowledged builds wait for redelivery")
+            if self._delivered is not None:
+                self._delivered.clear()
+            return
+        super().restore_unacked(client)
+
+    def ack(self, delivery_tag: str) -> None:
+        if self._detached():
+            log.info("build message %s not acknowledged: its connection is gone", delivery_tag)
+            virtual.QoS.ack(self, delivery_tag)  # the local bookkeeping only
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if self._detached():
+            virtual.QoS.ack(self, delivery_tag)
+            return
+        super().reject(delivery_tag, requeue)
+
+
+class DetachedSafeRedisChannel(kombu_redis.Channel):
+    QoS = DetachedSafeRedisQoS
+
+
+class DetachedSafeRedisTransport(kombu_redis.Transport):
+    Channel = DetachedSafeRedisChannel
+
+
 def celery_dirs(settings: Settings) -> dict[str, Path]:
     root = settings.data_dir / "celery"
     return {
@@ -143,7 +189,7 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
     if settings.broker_url:
         broker, backend = settings.broker_url, settings.broker_url
         transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
-        broker_transport = None
+        broker_transport = f"{__name__}:DetachedSafeRedisTransport"
     else:
         dirs = celery_dirs(settings)
         for path in dirs.values():
