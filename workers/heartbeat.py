@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BEAT_SECONDS = 5.0
 TTL_SECONDS = 15.0
+RETRY_SECONDS = 1.0
 _PREFIX = REDIS_PREFIX + "worker:"
 
 
@@ -41,7 +42,8 @@ def _beat(client: redis.Redis, key: str, stop: threading.Event) -> None:
             if not failing:
                 log.warning("heartbeat: cannot reach Redis (retrying): %s", error)
             failing = True
-        if stop.wait(BEAT_SECONDS):
+        # Failing, look again sooner: a worker back in touch is counted within a second.
+        if stop.wait(RETRY_SECONDS if failing else BEAT_SECONDS):
             return
 
 
