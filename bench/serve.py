@@ -60,11 +60,13 @@ from tests.services import (  # noqa: E402
 )
 from workers.builds import StageClock, publish_build  # noqa: E402
 from workers.catalog import install_bundled_extensions  # noqa: E402
+from workers.deployment_keys import Fingerprints, record_fingerprints  # noqa: E402
 from workers.plans import make_plan  # noqa: E402
 from workers.profiles import parse_profile  # noqa: E402
 from workers.releases.catalog import Release, list_versions, load_release, save_release  # noqa: E402
 from workers.releases.reference import build_reference_release  # noqa: E402
 from workers.schematics_store import save_schematic  # noqa: E402
+from workers.secureboot import load_or_create_secureboot_key  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 from workers.signing import load_or_create_signing_key  # noqa: E402
 from workers.store import LocalStore, Store  # noqa: E402
@@ -428,15 +430,26 @@ def run(work: Path) -> dict[str, object]:
             "IMAGE_FACTORY_S3_BUCKET": "bench",
             "IMAGE_FACTORY_S3_ACCESS_KEY": s3.access_key,
             "IMAGE_FACTORY_S3_SECRET_KEY": s3.secret_key,
+            # The PXE host streams; requests for any other host name get the redirect.
+            "IMAGE_FACTORY_PXE_URL": f"http://127.0.0.1:{port}",
+            "IMAGE_FACTORY_SIGNING_KEY": str(scaled_dir / "keys" / "signing-key.pem"),
+            "IMAGE_FACTORY_SECUREBOOT_KEY": str(scaled_dir / "keys" / "sb-key.pem"),
+            "IMAGE_FACTORY_SECUREBOOT_CERT": str(scaled_dir / "keys" / "sb-cert.pem"),
         }
         scaled_settings = Settings.from_env(env)
         s3_store = S3Store.from_settings(scaled_settings)
         stock(s3_store, scaled_settings, source, work / "tmp")
+        # What `prepare` does with the keys: serve refuses to start without them recorded.
+        record_fingerprints(
+            s3_store,
+            Fingerprints.of(
+                load_or_create_signing_key(scaled_settings, create_configured=True),
+                load_or_create_secureboot_key(scaled_settings, create_configured=True),
+            ),
+        )
         big_sid = publish(s3_store, scaled_settings, BIG_SCHEMATIC, SMALL_PATH, data)
         small_sid = publish(s3_store, scaled_settings, SMALL_SCHEMATIC, SMALL_PATH, small)
         url, pid = stack.enter_context(serve("scaled", env, port, logs))
-        # Requests for the external URL's host (the PXE host by default) are streamed;
-        # requests for any other host name get the redirect.
         redirect_host = {"Host": f"factory.bench:{port}"}
         watch = RssWatch(pid)
         small_path = f"/image/{small_sid}/{VERSION}/{SMALL_PATH}"

@@ -26,7 +26,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """Image Factory: custom bootable OS images from YAML schematics."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings = Settings.from_env()

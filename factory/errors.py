@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from workers.errors import (
@@ -83,6 +83,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(FactoryError)
     def factory_error(error: FactoryError) -> Response:
+        if isinstance(error, Unavailable):
+            # The details name endpoints, buckets, keys and addresses: the log's, not the
+            # client's.
+            log.warning("%s %s: 503: %s", request.method, request.path, error)
+            return text_error(error.public, 503)
         retry_after = getattr(error, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         if isinstance(error, Unauthorized):

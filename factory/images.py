@@ -134,10 +134,14 @@ def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | 
 
 
 def _redirect_allowed(eng: Engine) -> bool:
+    """GETs are redirected to S3, except from the PXE host when one is configured (booting
+    firmware follows no redirect to another host); without IMAGE_FACTORY_PXE_URL there is
+    no PXE host to tell apart, and every GET is redirected."""
     if not eng.settings.s3_redirect or request.method != "GET":
         return False
-    pxe_host = urlsplit(eng.settings.effective_pxe_url).netloc.lower()
-    return request.host.lower() != pxe_host
+    if not eng.settings.pxe_url:
+        return True
+    return request.host.lower() != urlsplit(eng.settings.pxe_url).netloc.lower()
 
 
 @bp.route("/image/<schematic_id>/<version>/<path>", methods=["GET", "HEAD"])

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, g, request
 
 from factory.engine import engine
 from workers.errors import Unavailable
+from workers.heartbeat import live_workers
 
 log = logging.getLogger(__name__)
 
@@ -49,4 +50,9 @@ def metrics() -> Response:
         gauges["image_factory_queue_depth"] = eng.queue.queue_depth()
     except Unavailable as error:
         log.warning("queue depth unavailable: %s", error)
+    if eng.settings.broker_url:
+        try:
+            gauges["image_factory_workers_alive"] = len(live_workers(eng.settings))
+        except Unavailable as error:
+            log.warning("live workers unknown: %s", error)
     return Response(eng.metrics.render(gauges), status=200, content_type=CONTENT_TYPE)

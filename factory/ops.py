@@ -1,15 +1,22 @@
 """Operational routes: liveness and readiness.
 
-`/readyz` answers 200 when the store answers; its body says "ready", followed by a warning
-line when this host cannot sandbox build tools (what that means for uploaded extensions).
+Ready means the service can do its job: the store answers and, in the scaled mode, so does
+the broker (the build queue's length is read from it) and at least one build worker is
+alive (its heartbeat key in Redis, refreshed every few seconds, has not expired:
+`workers.heartbeat`). A 503 says which of them is missing, without addresses; the log has
+the details. A local store must also have `IMAGE_FACTORY_MIN_FREE_BYTES` free. The body
+says "ready", followed by a warning line when this host cannot sandbox build tools (what
+that means for uploaded extensions).
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from factory.engine import engine
 from factory.services import services
 from workers.errors import InsufficientStorage, Unavailable
+from workers.heartbeat import TTL_SECONDS, live_workers
 from workers.sandbox_policy import sandbox_warning
 from workers.storage import check_free_space
 
@@ -26,9 +33,28 @@ def readyz() -> Response:
     svc = services()
     try:
         svc.store.ping()
+    except Unavailable as error:
+        raise Unavailable(
+            f"not ready: {error}", "not ready: the object store is unavailable"
+        ) from error
+    try:
         check_free_space(svc.settings)
-    except (Unavailable, InsufficientStorage) as error:
-        raise Unavailable(f"not ready: {error}") from error
-    warning = sandbox_warning(services().settings)
+    except InsufficientStorage as error:
+        raise Unavailable(f"not ready: {error}", "not ready: the store is nearly full") from error
+    if svc.settings.broker_url:
+        try:
+            engine().queue.queue_depth()
+            workers = live_workers(svc.settings)
+        except Unavailable as error:
+            raise Unavailable(
+                f"not ready: {error}", "not ready: the build queue is unavailable"
+            ) from error
+        if not workers:
+            raise Unavailable(
+                "not ready: no build worker heartbeat in Redis",
+                f"not ready: no build worker is alive (none reported in the last "
+                f"{TTL_SECONDS:.0f} s)",
+            )
+    warning = sandbox_warning(svc.settings)
     body = "ready\n" if warning is None else f"ready\nWARNING: {warning}\n"
     return Response(body, status=200, mimetype="text/plain")

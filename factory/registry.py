@@ -113,7 +113,6 @@ def _as_registry_error(error: Exception) -> RegistryError:
         return error
     # Engine errors not already given registry terms (e.g. the store is down).
     translated: dict[type[FactoryError], type[RegistryError]] = {
-        Unavailable: RegistryUnavailable,
         TooManyRequests: TooManyPulls,
         NotImplementedYet: NotBuilt,
         InvalidRequest: BuildRefused,
@@ -122,6 +121,9 @@ def _as_registry_error(error: Exception) -> RegistryError:
         Forbidden: RegistryDenied,
         Gone: BuildWithdrawn,
     }
+    if isinstance(error, Unavailable):
+        log.warning("registry: %s", error)  # the details are the log's, not the client's
+        return RegistryUnavailable(error.public)
     for kind, registry_kind in translated.items():
         if isinstance(error, kind):
             return registry_kind(str(error))

@@ -19,9 +19,11 @@ The web side uses the helpers at the bottom through `workers.queue`, never Celer
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -29,14 +31,17 @@ from typing import Any
 import redis
 from celery import Celery, states
 from celery.backends.filesystem import FilesystemBackend
-from celery.exceptions import BackendError
+from celery.exceptions import BackendError, CPendingDeprecationWarning, SecurityWarning
 from kombu.exceptions import ChannelError, OperationalError
-from kombu.transport import filesystem
+from kombu.transport import filesystem, virtual
+from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
-from workers import tasks
+from workers import heartbeat, tasks
 from workers.settings import Settings
 from workers.workdirs import remove_dead_workdirs, work_root
+
+log = logging.getLogger(__name__)
 
 QUEUE = "builds"
 # A worker that vanished is noticed this long after the hard time limit could have ended.
@@ -120,6 +125,51 @@ class AtomicFilesTransport(filesystem.Transport):
     Channel = AtomicFilesChannel
 
 
+class DetachedSafeRedisQoS(kombu_redis.QoS):
+    """kombu's Redis acknowledgement emulation, safe on a channel whose connection is gone.
+
+    When the broker connection drops while a build runs, Celery closes the old channel, and
+    kombu then tries to restore the build's unacknowledged message (and later to acknowledge
+    it) through that channel. Its connection details are gone by then, so kombu raises
+    AttributeError, which is no connection error: the worker's consumer stopped for good
+    and the worker hung, alive but consuming nothing. Here both are skipped instead: the
+    message stays in Redis' unacked set, the broker redelivers it after the visibility
+    timeout, and the worker that gets it finds the build done (its manifest) at once.
+    """
+
+    def _detached(self) -> bool:
+        return getattr(self.channel.connection, "client", None) is None
+
+    def restore_unacked(self, client: Any = None) -> None:
+        if self._detached():
+            log.warning("broker connection gone: unacknowledged builds wait for redelivery")
+            if self._delivered is not None:
+                self._delivered.clear()
+            return
+        super().restore_unacked(client)
+
+    def ack(self, delivery_tag: str) -> None:
+        if self._detached():
+            log.info("build message %s not acknowledged: its connection is gone", delivery_tag)
+            virtual.QoS.ack(self, delivery_tag)  # the local bookkeeping only
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if self._detached():
+            virtual.QoS.ack(self, delivery_tag)
+            return
+        super().reject(delivery_tag, requeue)
+
+
+class DetachedSafeRedisChannel(kombu_redis.Channel):
+    QoS = DetachedSafeRedisQoS
+
+
+class DetachedSafeRedisTransport(kombu_redis.Transport):
+    Channel = DetachedSafeRedisChannel
+
+
 def celery_dirs(settings: Settings) -> dict[str, Path]:
     root = settings.data_dir / "celery"
     return {
@@ -130,15 +180,21 @@ def celery_dirs(settings: Settings) -> dict[str, Path]:
     }
 
 
-def make_celery(settings: Settings) -> FactoryCelery:
-    """The app for these settings, with the build task registered."""
+def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
+    """The app for these settings, with the build task registered.
+
+    The web side (`worker=False`) fails fast when Redis is down: a request must get its 503
+    in seconds, not minutes. A worker (`worker=True`) waits the outage out instead, however
+    long it lasts: it reconnects to the broker with backoff (Celery logs every attempt) and
+    retries writing a build's state until Redis answers again, so a build that runs through
+    an outage still records its result."""
     app = FactoryCelery("image_factory", set_as_current=False)
     app.settings = settings
     hard = settings.build_time_limit
     if settings.broker_url:
         broker, backend = settings.broker_url, settings.broker_url
         transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
-        broker_transport = None
+        broker_transport = f"{__name__}:DetachedSafeRedisTransport"
     else:
         dirs = celery_dirs(settings)
         for path in dirs.values():
@@ -177,34 +233,57 @@ def make_celery(settings: Settings) -> FactoryCelery:
         worker_hijack_root_logger=True,
         result_extended=False,
         result_expires=RESULT_EXPIRES,
-        # Fail fast when Redis is down: a request must get its 503 in seconds, not minutes.
         broker_connection_timeout=3,
-        broker_connection_max_retries=0,
         redis_socket_timeout=3,
         redis_socket_connect_timeout=3,
-        redis_retry_on_timeout=False,
-        result_backend_always_retry=False,
+        redis_retry_on_timeout=worker,
+        # kombu counts retries: 0 means none (not "forever", as Celery's docs once said);
+        # None retries for good, each attempt waiting a little longer, up to 32 s apart.
+        broker_connection_max_retries=None if worker else 0,
+        broker_connection_retry=worker,
+        result_backend_always_retry=worker,
+        result_backend_max_sleep_between_retries_ms=5000,
+        # A build running when the broker connection drops goes on: its result is written
+        # once Redis answers again (its message, unacknowledged, is redelivered after the
+        # visibility timeout and finds the build done). Cancelling it would redo the work.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     tasks.register(app)
     return app
 
 
-def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -> None:
-    """Run a worker consuming the build queue until it is told to stop."""
-    app.worker_main(
-        [
-            "worker",
-            f"--loglevel={loglevel}",
-            f"--concurrency={concurrency}",
-            "--pool=prefork",
-            f"--queues={QUEUE}",
-            f"--hostname={name}",
-            # Workers are independent; they need no gossip, sync or heartbeat traffic.
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
+def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -> int:
+    """Run a worker consuming the build queue until it is told to stop; its exit status
+    (0 after a requested stop, non-zero when it stopped for a reason of its own).
+
+    `app.Worker` directly rather than `app.worker_main`, which drops the status (every end
+    looked like success to a supervisor)."""
+    # Celery's advice for root is its `--uid` option, which this command has no use for (a
+    # worker needs no privileges: run it as an unprivileged user, as the systemd unit does).
+    warnings.filterwarnings("ignore", message=r".*superuser privileges", category=SecurityWarning)
+    # Celery warns on every reconnect that it may cancel running builds in a future version;
+    # this app chose not to (worker_cancel_long_running_tasks_on_connection_loss above).
+    warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+    if os.geteuid() == 0:
+        log.warning(
+            "running as root: builds need no privileges; run the worker as an unprivileged "
+            "user (scripts/systemd/image-factory-worker.service does)"
+        )
+    worker = app.Worker(
+        hostname=name,
+        pool_cls="prefork",
+        loglevel=loglevel,
+        concurrency=concurrency,
+        queues=[QUEUE],
+        # Workers are independent; they need no gossip, sync or Celery heartbeat traffic
+        # (liveness goes through `workers.heartbeat`).
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
     )
+    with heartbeat.beating(app.settings, name):
+        worker.start()
+    return int(worker.exitcode or 0)
 
 
 # --- used by workers.queue (the web side) ---------------------------------------------------

@@ -76,9 +76,16 @@ def make_coordination(settings: Settings) -> Coordination:
 
 # --- Redis ----------------------------------------------------------------------------------
 
+# Renewing also takes the lease again when its key is gone (a Redis restarted without its
+# data): the holder is still alive and building, and nobody else may start the same build.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then
     return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+if not holder then
+    redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
 end
 return 0
 """
@@ -96,7 +103,10 @@ def redis_errors(action: str) -> Iterator[None]:
     try:
         yield
     except redis.exceptions.RedisError as error:
-        raise Unavailable(f"Redis is unavailable ({action}): {error}") from error
+        raise Unavailable(
+            f"Redis is unavailable ({action}): {error}",
+            public="the build queue is unavailable; try again shortly",
+        ) from error
 
 
 def redis_client(url: str) -> redis.Redis:

@@ -18,7 +18,19 @@ class Refused(FactoryError):
 
 
 class Unavailable(FactoryError):
-    """A backing service (store, broker) cannot be reached right now (HTTP 503)."""
+    """A backing service (store, broker) cannot be reached right now (HTTP 503).
+
+    `str(error)` has what an operator needs (endpoint, bucket, object key, Redis address)
+    and goes to the log; `public` is all a client is told.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        public: str = "a service the factory needs is unavailable; try again shortly",
+    ) -> None:
+        super().__init__(detail)
+        self.public = public
 
 
 class NotImplementedYet(FactoryError):

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
+from workers.assembly.run import ToolError
 from workers.builds import BuiltAsset, ensure_built, load_built
-from workers.coordination import Coordination, make_coordination
-from workers.errors import FactoryError, InvalidRequest
+from workers.coordination import Coordination, Lease, make_coordination
+from workers.errors import FactoryError, InvalidRequest, Unavailable
 from workers.metrics import Metrics, make_metrics
 from workers.plans import Plan, make_plan
 from workers.profiles import parse_profile
@@ -34,7 +35,7 @@ from workers.schematics_store import load_schematic
 from workers.settings import Settings
 from workers.signing import SigningKey, load_or_create_signing_key
 from workers.storage import check_free_space, evict_to_budget
-from workers.store import Store, make_store
+from workers.store import Store, StoreUnavailable, make_store
 from workers.workdirs import work_root
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # How often a job waiting for another holder of its lease looks again.
 LEASE_POLL = 1.0
+# The longest pause between attempts to take the lease while Redis is down.
+LEASE_RETRY_MAX = 8.0
+# The pool's time-limit exceptions (billiard's), known here by name: this module is Celery-free.
+TIME_LIMIT_ERRORS = frozenset({"SoftTimeLimitExceeded", "TimeLimitExceeded"})
 
 
 class InputsChanged(FactoryError):
@@ -164,7 +169,7 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
     built = load_built(store, plan)
     if built is not None:
         return summary(built, request)
-    lease = runtime.coordination.lease(build_lease(plan.key))
+    lease = _take_lease(runtime, plan.key)
     while lease is None:
         # Someone else builds this key right now: wait for their manifest (or their death).
         reporter.progress("queued", 0)
@@ -172,7 +177,7 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
         built = load_built(store, plan)
         if built is not None:
             return summary(built, request)
-        lease = runtime.coordination.lease(build_lease(plan.key))
+        lease = _take_lease(runtime, plan.key)
     try:
         built = load_built(store, plan)
         if built is not None:
@@ -180,6 +185,20 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
         return summary(_build(runtime, plan, request, reporter.progress), request)
     finally:
         lease.release()
+
+
+def _take_lease(runtime: Runtime, key: str) -> Lease | None:
+    """The build lease, None while someone else holds it. Redis down waits until it is back
+    (with backoff): failing the build would not help, its message stays unacknowledged
+    with this worker, and the outage may end in a second or in an hour."""
+    pause = LEASE_POLL
+    while True:
+        try:
+            return runtime.coordination.lease(build_lease(key))
+        except Unavailable as error:
+            log.warning("build %s: waiting for Redis to take the build lease: %s", key, error)
+        time.sleep(pause)
+        pause = min(LEASE_RETRY_MAX, pause * 2)
 
 
 def _build(
@@ -200,9 +219,10 @@ def _build(
             signing_key=runtime.signing_key,
             timeout=runtime.settings.tool_timeout,
         )
-    except BaseException:
-        runtime.metrics.count("image_factory_build_failures_total", kind=kind)
-        log.exception("build %s failed", plan.key)
+    except BaseException as error:
+        reason = failure_reason(error)
+        runtime.metrics.count("image_factory_build_failures_total", kind=kind, reason=reason)
+        log.exception("build %s failed (%s)", plan.key, reason)
         raise
     seconds = time.monotonic() - started
     runtime.metrics.observe("image_factory_build_duration_seconds", seconds, kind=kind)
@@ -219,5 +239,26 @@ def _build(
 
 
 def finish(runtime: Runtime, key: str) -> None:
-    """The job ended for good (built or failed): the next request may enqueue again."""
-    runtime.coordination.release(submit_claim(key))
+    """The job ended for good (built or failed): the next request may enqueue again.
+
+    Best effort: with Redis down the claim stays until its TTL, and a waiting request tells
+    a finished build by its manifest and a failed one by its state, so neither waits on it."""
+    try:
+        runtime.coordination.release(submit_claim(key))
+    except Unavailable as error:
+        log.warning("build %s: cannot give back the submit claim: %s", key, error)
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a build failed, for the `reason` label of image_factory_build_failures_total: a
+    fixed set (store_unavailable, refused, tool_failed, time_limit, internal), never a
+    message, so the metric keeps a bounded number of series."""
+    if isinstance(error, StoreUnavailable):
+        return "store_unavailable"
+    if isinstance(error, FactoryError):
+        return "refused"
+    if isinstance(error, ToolError):
+        return "tool_failed"
+    if type(error).__name__ in TIME_LIMIT_ERRORS:
+        return "time_limit"
+    return "internal"

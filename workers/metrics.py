@@ -62,8 +62,9 @@ FAMILIES = {
         Family(
             "image_factory_build_failures_total",
             "counter",
-            "Builds that ended in an error, by asset kind.",
-            ("kind",),
+            "Builds that ended in an error, by asset kind and reason (store_unavailable, "
+            "refused, tool_failed, time_limit, internal).",
+            ("kind", "reason"),
         ),
         Family(
             "image_factory_build_duration_seconds",
@@ -106,6 +107,11 @@ FAMILIES = {
             "image_factory_queue_depth",
             "gauge",
             "Builds waiting in the broker queue for a worker.",
+        ),
+        Family(
+            "image_factory_workers_alive",
+            "gauge",
+            "Build workers whose heartbeat is current (scaled mode).",
         ),
         Family(
             "image_factory_metrics_up",

@@ -44,6 +44,7 @@ from workers.usage import Usage
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUE_UNAVAILABLE = "the build queue is unavailable; try again shortly"
 # A build must look lost for this long before a waiter re-enqueues it.
 LOST_GRACE = 3.0
 POLL_FIRST, POLL_MAX = 0.1, 0.5
@@ -175,9 +176,8 @@ class BuildQueue:
     def _enqueue(self, request: BuildRequest, fresh: bool, priority: int) -> None:
         depth = self.queue_depth()
         if depth >= self.settings.max_queue:
-            raise Unavailable(
-                f"the build queue is full ({depth} builds waiting); try again in a few minutes"
-            )
+            full = f"the build queue is full ({depth} builds waiting); try again in a few minutes"
+            raise Unavailable(full, public=full)
         with _broker_errors():
             if fresh:
                 celery_side.forget_build(self._app, request.key)
@@ -300,4 +300,6 @@ def _broker_errors() -> Iterator[None]:
     try:
         yield
     except celery_side.BROKER_ERRORS as error:
-        raise Unavailable(f"the build queue is unavailable: {error}") from error
+        raise Unavailable(
+            f"the build queue is unavailable: {error}", public=QUEUE_UNAVAILABLE
+        ) from error

@@ -73,7 +73,7 @@ class SecureBootKey:
         return hashlib.sha256(self.cert_der).hexdigest()
 
 
-def _paths(settings: Settings) -> tuple[Path, Path]:
+def secureboot_paths(settings: Settings) -> tuple[Path, Path]:
     if bool(settings.secureboot_key) != bool(settings.secureboot_cert):
         raise ValueError(
             "IMAGE_FACTORY_SECUREBOOT_KEY and IMAGE_FACTORY_SECUREBOOT_CERT go together: "
@@ -97,10 +97,15 @@ def load_secureboot_key(key_path: Path, cert_path: Path) -> SecureBootKey:
     return SecureBootKey(key_path, cert_path, key, cert)
 
 
-def load_or_create_secureboot_key(settings: Settings) -> SecureBootKey:
-    """The configured key + cert, or the generated pair in the data dir (created once)."""
-    key_path, cert_path = _paths(settings)
-    if settings.secureboot_key or (key_path.exists() and cert_path.exists()):
+def load_or_create_secureboot_key(
+    settings: Settings, create_configured: bool = False
+) -> SecureBootKey:
+    """The configured key + cert, or the generated pair in the data dir (created once).
+    Configured files that do not exist are an error, unless `create_configured` (what
+    `image-factory prepare` asks for) says to create them there."""
+    key_path, cert_path = secureboot_paths(settings)
+    configured = settings.secureboot_key and not create_configured
+    if configured or (key_path.exists() and cert_path.exists()):
         return load_secureboot_key(key_path, cert_path)
     key_pem, cert_pem = generate_secureboot_pair()
     key_path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,7 @@ class Settings:
     build_time_limit: int = 60 * 60
     worker_concurrency: int = 2
     s3_redirect: bool = True
+    s3_public_url: str = ""
     s3_url_ttl: int = 60 * 60
     source_date_epoch: int = 1700000000
     tool_timeout: int = 1800
@@ -64,6 +65,11 @@ class Settings:
     @property
     def uses_s3(self) -> bool:
         return bool(self.s3_endpoint)
+
+    @property
+    def is_scaled(self) -> bool:
+        """Processes on several machines share a broker or a store: they must share keys."""
+        return bool(self.broker_url or self.s3_endpoint)
 
     @property
     def effective_pxe_url(self) -> str:

@@ -71,15 +71,17 @@ def key_path(settings: Settings) -> Path:
     )
 
 
-def load_or_create_signing_key(settings: Settings) -> SigningKey:
-    """Load the configured key; with none configured, create one in the data dir once."""
+def load_or_create_signing_key(settings: Settings, create_configured: bool = False) -> SigningKey:
+    """Load the configured key; with none configured, create one in the data dir once.
+    A configured file that does not exist is an error, unless `create_configured` (what
+    `image-factory prepare` asks for) says to create it there."""
     path = key_path(settings)
     if path.exists():
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp256r1":
             raise ValueError(f"{path}: the signing key must be an ECDSA P-256 private key")
         return SigningKey(loaded)
-    if settings.signing_key:
+    if settings.signing_key and not create_configured:
         raise FileNotFoundError(f"IMAGE_FACTORY_SIGNING_KEY points at {path}, which does not exist")
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
@@ -96,7 +98,7 @@ def load_or_create_signing_key(settings: Settings) -> SigningKey:
     if not path.exists():
         os.replace(tmp, path)
     tmp.unlink(missing_ok=True)
-    return load_or_create_signing_key(settings)
+    return load_or_create_signing_key(settings, create_configured)
 
 
 def checksum_line(hex_digest: str, filename: str) -> str:

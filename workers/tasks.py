@@ -18,7 +18,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 from workers.assembly.run import ToolError
-from workers.errors import FactoryError
+from workers.errors import FactoryError, Unavailable
 from workers.jobs import BuildRequest, Runtime, finish, run_build
 from workers.store import StoreUnavailable
 
@@ -101,6 +101,8 @@ class _Progress(logging.Handler):
 
 
 def _user_message(error: BaseException) -> str:
+    if isinstance(error, Unavailable):
+        return error.public
     if isinstance(error, FactoryError):
         return str(error)
     if isinstance(error, SoftTimeLimitExceeded):
@@ -131,7 +133,8 @@ def register(app: FactoryCelery) -> None:
                     exc=error, countdown=min(60, 5 * 2**self.request.retries)
                 ) from error
             finish(runtime, request.key)
-            raise BuildFailed(f"the object store stayed unavailable: {error}") from None
+            log.error("build %s: the store stayed unavailable: %s", request.key, error)
+            raise BuildFailed("the object store stayed unavailable; try again later") from None
         except BaseException as error:
             finish(runtime, request.key)
             if isinstance(error, (KeyboardInterrupt, SystemExit)):

@@ -2,9 +2,13 @@
 
 The scaled mode's first step (docker-compose runs it as a one-shot service before the web and
 worker processes start): the reference release when the store holds no release, the bundled
-extensions, and the asset and SecureBoot signing keys in the data directory (unless
-configured), which every web process and worker then shares. The embedded default's `serve`
-does the same on its own.
+extensions, and the asset and SecureBoot signing keys. Key files that do not exist yet are
+generated: at the configured paths (`IMAGE_FACTORY_SIGNING_KEY`,
+`IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`), else under `<data dir>/keys/`. Either way it prints
+where they are and records their fingerprints in the store, which every `serve` and `worker`
+then checks its own keys against (`workers.deployment_keys`). A store that records other
+keys is left alone unless `--replace-keys` says to adopt these. The embedded default's
+`serve` does the same on its own.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import click
 
 from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
+from workers.deployment_keys import Fingerprints, record_fingerprints, recorded_fingerprints
 from workers.errors import FactoryError
-from workers.secureboot import load_or_create_secureboot_key
+from workers.secureboot import load_or_create_secureboot_key, secureboot_paths
 from workers.settings import Settings
-from workers.signing import load_or_create_signing_key
+from workers.signing import key_path, load_or_create_signing_key
 from workers.store import make_store
 
 
@@ -25,13 +30,46 @@ def _note(message: str) -> None:
 
 
 @click.command()
-def prepare() -> None:
+@click.option(
+    "--replace-keys",
+    is_flag=True,
+    help="Record these keys as the deployment's even when the store records others "
+    "(key rotation: every process must then be given the new key files).",
+)
+def prepare(replace_keys: bool) -> None:
     """Prepare the configured store (release, bundled extensions) and the signing keys."""
     settings = Settings.from_env()
+    store = make_store(settings)
     try:
-        release = prepare_embedded_default(settings, make_store(settings), _note)
-        load_or_create_signing_key(settings)
-        load_or_create_secureboot_key(settings)
+        signing_path = key_path(settings).resolve()
+        sb_key_path, sb_cert_path = (path.resolve() for path in secureboot_paths(settings))
+        existed = {path: path.exists() for path in (signing_path, sb_key_path, sb_cert_path)}
+        release = prepare_embedded_default(settings, store, _note)
+        found = Fingerprints.of(
+            load_or_create_signing_key(settings, create_configured=True),
+            load_or_create_secureboot_key(settings, create_configured=True),
+        )
+        recorded = recorded_fingerprints(store)
+        if recorded is not None and recorded != found and not replace_keys:
+            raise click.ClickException(
+                f"the store records other deployment keys (signing key sha256 "
+                f"{recorded.signing_key}, SecureBoot certificate sha256 "
+                f"{recorded.secureboot_cert}) than these ({found.signing_key}, "
+                f"{found.secureboot_cert}): configure the deployment's key files, or pass "
+                "--replace-keys to make these the deployment's keys"
+            )
+        record_fingerprints(store, found)
     except (FactoryError, ToolError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    for what, path, variable in (
+        ("signing key", signing_path, "IMAGE_FACTORY_SIGNING_KEY"),
+        ("SecureBoot key", sb_key_path, "IMAGE_FACTORY_SECUREBOOT_KEY"),
+        ("SecureBoot certificate", sb_cert_path, "IMAGE_FACTORY_SECUREBOOT_CERT"),
+    ):
+        done = "using" if existed[path] else "generated"
+        _note(f"{what}: {done} {path} (set {variable}={path} for every serve and worker)")
+    _note(
+        f"recorded the deployment's keys in the store: signing key sha256 "
+        f"{found.signing_key}, SecureBoot certificate sha256 {found.secureboot_cert}"
+    )
     click.echo(f"ready: release {release.version} ({release.arch})")

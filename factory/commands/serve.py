@@ -32,6 +32,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.ggevent import GeventWorker
 
 from factory.app import SERVER_HEADER, create_app
+from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
 from workers.app import keep_house, make_celery, run_worker
@@ -176,8 +177,11 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
-    if not settings.uses_s3:
-        _prepare_embedded_default(settings, make_store(settings))
+    store = make_store(settings)
+    if settings.is_scaled:
+        check_scaled_start(settings, store)
+    else:
+        _prepare_embedded_default(settings, store)
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
     gunicorn.util.write_error = write_plain_error
     options = {
@@ -212,7 +216,10 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
 
     def build_worker() -> None:
         remove_dead_workdirs(work_root(settings))
-        run_worker(make_celery(settings), settings.worker_concurrency, "INFO", worker_name())
+        status = run_worker(
+            make_celery(settings, worker=True), settings.worker_concurrency, "INFO", worker_name()
+        )
+        raise SystemExit(status)
 
     states = make_celery(settings)
     status = Supervisor(

@@ -1,7 +1,9 @@
 """`image-factory worker`: a build worker (Celery) on this machine.
 
 Scaled mode: run it on any number of machines with the same `IMAGE_FACTORY_BROKER_URL`,
-`IMAGE_FACTORY_S3_*` and `IMAGE_FACTORY_SIGNING_KEY` as the web processes. Without a broker
+`IMAGE_FACTORY_S3_*`, `IMAGE_FACTORY_SIGNING_KEY` and `IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`
+as the web processes; it refuses to start without them (`factory.commands.startup`). It
+needs no Redis to start: it waits for the broker, and rides out its outages. Without a broker
 URL it consumes the embedded broker's queue in the data directory (what `serve` starts for
 itself in the embedded default).
 """
@@ -14,6 +16,7 @@ import socket
 
 import click
 
+from factory.commands.startup import check_scaled_start
 from workers.app import make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
 from workers.build import BUILD_TOOLS
@@ -52,19 +55,25 @@ def worker(concurrency: int | None, loglevel: str) -> None:
     """Run a build worker: takes builds from the queue, publishes them to the store."""
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
+    store = make_store(settings)
     try:
         require_tools(BUILD_TOOLS, reason="building images")
-        make_store(settings).ping()
-        # Every build is signed with it: a missing or unreadable key stops the worker here.
-        load_or_create_signing_key(settings)
+        if not settings.is_scaled:
+            store.ping()
+            # Every build is signed with it: a missing or unreadable key stops the worker here.
+            load_or_create_signing_key(settings)
         # A worker killed mid-build left its work directory behind; live builds of other
         # workers on this data directory hold theirs, and keep them.
         remove_dead_workdirs(work_root(settings))
     except (ToolError, Unavailable, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    run_worker(
-        make_celery(settings),
+    if settings.is_scaled:
+        check_scaled_start(settings, store)
+    status = run_worker(
+        make_celery(settings, worker=True),
         concurrency or settings.worker_concurrency,
         loglevel,
         worker_name(),
     )
+    # A supervisor restarts a worker that failed; a requested stop (SIGTERM) ends with 0.
+    raise SystemExit(status)

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
 
 from factory import create_app
 from factory import images as images_module
 from factory.delivery import CorruptBlob
+from factory.engine import Engine
+from factory.images import _redirect_allowed
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers import build as build_module
@@ -30,6 +33,7 @@ from workers.plans import make_plan
 from workers.profiles import parse_profile
 from workers.schematics_store import load_schematic, save_schematic
 from workers.settings import Settings
+from workers.store import LocalStore
 
 
 @pytest.fixture(scope="module")
@@ -443,3 +447,20 @@ def test_metrics_count_hits_misses_and_requests(srv: Served) -> None:
     route = "/image/<schematic_id>/<version>/<path>"
     assert f'image_factory_http_requests_total{{route="{route}",method="GET",status="200"}}' in text
     assert "image_factory_queue_depth 0\n" in text
+
+
+@pytest.mark.parametrize(
+    ("pxe_url", "host", "method", "redirected"),
+    [
+        ("", "127.0.0.1:8080", "GET", True),  # no PXE URL: the external URL's host is no exception
+        ("", "factory.example", "HEAD", False),
+        ("http://pxe.example:8080", "pxe.example:8080", "GET", False),
+        ("http://pxe.example:8080", "127.0.0.1:8080", "GET", True),
+    ],
+)
+def test_only_a_configured_pxe_host_is_exempt_from_s3_redirects(
+    app: Flask, store: LocalStore, pxe_url: str, host: str, method: str, redirected: bool
+) -> None:
+    settings = Settings(external_url="http://127.0.0.1:8080", pxe_url=pxe_url)
+    with app.test_request_context("/", base_url=f"http://{host}", method=method):
+        assert _redirect_allowed(Engine(settings, store)) is redirected

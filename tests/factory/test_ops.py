@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import pytest
 from flask.testing import FlaskClient
 
+from factory import create_app
+from tests.services import RedisServer, free_ports
+from workers import heartbeat
 from workers.assembly import run
+from workers.settings import Settings
+from workers.store import LocalStore
 
 
 def test_healthz_and_readyz(client: FlaskClient) -> None:
@@ -48,3 +56,35 @@ def test_readyz_says_when_builds_cannot_be_sandboxed(
     text = response.data.decode()
     assert text.startswith("ready\nWARNING: build tools cannot be sandboxed: bubblewrap")
     assert "IMAGE_FACTORY_ALLOW_UNSANDBOXED=true" in text
+
+
+def _scaled_client(settings: Settings, store: LocalStore, broker_url: str) -> FlaskClient:
+    scaled = dataclasses.replace(settings, broker_url=broker_url)
+    return create_app(scaled, store=store).test_client()
+
+
+@pytest.mark.integration
+def test_readyz_needs_a_live_worker_in_the_scaled_mode(
+    settings: Settings, store: LocalStore, redis_server: RedisServer
+) -> None:
+    client = _scaled_client(settings, store, redis_server.url)
+    alone = client.get("/readyz")
+    assert alone.status_code == 503
+    assert alone.data.startswith(b"not ready: no build worker is alive")
+    with heartbeat.beating(dataclasses.replace(settings, broker_url=redis_server.url), "w@h"):
+        # The first beat is written as the thread starts; give it that moment.
+        deadline = time.monotonic() + 5
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert client.get("/readyz").status_code == 503  # a stopped worker's key goes at once
+
+
+def test_readyz_with_an_unreachable_broker_names_no_address(
+    settings: Settings, store: LocalStore
+) -> None:
+    closed = free_ports(1)[0]
+    response = _scaled_client(settings, store, f"redis://127.0.0.1:{closed}/0").get("/readyz")
+    assert response.status_code == 503
+    assert response.data == b"not ready: the build queue is unavailable\n"
+    assert response.headers["Retry-After"].isdigit()

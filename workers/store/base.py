@@ -25,6 +25,11 @@ class ObjectNotFound(KeyError):
 class StoreUnavailable(Unavailable):
     """The backend cannot be reached."""
 
+    def __init__(
+        self, detail: str, public: str = "the object store is unavailable; try again shortly"
+    ) -> None:
+        super().__init__(detail, public)
+
 
 @dataclass(frozen=True)
 class ObjectStat:

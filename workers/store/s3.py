@@ -113,6 +113,7 @@ class S3Store:
         region: str = "us-east-1",
         multipart_threshold: int = MULTIPART_THRESHOLD,
         list_page_size: int = 1000,
+        public_url: str = "",
     ) -> None:
         self.endpoint = endpoint
         self.bucket = bucket
@@ -125,6 +126,14 @@ class S3Store:
         )
         self._client: S3Client = session.client(
             "s3", endpoint_url=endpoint, config=_client_config()
+        )
+        # Presigned URLs are signed for the host clients reach S3 at (the host is part of
+        # the signature, so the URL cannot be rewritten afterwards); presigning makes no
+        # request, so this client never talks to that address itself.
+        self._presigner: S3Client = (
+            session.client("s3", endpoint_url=public_url, config=_client_config())
+            if public_url
+            else self._client
         )
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
@@ -143,6 +152,7 @@ class S3Store:
             access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key,
             region=settings.s3_region,
+            public_url=settings.s3_public_url,
         )
 
     @contextlib.contextmanager
@@ -360,7 +370,9 @@ class S3Store:
             params["ResponseContentDisposition"] = disposition
         elif filename is not None:
             params["ResponseContentDisposition"] = attachment_disposition(filename)
-        url: str = self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl)
+        url: str = self._presigner.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=ttl
+        )
         return url
 
     def ping(self) -> None:
