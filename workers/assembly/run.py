@@ -152,6 +152,7 @@ def run_tool(
     stdin: IO[bytes] | bytes | None = None,
     stdout: IO[bytes] | None = None,
     timeout: float | None = None,
+    umask: int | None = None,
 ) -> bytes:
     """Run `argv`; return its stdout (empty when `stdout` is a file) or raise `ToolError`.
 
@@ -160,6 +161,7 @@ def run_tool(
     `timeout`: at most this long, and never longer than the context's `tool_timeout`.
     In a `sandboxed` context the tool runs in that sandbox (host paths are `os.PathLike`
     arguments, and must be inside it).
+    `umask`: the tool's umask instead of this process' (which differs between hosts).
     """
     scope = _current()
     limit = scope.timeout if timeout is None else min(timeout, scope.timeout)
@@ -196,6 +198,7 @@ def run_tool(
             cwd=cwd,
             timeout=limit,
             check=False,
+            umask=-1 if umask is None else umask,
         )
     except subprocess.TimeoutExpired as exc:
         raise ToolError(args, None, _tail(exc.stderr or b"")) from exc

@@ -54,7 +54,9 @@ def list_squashfs(image: Path) -> list[str]:
 
 def extract_squashfs(image: Path, dest: Path, *paths: str) -> Path:
     """Extract `paths` (all when none) of `image` into the new directory `dest`."""
-    run_tool(["unsquashfs", "-no-progress", "-no-xattrs", "-d", dest, image, *paths])
+    # Not root (the sandbox's uid), unsquashfs applies its umask to the files' modes: with
+    # 0 they are the image's own, whatever umask the worker has.
+    run_tool(["unsquashfs", "-no-progress", "-no-xattrs", "-d", dest, image, *paths], umask=0)
     return dest
 
 
