@@ -20,6 +20,8 @@ so are its HTML error pages (`write_plain_error`).
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -144,6 +146,29 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
         raise click.ClickException(f"cannot prepare the embedded default: {exc}") from exc
 
 
+def _check_scaled_start_apart(settings: Settings) -> None:
+    """`check_scaled_start` in a child process. It needs the S3 client, and importing
+    botocore captures the standard `ssl` module: a gunicorn master holding that import would
+    hand it to every web process, where gevent patches `ssl` only after the fork (the S3
+    client then fails with RecursionError and no web process boots)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            check_scaled_start(settings, make_store(settings))
+            code = 0
+        except click.ClickException as error:
+            error.show()
+        except Exception:  # noqa: BLE001 - the child must end here, saying why
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(1)
+
+
 def port_mismatch(external_url: str, port: int) -> str:
     """Why links may not reach this server: an explicit external URL naming another port
     ("" when they agree, or when links follow each request because none is set)."""
@@ -177,11 +202,10 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
-    store = make_store(settings)
     if settings.is_scaled:
-        check_scaled_start(settings, store)
+        _check_scaled_start_apart(settings)
     else:
-        _prepare_embedded_default(settings, store)
+        _prepare_embedded_default(settings, make_store(settings))
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
     gunicorn.util.write_error = write_plain_error
     options = {

@@ -2,8 +2,9 @@
 and a web service that keeps answering while hundreds of slow clients and event streams hang
 on to it (the embedded default and the scaled web processes).
 
-Clients are told apart by their bearer token (`factory.clients.client_identity`), as two
-machines would be by their addresses.
+Clients are told apart by their tokens' names (`factory.clients.client_identity`), as two
+machines would be by their addresses: each client here is a `read` token made with
+`image-factory token create`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from pathlib import Path
 import pytest
 
 from tests.factory.slow_clients import IDLE, SLOW, STREAMS, open_slow_clients
-from tests.factory.stacks import Stack, copy_release, image_factory, start_embedded, stock
+from tests.factory.stacks import (
+    Stack,
+    image_factory,
+    prepare_scaled,
+    scaled_env,
+    start_embedded,
+    stock,
+)
 from tests.services import RedisServer, S3Server, free_ports
 from workers.releases.catalog import Release
 from workers.settings import Settings
 from workers.store import LocalStore
-from workers.store.s3 import S3Store
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +68,26 @@ def _schematic(stack: Stack, marker: str) -> str:
     return stack.create_schematic(f"customization:\n  extraKernelArgs: [fair={marker}]\n".encode())
 
 
-def _post_build(stack: Stack, token: str, schematic: str) -> tuple[int, dict[str, str], bytes]:
+_TOKENS: dict[tuple[Path, str], str] = {}
+
+
+def _token(stack: Stack, client: str) -> str:
+    """The token of the client named `client` on `stack` (made on first use)."""
+    key = (stack.root, client)
+    if key not in _TOKENS:
+        _TOKENS[key] = stack.token(client, "read")
+    return _TOKENS[key]
+
+
+def _post_build(stack: Stack, client: str, schematic: str) -> tuple[int, dict[str, str], bytes]:
     body = json.dumps({"schematic": schematic, "version": "v1.0.0", "path": ASSET}).encode()
     request = urllib.request.Request(
         f"{stack.url}/builds",
         data=body,
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {_token(stack, client)}",
+        },
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -177,17 +198,14 @@ def test_scaled_web_processes_keep_answering_under_slow_clients(
 ) -> None:
     """The scaled web service alone (no build worker: the build stays queued)."""
     port = free_ports(1)[0]
+    shared = tmp_path / "shared"
     env = {
+        **scaled_env(redis_server, s3_server, "fair-use", shared / "keys", port),
         # A database of its own on the shared Redis: nobody else's queue or claims.
         "IMAGE_FACTORY_BROKER_URL": f"redis://{redis_server.host}:{redis_server.port}/9",
-        "IMAGE_FACTORY_S3_ENDPOINT": s3_server.endpoint,
-        "IMAGE_FACTORY_S3_BUCKET": "fair-use",
-        "IMAGE_FACTORY_S3_ACCESS_KEY": s3_server.access_key,
-        "IMAGE_FACTORY_S3_SECRET_KEY": s3_server.secret_key,
-        "IMAGE_FACTORY_EXTERNAL_URL": f"http://127.0.0.1:{port}",
-        "IMAGE_FACTORY_DATA_DIR": str(tmp_path / "web"),
     }
-    copy_release(S3Store.from_settings(Settings.from_env(env)), reference_release, tmp_path / "s")
+    prepare_scaled(tmp_path, env, reference_release, shared)
+    env["IMAGE_FACTORY_DATA_DIR"] = str(tmp_path / "web")
     stack = Stack(port, tmp_path, env)
     try:
         argv = [image_factory(), "serve", "--port", str(port), "--workers", "2"]

@@ -14,40 +14,53 @@ from workers.app import celery_dirs
 from workers.schematics_store import save_schematic
 from workers.settings import Settings
 from workers.store import LocalStore
+from workers.tenancy.tokens import ROLE_UPLOAD, create_token
 
 
 def _client(settings: Settings, store: LocalStore) -> FlaskClient:
     return create_app(settings, store=store).test_client()
 
 
-def _upload(client: FlaskClient, token: str, body: bytes = b"not an extension") -> int:
-    response = client.post("/extensions", data=body, headers={"Authorization": f"Bearer {token}"})
-    return response.status_code
+_TOKENS: dict[tuple[Path, str], str] = {}
+
+
+def _as(store: LocalStore, client: str) -> dict[str, str]:
+    """The Authorization header of the uploader named `client` (an `upload` token, made on
+    first use): per-client limits count against the token's name."""
+    key = (store.root, client)
+    if key not in _TOKENS:
+        _TOKENS[key] = create_token(store, client, ROLE_UPLOAD)[1]
+    return {"Authorization": f"Bearer {_TOKENS[key]}"}
+
+
+def _upload(client: FlaskClient, store: LocalStore, who: str, body: bytes = b"x") -> int:
+    return client.post(
+        f"/extensions?namespace={who}", data=body, headers=_as(store, who)
+    ).status_code
 
 
 def test_uploads_per_hour_are_limited_per_client(settings: Settings, store: LocalStore) -> None:
     client = _client(replace(settings, max_client_uploads=2), store)
-    assert [_upload(client, "first") for _ in range(2)] == [400, 400]  # refused ones count
-    response = client.post("/extensions", data=b"x", headers={"Authorization": "Bearer first"})
+    assert [_upload(client, store, "first") for _ in range(2)] == [400, 400]  # refused count
+    response = client.post("/extensions?namespace=first", data=b"x", headers=_as(store, "first"))
     assert response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 3600
     assert response.mimetype == "text/plain"
     assert b"2 uploads this hour" in response.data
-    assert _upload(client, "second") == 400  # another client is not held back
-    assert client.post("/extensions", data=b"x").status_code == 400  # nor an address
+    assert _upload(client, store, "second") == 400  # another client is not held back
 
 
 def test_upload_bytes_per_hour_are_limited_per_client(
     settings: Settings, store: LocalStore
 ) -> None:
     client = _client(replace(settings, max_client_upload_bytes=1000), store)
-    assert _upload(client, "bytes", b"x" * 600) == 400
+    assert _upload(client, store, "bytes", b"x" * 600) == 400
     response = client.post(
-        "/extensions", data=b"y" * 600, headers={"Authorization": "Bearer bytes"}
+        "/extensions?namespace=bytes", data=b"y" * 600, headers=_as(store, "bytes")
     )
     assert response.status_code == 429
     assert b"1000 bytes" in response.data
-    assert _upload(client, "bytes", b"z" * 300) == 400  # still within the hour's bytes
+    assert _upload(client, store, "bytes", b"z" * 300) == 400  # still within the hour's bytes
 
 
 def _schematic(store: LocalStore, tmp_path: Path) -> str:
@@ -73,7 +86,7 @@ def test_too_little_free_space_refuses_builds_and_uploads(
     assert int(refused.headers["Retry-After"]) > 0
     assert b"nearly full" in refused.data
     assert list(celery_dirs(full)["queue"].iterdir()) == []  # nothing was enqueued
-    assert client.post("/extensions", data=b"x").status_code == 507
+    assert _upload(client, store, "full") == 507
 
     roomy = _client(settings, store)
     assert roomy.get("/readyz").status_code == 200

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from tests.services import S3Server, free_ports
+from workers.errors import InsufficientStorage
 from workers.settings import Settings
 from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable, make_store
 from workers.store import s3 as s3_module
@@ -306,9 +307,9 @@ def test_local_failed_write_keeps_the_old_object_and_no_temp_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("workers.store.local.copy_sparse", copy_half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InsufficientStorage, match="the store is full"):
         store.put_file("k", src)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InsufficientStorage, match="the store is full"):
         store.put_file("new/key", src)
     assert store.get_bytes("k") == b"old"
     assert not store.exists("new/key")
