@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,10 +14,10 @@ from extensions.errors import ExtensionError
 from extensions.package import pack_extension
 from workers.catalog import add_extension, catalog_for, list_extension_records
 from workers.catalog.lifecycle import delete_extension, withdraw_extension
-from workers.catalog.records import CANONICAL_EPOCH
+from workers.catalog.records import CANONICAL_EPOCH, ExtensionRecord
 from workers.errors import FactoryError
 from workers.settings import Settings
-from workers.store import make_store
+from workers.store import Store, make_store
 from workers.tenancy.audit import ACTOR_CLI, record_event
 
 EXIT_INVALID = 2
@@ -61,14 +62,7 @@ def add(path: Path, namespace: str | None, arch: str) -> None:
 @click.argument("version")
 def withdraw(name: str, version: str) -> None:
     """Withdraw NAME (ns/name) at VERSION: new builds refuse it (410), built assets stay."""
-    store = make_store(Settings.from_env())
-    try:
-        records = withdraw_extension(store, name, version, ACTOR_CLI)
-    except FactoryError as exc:
-        _fail(str(exc))
-        return
-    for record in records:
-        click.echo(f"withdrawn {record.full_name} {record.version} sha256:{record.digest}")
+    _change_versions(withdraw_extension, "withdrawn", name, version)
 
 
 @extension.command("delete")
@@ -76,14 +70,24 @@ def withdraw(name: str, version: str) -> None:
 @click.argument("version")
 def delete(name: str, version: str) -> None:
     """Delete NAME (ns/name) at VERSION, unless a schematic still references it."""
+    _change_versions(delete_extension, "deleted", name, version)
+
+
+def _change_versions(
+    change: Callable[[Store, str, str, str], list[ExtensionRecord]],
+    done: str,
+    name: str,
+    version: str,
+) -> None:
+    """Apply a lifecycle `change` as the operator, naming each record it touched."""
     store = make_store(Settings.from_env())
     try:
-        records = delete_extension(store, name, version, ACTOR_CLI)
+        records = change(store, name, version, ACTOR_CLI)
     except FactoryError as exc:
         _fail(str(exc))
         return
     for record in records:
-        click.echo(f"deleted {record.full_name} {record.version} sha256:{record.digest}")
+        click.echo(f"{done} {record.full_name} {record.version} sha256:{record.digest}")
 
 
 @extension.command("validate")

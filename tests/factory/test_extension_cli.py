@@ -77,3 +77,20 @@ def test_validate_shows_the_digest_add_stores(store: LocalStore, tmp_path: Path)
     _, added, _ = invoke("extension", "add", str(source))
     digest = added.split()[2]
     assert f"digest: {digest}\n" in validated
+
+
+def test_withdraw_then_delete_as_the_operator(store: LocalStore, tmp_path: Path) -> None:
+    hello = write_tree(tmp_path / "hello", hello_members())
+    assert invoke("extension", "add", "--namespace", "acme", str(hello))[0] == 0
+
+    code, out, _ = invoke("extension", "withdraw", "acme/hello", "1.0.0")
+    assert code == 0
+    assert out.startswith("withdrawn acme/hello 1.0.0 sha256:")
+    assert invoke("extension", "list", "--version", "v1.5.0")[1] == ""  # no longer offered
+
+    code, out, _ = invoke("extension", "delete", "acme/hello", "1.0.0")
+    assert code == 0
+    assert out.startswith("deleted acme/hello 1.0.0 sha256:")
+    code, _, err = invoke("extension", "delete", "acme/hello", "1.0.0")
+    assert code != 0
+    assert "no extension acme/hello 1.0.0 is stored" in err
