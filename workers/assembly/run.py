@@ -165,6 +165,11 @@ def run_tool(
     """
     scope = _current()
     limit = scope.timeout if timeout is None else min(timeout, scope.timeout)
+    if scope.sandbox is not None:
+        # A relative host path means what it means here (e.g. below the default data
+        # directory `data`): made absolute before the sandbox changes the working directory.
+        base = Path(os.path.abspath(cwd if cwd is not None else os.curdir))
+        argv = [base / a if isinstance(a, os.PathLike) else a for a in argv]
     args = [os.fspath(a) for a in argv]
     full_env = tool_env(source_date_epoch)
     for key, value in (env or {}).items():

@@ -51,6 +51,22 @@ def test_a_tool_works_in_its_work_directory(workdir: Path) -> None:
     assert _sh("echo t > /tmp/t && cat /tmp/t") == "t\n"
 
 
+def test_relative_paths_mean_what_they_mean_outside_the_sandbox(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default data directory is relative (`data`): a tool given `data/tmp/build-…/x`
+    must find the file the caller means, not one below the sandbox's working directory."""
+    monkeypatch.chdir(data_dir.parent)
+    work = Path("data") / "tmp" / "build-relative"
+    work.mkdir(parents=True)
+    (work / "in").write_text("meant\n")
+    with sandboxed(work):
+        assert run_tool(["cat", work / "in"]) == b"meant\n"
+        run_tool(["cp", work / "in", work / "out"])
+        assert run_tool(["cat", Path("in")], cwd=work) == b"meant\n"
+    assert (work / "out").read_text() == "meant\n"
+
+
 def test_the_signing_key_in_the_data_directory_cannot_be_read(
     data_dir: Path, workdir: Path
 ) -> None:
