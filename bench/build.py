@@ -40,18 +40,18 @@ from extensions.manifest import Manifest  # noqa: E402
 from schematics import parse_schematic, schematic_id  # noqa: E402
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml  # noqa: E402
 from workers.assembly.grub import unpack_grub_dir  # noqa: E402
-from workers.build import asset_cmdline  # noqa: E402
-from workers.builds import ensure_built  # noqa: E402
 from workers.catalog import (  # noqa: E402
     add_extension,
     extract_extension,
     install_bundled_extensions,
 )
-from workers.plans import SOURCE_BLOB, Plan, make_plan  # noqa: E402
-from workers.profiles import parse_profile  # noqa: E402
-from workers.releases.catalog import Release, blob_key, list_versions, load_release  # noqa: E402
+from workers.outputs.finished_builds import ensure_built  # noqa: E402
+from workers.pipeline.build_asset import asset_cmdline  # noqa: E402
+from workers.planning.plans import SOURCE_BLOB, Plan, make_plan  # noqa: E402
+from workers.planning.profiles import parse_profile  # noqa: E402
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, INITRAMFS, VMLINUZ  # noqa: E402
 from workers.releases.reference import build_reference_release  # noqa: E402
+from workers.releases.stored import Release, blob_key, list_versions, load_release  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 from workers.store import LocalStore  # noqa: E402
 

@@ -58,17 +58,17 @@ from tests.services import (  # noqa: E402
     running_redis,
     running_weed,
 )
-from workers.builds import StageClock, publish_build  # noqa: E402
 from workers.catalog import install_bundled_extensions  # noqa: E402
-from workers.deployment_keys import Fingerprints, record_fingerprints  # noqa: E402
-from workers.plans import make_plan  # noqa: E402
-from workers.profiles import parse_profile  # noqa: E402
-from workers.releases.catalog import Release, list_versions, load_release, save_release  # noqa: E402
+from workers.keys.deployment_keys import Fingerprints, record_fingerprints  # noqa: E402
+from workers.keys.secureboot_key import load_or_create_secureboot_key  # noqa: E402
+from workers.keys.signing import load_or_create_signing_key  # noqa: E402
+from workers.outputs.finished_builds import StageClock, publish_build  # noqa: E402
+from workers.outputs.schematics_store import save_schematic  # noqa: E402
+from workers.planning.plans import make_plan  # noqa: E402
+from workers.planning.profiles import parse_profile  # noqa: E402
 from workers.releases.reference import build_reference_release  # noqa: E402
-from workers.schematics_store import save_schematic  # noqa: E402
-from workers.secureboot import load_or_create_secureboot_key  # noqa: E402
+from workers.releases.stored import Release, list_versions, load_release, save_release  # noqa: E402
 from workers.settings import Settings  # noqa: E402
-from workers.signing import load_or_create_signing_key  # noqa: E402
 from workers.store import LocalStore, Store  # noqa: E402
 from workers.store.s3 import S3Store  # noqa: E402
 

@@ -9,7 +9,7 @@ from factory.auth import current_identity
 from factory.services import services
 from schematics import canonical_bytes
 from workers.errors import Forbidden, NotFound, Unauthorized
-from workers.schematics_store import CONTENT_TYPE, add_schematic, load_schematic_bytes
+from workers.outputs.schematics_store import CONTENT_TYPE, add_schematic, load_schematic_bytes
 from workers.tenancy.tokens import ROLE_ADMIN
 
 bp = Blueprint("api", __name__)

@@ -25,10 +25,10 @@ from factory.bodies import load_small_body
 from factory.clients import client_identity
 from factory.engine import engine
 from factory.images import build_links, find_built
+from workers.dispatch.build_job import BuildRequest
+from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.errors import InvalidRequest, NotFound
-from workers.jobs import BuildRequest
-from workers.profiles import parse_profile
-from workers.queue import DONE, FAILED, BuildStatus
+from workers.planning.profiles import parse_profile
 from workers.releases.versions import normalize_version
 
 bp = Blueprint("builds", __name__)

@@ -43,12 +43,12 @@ from workers.catalog import (
 )
 from workers.catalog.records import check_namespace
 from workers.errors import TooManyRequests
+from workers.outputs.storage_budget import check_free_space
 from workers.settings import Settings
-from workers.storage import check_free_space
 from workers.tenancy.audit import record_event
 from workers.tenancy.namespaces import publishing_into
 from workers.tenancy.tokens import ROLE_UPLOAD
-from workers.usage import Usage
+from workers.tenancy.usage import Usage
 
 bp = Blueprint("catalog", __name__)
 _CHUNK = 1024 * 1024

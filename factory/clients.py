@@ -1,4 +1,4 @@
-"""Who a request counts against for the per-client limits (`workers.usage`).
+"""Who a request counts against for the per-client limits (`workers.tenancy.usage`).
 
 A request with a valid `Authorization: Bearer` token counts against that token's name; any
 other (no token, or one that does not verify: a made-up token must not buy a fresh

@@ -34,9 +34,9 @@ from werkzeug.datastructures import Range
 from werkzeug.http import parse_date, parse_if_range_header, parse_range_header
 from werkzeug.wsgi import wrap_file
 
-from workers.builds import BuiltAsset
 from workers.errors import InvalidRequest
-from workers.signing import BUNDLE_MEDIA_TYPE
+from workers.keys.signing import BUNDLE_MEDIA_TYPE
+from workers.outputs.finished_builds import BuiltAsset
 from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.profiles import PLATFORMS
+from workers.planning.profiles import PLATFORMS
 
 DIGEST_SUFFIXES = (".sha256", ".sha512", ".sigstore.json")
 

@@ -23,19 +23,19 @@ from flask import current_app
 
 from factory.services import services
 from schematics import Schematic
-from workers.builds import BuiltAsset, read_manifest
-from workers.coordination import Coordination, make_coordination
-from workers.integrity import BlobVerifier
-from workers.metrics import Metrics, make_metrics
-from workers.plans import Plan, make_plan
-from workers.profiles import Profile
-from workers.queue import BuildQueue
-from workers.schematics_store import load_schematic
+from workers.dispatch.build_queue import BuildQueue
+from workers.dispatch.coordination import Coordination, make_coordination
+from workers.dispatch.shared_metrics import Metrics, make_metrics
+from workers.keys.signing import SigningKey, load_or_create_signing_key
+from workers.outputs.finished_builds import BuiltAsset, read_manifest
+from workers.outputs.integrity import BlobVerifier
+from workers.outputs.schematics_store import load_schematic
+from workers.outputs.storage_budget import DownloadRecorder
+from workers.planning.plans import Plan, make_plan
+from workers.planning.profiles import Profile
 from workers.settings import Settings
-from workers.signing import SigningKey, load_or_create_signing_key
-from workers.storage import DownloadRecorder
 from workers.store import Store
-from workers.usage import Usage, make_usage
+from workers.tenancy.usage import Usage, make_usage
 
 ENGINE_KEY = "image_factory_engine"
 PLAN_SECONDS = 10.0

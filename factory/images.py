@@ -36,14 +36,14 @@ from factory.delivery import (
 )
 from factory.engine import Engine, engine
 from factory.errors import text_error
-from workers.builds import BuiltAsset, discard_build
+from workers.dispatch.build_job import BuildRequest
+from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.errors import FactoryError
-from workers.jobs import BuildRequest
-from workers.plans import Plan
-from workers.profiles import parse_profile
-from workers.queue import DONE, FAILED, BuildStatus
+from workers.keys.signing import bundle_json
+from workers.outputs.finished_builds import BuiltAsset, discard_build
+from workers.planning.plans import Plan
+from workers.planning.profiles import parse_profile
 from workers.releases.versions import normalize_version
-from workers.signing import bundle_json
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import json
 from flask import Blueprint, Response, request
 
 from factory.services import services
-from workers.releases.catalog import list_versions, load_release
 from workers.releases.modules import module_index
+from workers.releases.stored import list_versions, load_release
 
 bp = Blueprint("meta", __name__)
 

@@ -3,8 +3,8 @@
 Every request is counted by route template (`/image/<schematic_id>/<version>/<path>`, not
 the concrete URL, so the label set stays small), method and status, and timed up to its
 response headers (a long download counts the time to its first byte). The counters live in
-the shared metrics store (`workers.metrics`), so any web process shows the whole service,
-builds counted by the workers included.
+the shared metrics store (`workers.dispatch.shared_metrics`), so any web process shows the
+whole service, builds counted by the workers included.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from flask import Blueprint, Response, g, request
 
 from factory.engine import engine
+from workers.dispatch.heartbeat import live_workers
 from workers.errors import Unavailable
-from workers.heartbeat import live_workers
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Ready means the service can do its job: the store answers and, in the scaled mode, so does
 the broker (the build queue's length is read from it) and at least one build worker is
 alive (its heartbeat key in Redis, refreshed every few seconds, has not expired:
-`workers.heartbeat`). A 503 says which of them is missing, without addresses; the log has
+`workers.dispatch.heartbeat`). A 503 says which of them is missing, without addresses; the log has
 the details. A local store must also have `IMAGE_FACTORY_MIN_FREE_BYTES` free. The body
 says "ready", followed by a warning line when this host cannot sandbox build tools (what
 that means for uploaded extensions).
@@ -15,10 +15,10 @@ from flask import Blueprint, Response
 
 from factory.engine import engine
 from factory.services import services
+from workers.dispatch.heartbeat import TTL_SECONDS, live_workers
 from workers.errors import InsufficientStorage, Unavailable
-from workers.heartbeat import TTL_SECONDS, live_workers
-from workers.sandbox_policy import sandbox_warning
-from workers.storage import check_free_space
+from workers.outputs.storage_budget import check_free_space
+from workers.pipeline.sandbox_policy import sandbox_warning
 
 bp = Blueprint("ops", __name__)
 

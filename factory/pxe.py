@@ -14,12 +14,12 @@ from flask import Blueprint, Response
 
 from factory.services import services
 from factory.urls import pxe_url
-from workers.build import asset_cmdline
-from workers.plans import make_plan
-from workers.profiles import Profile, parse_profile
-from workers.releases.catalog import load_release
+from workers.outputs.schematics_store import load_schematic
+from workers.pipeline.build_asset import asset_cmdline
+from workers.planning.plans import make_plan
+from workers.planning.profiles import Profile, parse_profile
+from workers.releases.stored import load_release
 from workers.releases.versions import normalize_version
-from workers.schematics_store import load_schematic
 
 bp = Blueprint("pxe", __name__)
 

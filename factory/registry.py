@@ -31,7 +31,8 @@ from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
 from factory.images import find_built
 from factory.services import services
 from schematics import Schematic
-from workers.builds import BuiltAsset
+from workers.dispatch.build_job import BuildRequest
+from workers.dispatch.build_queue import DONE, FAILED
 from workers.errors import (
     FactoryError,
     Forbidden,
@@ -43,9 +44,8 @@ from workers.errors import (
     Unauthorized,
     Unavailable,
 )
-from workers.jobs import BuildRequest
-from workers.plans import Plan
-from workers.queue import DONE, FAILED
+from workers.outputs.finished_builds import BuiltAsset
+from workers.planning.plans import Plan
 from workers.registry import content, oci
 from workers.registry.errors import (
     BlobUnknown,
@@ -71,7 +71,7 @@ from workers.registry.names import (
 )
 from workers.registry.publish import Builder, ensure_published, load_repository_schematic
 from workers.registry.tags import available_versions, resolve_version, wants_release
-from workers.releases.catalog import blob_key
+from workers.releases.stored import blob_key
 from workers.store import ObjectNotFound, Store
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 The certificate users enroll (as db, or as PK/KEK/db) so firmware with Secure Boot enforced
 starts this factory's systemd-boot and UKIs. Created with the key on first use unless
-configured (`workers.secureboot`).
+configured (`workers.keys.secureboot_key`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from factory.services import services
-from workers.secureboot import load_or_create_secureboot_key
+from workers.keys.secureboot_key import load_or_create_secureboot_key
 
 bp = Blueprint("secureboot", __name__)
 PEM_TYPE = "application/x-pem-file"

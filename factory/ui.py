@@ -45,12 +45,12 @@ from workers.catalog import (
     overlay_catalog_for,
 )
 from workers.errors import FactoryError, InvalidRequest, NotFound
-from workers.plans import make_plan
-from workers.profiles import PLATFORMS, parse_profile
-from workers.releases.catalog import list_versions, load_release
+from workers.outputs.schematics_store import load_schematic, save_schematic
+from workers.planning.plans import make_plan
+from workers.planning.profiles import PLATFORMS, parse_profile
 from workers.releases.modules import module_index
+from workers.releases.stored import list_versions, load_release
 from workers.releases.versions import ARCHES, version_key
-from workers.schematics_store import load_schematic, save_schematic
 
 bp = Blueprint("ui", __name__)
 

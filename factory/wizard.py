@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from schematics import Bootloader, DiskImage, Schematic, SecureBoot, canonical_bytes
-from workers.profiles import PLATFORMS
+from workers.planning.profiles import PLATFORMS
 
 TARGETS = {"metal": "Bare-metal machine", "cloud": "Cloud server", "sbc": "Single-board computer"}
 BOOTLOADERS = {

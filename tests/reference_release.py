@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.reference import build_reference_release
+from workers.releases.stored import Release, list_versions, load_release
 from workers.store import LocalStore
 
 DEB_CACHE = Path("/var/cache/image-factory-test/debs")

@@ -30,7 +30,7 @@ from tests.containers import IMAGE, ROOT, build_image, make_keys, write_secret
 from tests.factory.download_checks import check_downloads, schematic_body
 from tests.factory.stacks import Stack, copy_release
 from tests.services import S3Server, _s3_round_trip, free_ports, weed_binary
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.store.base import StoreUnavailable

@@ -42,7 +42,7 @@ from tests.factory.download_checks import (
 )
 from tests.factory.stacks import Stack, copy_release
 from tests.services import free_ports, running_redis, running_weed
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.store.s3 import S3Store

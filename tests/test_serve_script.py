@@ -22,7 +22,7 @@ import pytest
 from tests.factory.live import _answers
 from tests.services import ServerProcess, free_ports, started
 from tests.workers.assets import stock_store
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.store import LocalStore
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 from workers.catalog import install_bundled_extensions
 from workers.errors import NotFound
-from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.reference import build_reference_release
+from workers.releases.stored import Release, list_versions, load_release
 from workers.settings import Settings
 from workers.store import Store
 

@@ -17,14 +17,14 @@ import click
 from schematics import SchematicError, parse_schematic
 from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
-from workers.builds import ensure_built
 from workers.errors import FactoryError
-from workers.plans import make_plan
-from workers.profiles import parse_profile
-from workers.schematics_store import save_schematic
+from workers.outputs.finished_builds import ensure_built
+from workers.outputs.schematics_store import save_schematic
+from workers.pipeline.workdirs import work_root
+from workers.planning.plans import make_plan
+from workers.planning.profiles import parse_profile
 from workers.settings import Settings
 from workers.store import Store, make_store
-from workers.workdirs import work_root
 
 
 class _StageLines:

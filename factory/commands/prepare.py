@@ -6,7 +6,7 @@ extensions, and the asset and SecureBoot signing keys. Key files that do not exi
 generated: at the configured paths (`IMAGE_FACTORY_SIGNING_KEY`,
 `IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`), else under `<data dir>/keys/`. Either way it prints
 where they are and records their fingerprints in the store, which every `serve` and `worker`
-then checks its own keys against (`workers.deployment_keys`). A store that records other
+then checks its own keys against (`workers.keys.deployment_keys`). A store that records other
 keys is left alone unless `--replace-keys` says to adopt these. The embedded default's
 `serve` does the same on its own.
 """
@@ -17,11 +17,11 @@ import click
 
 from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
-from workers.deployment_keys import Fingerprints, record_fingerprints, recorded_fingerprints
 from workers.errors import FactoryError
-from workers.secureboot import load_or_create_secureboot_key, secureboot_paths
+from workers.keys.deployment_keys import Fingerprints, record_fingerprints, recorded_fingerprints
+from workers.keys.secureboot_key import load_or_create_secureboot_key, secureboot_paths
+from workers.keys.signing import key_path, load_or_create_signing_key
 from workers.settings import Settings
-from workers.signing import key_path, load_or_create_signing_key
 from workers.store import make_store
 
 

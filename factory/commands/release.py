@@ -8,9 +8,9 @@ import click
 
 from workers.assembly.run import ToolError
 from workers.errors import FactoryError
-from workers.releases.catalog import list_versions
 from workers.releases.importer import import_release
 from workers.releases.reference import build_reference_release
+from workers.releases.stored import list_versions
 from workers.releases.versions import ARCHES
 from workers.settings import Settings
 from workers.store import make_store

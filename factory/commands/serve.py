@@ -37,14 +37,14 @@ from factory.app import SERVER_HEADER, create_app
 from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
-from workers.app import keep_house, make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
 from workers.bootstrap import prepare_embedded_default
-from workers.build import BUILD_TOOLS
+from workers.dispatch.celery_app import keep_house, make_celery, run_worker
 from workers.errors import FactoryError
+from workers.pipeline.build_asset import BUILD_TOOLS
+from workers.pipeline.workdirs import remove_dead_workdirs, work_root
 from workers.settings import Settings
 from workers.store import Store, make_store
-from workers.workdirs import remove_dead_workdirs, work_root
 
 # Longest a connection may go without receiving or sending a byte: a request head or body
 # that stalls, or a download nobody reads. Event streams send a keep-alive well within it.

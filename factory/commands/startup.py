@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import click
 
-from workers.deployment_keys import KeyProblem, check_deployment_keys
 from workers.errors import Unavailable
-from workers.releases.catalog import list_versions
+from workers.keys.deployment_keys import KeyProblem, check_deployment_keys
+from workers.releases.stored import list_versions
 from workers.settings import Settings
 from workers.store import Store
 

@@ -17,15 +17,15 @@ import socket
 import click
 
 from factory.commands.startup import check_scaled_start
-from workers.app import make_celery, run_worker
 from workers.assembly.run import ToolError, require_tools
-from workers.build import BUILD_TOOLS
+from workers.dispatch.celery_app import make_celery, run_worker
 from workers.errors import Unavailable
-from workers.sandbox_policy import sandbox_warning
+from workers.keys.signing import load_or_create_signing_key
+from workers.pipeline.build_asset import BUILD_TOOLS
+from workers.pipeline.sandbox_policy import sandbox_warning
+from workers.pipeline.workdirs import remove_dead_workdirs, work_root
 from workers.settings import Settings
-from workers.signing import load_or_create_signing_key
 from workers.store import make_store
-from workers.workdirs import remove_dead_workdirs, work_root
 
 log = logging.getLogger(__name__)
 

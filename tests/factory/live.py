@@ -25,7 +25,7 @@ import pytest
 
 from tests.services import ServerProcess, free_ports, started
 from tests.workers.assets import stock_store
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.store import LocalStore
 
 QEMU_HOST = "10.0.2.2"  # the host as a guest on QEMU's user network sees it

@@ -18,7 +18,7 @@ from factory import create_app
 from schematics import parse_schematic
 from tests.workers.build_worker import build_worker
 from tests.workers.releases.fakes import save_fake_release
-from workers.schematics_store import save_schematic
+from workers.outputs.schematics_store import save_schematic
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tests.services import RedisServer, S3Server, ServerProcess, _start_ready, free_ports
 from workers.catalog.bundled import install_bundled_extensions
-from workers.releases.catalog import Release, save_release
+from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore, Store, make_store
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from tests.workers.releases.fakes import save_fake_release
-from workers.builds import BUILDS_PREFIX
+from workers.outputs.finished_builds import BUILDS_PREFIX
 from workers.store import LocalStore
 
 SCHEMATIC = b"customization:\n  extraKernelArgs: [console=ttyS0]\n"

@@ -16,9 +16,9 @@ from factory.builds import event_stream
 from factory.images import prefers_async, split_suffix
 from schematics import parse_schematic
 from tests.factory.served import Served, served
-from workers.builds import BuiltAsset
-from workers.queue import DONE, QUEUED, RUNNING, BuildStatus
-from workers.schematics_store import save_schematic
+from workers.dispatch.build_queue import DONE, QUEUED, RUNNING, BuildStatus
+from workers.outputs.finished_builds import BuiltAsset
+from workers.outputs.schematics_store import save_schematic
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from tests.extensions.builders import (
 from tests.extensions.test_sources import _bomb_tar_stream
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
-from workers.releases.catalog import load_release
+from workers.releases.stored import load_release
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.tenancy.tokens import ROLE_ADMIN, create_token

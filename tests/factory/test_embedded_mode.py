@@ -25,7 +25,7 @@ from tests.factory.download_checks import (
 )
 from tests.factory.stacks import Stack, start_embedded, stock
 from tests.factory.test_images import tamper_keeping_size_and_mtime
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -34,7 +34,7 @@ from tests.factory.stacks import (
     stock,
 )
 from tests.services import RedisServer, S3Server, free_ports
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -25,13 +25,13 @@ from factory.engine import Engine
 from factory.images import _redirect_allowed
 from schematics import parse_schematic
 from tests.factory.served import Served, served
-from workers import build as build_module
-from workers import builds as builds_module
 from workers.assembly.run import ToolError, run_tool
-from workers.builds import BUILDS_PREFIX, read_manifest
-from workers.plans import make_plan
-from workers.profiles import parse_profile
-from workers.schematics_store import load_schematic, save_schematic
+from workers.outputs import finished_builds as builds_module
+from workers.outputs.finished_builds import BUILDS_PREFIX, read_manifest
+from workers.outputs.schematics_store import load_schematic, save_schematic
+from workers.pipeline import build_asset as build_module
+from workers.planning.plans import make_plan
+from workers.planning.profiles import parse_profile
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from factory import create_app
 from schematics import parse_schematic
 from tests.workers.releases.fakes import save_fake_release
-from workers.app import celery_dirs
-from workers.schematics_store import save_schematic
+from workers.dispatch.celery_app import celery_dirs
+from workers.outputs.schematics_store import save_schematic
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.tenancy.tokens import ROLE_UPLOAD, create_token

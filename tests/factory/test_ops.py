@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 
 from factory import create_app
 from tests.services import RedisServer, free_ports
-from workers import heartbeat
 from workers.assembly import run
+from workers.dispatch import heartbeat
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -11,7 +11,7 @@ from factory import create_app
 from factory.pxe import render_script
 from tests.workers.build_worker import build_worker
 from tests.workers.releases.fakes import save_fake_release
-from workers.profiles import parse_profile
+from workers.planning.profiles import parse_profile
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -13,9 +13,9 @@ from werkzeug.test import TestResponse
 
 from schematics import parse_schematic
 from tests.factory.served import Served, served
+from workers.outputs.schematics_store import save_schematic
 from workers.registry.cosign import ARTIFACT_TYPE
-from workers.releases.catalog import load_release
-from workers.schematics_store import save_schematic
+from workers.releases.stored import load_release
 from workers.store import LocalStore, StoreUnavailable
 
 SCHEMATIC = b"customization:\n  extraKernelArgs: [console=ttyS0]\n"

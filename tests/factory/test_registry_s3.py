@@ -16,9 +16,9 @@ from factory import create_app
 from schematics import parse_schematic
 from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
+from workers.outputs.schematics_store import save_schematic
 from workers.registry.names import parse_repository
 from workers.registry.publish import ensure_published
-from workers.schematics_store import save_schematic
 from workers.store import make_store
 
 pytestmark = pytest.mark.integration

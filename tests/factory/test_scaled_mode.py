@@ -49,11 +49,11 @@ from tests.services import (
     free_ports,
     weed_argv,
 )
-from workers.builds import StageClock, publish_build
-from workers.plans import make_plan
-from workers.profiles import parse_profile
-from workers.releases.catalog import Release
-from workers.schematics_store import load_schematic
+from workers.outputs.finished_builds import StageClock, publish_build
+from workers.outputs.schematics_store import load_schematic
+from workers.planning.plans import make_plan
+from workers.planning.profiles import parse_profile
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.store.s3 import S3Store

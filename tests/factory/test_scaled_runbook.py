@@ -52,8 +52,8 @@ from tests.services import (
     free_ports,
     weed_argv,
 )
-from workers.deployment_keys import RECORD
-from workers.releases.catalog import Release
+from workers.keys.deployment_keys import RECORD
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore
 from workers.store.s3 import S3Store

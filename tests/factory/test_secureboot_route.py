@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography import x509
 from flask.testing import FlaskClient
 
-from workers.secureboot import load_or_create_secureboot_key
+from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.settings import Settings
 
 

@@ -19,8 +19,8 @@ from factory.ui import CONTENT_SECURITY_POLICY, search_modules
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
 from workers.errors import InvalidRequest, NotImplementedYet
-from workers.plans import Plan, make_plan
-from workers.profiles import Kind
+from workers.planning.plans import Plan, make_plan
+from workers.planning.profiles import Kind
 from workers.settings import Settings
 from workers.store import LocalStore
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from schematics import Schematic, parse_schematic, schematic_id
-from workers.builds import ensure_built
 from workers.catalog.bundled import install_bundled_extensions
-from workers.plans import make_plan
-from workers.profiles import parse_profile
-from workers.releases.catalog import Release, save_release
+from workers.outputs.finished_builds import ensure_built
+from workers.planning.plans import make_plan
+from workers.planning.profiles import parse_profile
+from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore
 

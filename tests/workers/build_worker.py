@@ -1,8 +1,9 @@
 """A real build worker inside the test process, for Flask test-client tests that build.
 
-`build_worker(settings)` runs the factory's Celery app (`workers.app.make_celery`) in a
-thread with the solo pool, consuming the embedded broker under `settings.data_dir`, so a
-request the test client sends is built exactly as `image-factory serve`'s worker builds it.
+`build_worker(settings)` runs the factory's Celery app
+(`workers.dispatch.celery_app.make_celery`) in a thread with the solo pool, consuming the
+embedded broker under `settings.data_dir`, so a request the test client sends is built
+exactly as `image-factory serve`'s worker builds it.
 Stopping it takes a couple of seconds (the embedded broker is polled), so share one per
 module where the tests allow it.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 from celery.contrib.testing.worker import start_worker
 
-from workers.app import make_celery
+from workers.dispatch.celery_app import make_celery
 from workers.settings import Settings
 
 

@@ -7,8 +7,8 @@ import pytest
 from tests.reference_release import DEB_CACHE
 from tests.workers.releases.fakes import save_fake_release
 from workers.bootstrap import prepare_embedded_default
-from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.modules import index_key
+from workers.releases.stored import Release, list_versions, load_release
 from workers.settings import Settings
 from workers.store import LocalStore, Store
 

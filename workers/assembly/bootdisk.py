@@ -60,7 +60,7 @@ from workers.assembly.grub import (
     make_grub_image,
     patch_bios_boot,
 )
-from workers.assembly.meta import make_meta_partition
+from workers.assembly.meta_partition import make_meta_partition
 from workers.assembly.vfat import make_vfat
 from workers.assembly.xfs import make_xfs
 from workers.errors import InvalidRequest

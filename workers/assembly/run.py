@@ -11,7 +11,7 @@ cannot forget them:
   (`workers.assembly.sandbox`). A build enters it once around everything it runs; a path
   argument outside it is an `OutsideSandbox` error. On a host that cannot sandbox
   (`sandbox_problem()`), tools run unsandboxed and the plan refuses uploaded content instead
-  (`workers.sandbox_policy`).
+  (`workers.pipeline.sandbox_policy`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Sections are appended in Talos' order `.osrel .cmdline .uname .linux .initrd`; t
 `.sbat` stays as the UKI's SBAT data (Talos does not append a second one either). No `.splash`
 and no PCR signature sections (`.pcrpkey`/`.pcrsig`): the reference OS does not measure
 itself, so there is nothing to seal against. Secure Boot variants are the same bytes signed
-afterwards (`workers.secureboot.sign_pe`).
+afterwards (`workers.keys.secureboot_key.sign_pe`).
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from workers.catalog.extensions import add_extension, list_extension_records
 from workers.catalog.overlays import add_overlay
 from workers.catalog.records import ORIGIN_BUNDLED, ExtensionRecord
 from workers.errors import InvalidRequest, NotFound
-from workers.releases.catalog import Release
 from workers.releases.manifest import MODULES_TAR
 from workers.releases.modules import MODULES_ROOT, module_index, module_name, resolve_modules
+from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import Store
 

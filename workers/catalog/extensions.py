@@ -41,7 +41,7 @@ from workers.catalog.records import (
 )
 from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import FactoryError, InvalidRequest, NotFound
-from workers.releases.catalog import list_versions, load_release
+from workers.releases.stored import list_versions, load_release
 from workers.releases.versions import normalize_version, validate_arch
 from workers.store import ObjectNotFound, Store
 

@@ -30,7 +30,7 @@ from workers.catalog.records import (
     version_sort_key,
 )
 from workers.errors import InvalidRequest, NotFound
-from workers.releases.catalog import list_versions
+from workers.releases.stored import list_versions
 from workers.releases.versions import normalize_version
 from workers.store import ObjectNotFound, Store
 

@@ -30,7 +30,7 @@ from workers.catalog.records import (
 )
 from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import Gone, InvalidRequest
-from workers.releases.catalog import Release
+from workers.releases.stored import Release
 from workers.store import ObjectNotFound, Store
 
 RESOLUTIONS_PREFIX = "resolutions/"

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from workers.registry import oci
 from workers.registry.content import put_document, stored_with_size
-from workers.releases.catalog import blob_key
+from workers.releases.stored import blob_key
 from workers.store import Store
 
 MAX_JSON_BYTES = 1 << 20

@@ -18,7 +18,7 @@ from typing import Any
 
 from workers.registry.names import Repository
 from workers.registry.oci import Descriptor
-from workers.releases.catalog import blob_key
+from workers.releases.stored import blob_key
 from workers.store import ObjectNotFound, Store
 
 JSON = "application/json"

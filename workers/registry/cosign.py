@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from workers.keys.signing import SigningKey
 from workers.registry import oci
-from workers.signing import SigningKey
 
 PAYLOAD = "application/vnd.dev.cosign.simplesigning.v1+json"
 ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"

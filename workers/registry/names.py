@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from workers.profiles import PLATFORMS, SECUREBOOT_SUFFIX
+from workers.planning.profiles import PLATFORMS, SECUREBOOT_SUFFIX
 from workers.registry.errors import DigestInvalid, NameInvalid, NameUnknown, TagInvalid
 
 MAX_COMPONENT = 128

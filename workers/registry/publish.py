@@ -17,8 +17,8 @@ the next pull publishes again. Output is deterministic (reproducible installer a
 fixed JSON encoding, RFC 6979 signatures), so publishing twice yields the same digests.
 
 Single flight: publishing holds the lease `registry:<sha256(repo:version)>`
-(`workers.coordination`: flock in the embedded default, Redis when scaled); concurrent pulls
-of the same tag wait for it and then find the tag written.
+(`workers.dispatch.coordination`: flock in the embedded default, Redis when scaled);
+concurrent pulls of the same tag wait for it and then find the tag written.
 """
 
 from __future__ import annotations
@@ -33,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from schematics import Schematic
-from workers.builds import BuiltAsset, ensure_built
 from workers.catalog.records import registry_host
-from workers.coordination import make_coordination
+from workers.dispatch.coordination import make_coordination
 from workers.errors import InvalidRequest, NotFound, NotImplementedYet
-from workers.plans import Plan, make_plan
-from workers.profiles import BUILT_ARCHES, parse_profile
+from workers.keys.signing import SigningKey, load_or_create_signing_key
+from workers.outputs.finished_builds import BuiltAsset, ensure_built
+from workers.outputs.schematics_store import load_schematic
+from workers.pipeline.workdirs import work_root
+from workers.planning.plans import Plan, make_plan
+from workers.planning.profiles import BUILT_ARCHES, parse_profile
 from workers.registry import content, cosign, oci
 from workers.registry.archive import ImportedImage, import_docker_archive
 from workers.registry.errors import (
@@ -49,12 +52,9 @@ from workers.registry.errors import (
     RegistryUnavailable,
 )
 from workers.registry.names import Repository, signature_tag
-from workers.releases.catalog import list_arches
-from workers.schematics_store import load_schematic
+from workers.releases.stored import list_arches
 from workers.settings import Settings
-from workers.signing import SigningKey, load_or_create_signing_key
 from workers.store import Store
-from workers.workdirs import work_root
 
 LEASE_POLL_SECONDS = 0.5
 Builder = Callable[[Plan], BuiltAsset]

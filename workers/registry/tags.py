@@ -7,9 +7,9 @@ Only releases with an architecture this factory builds are offered; other tags (
 from __future__ import annotations
 
 from workers.errors import InvalidRequest
-from workers.profiles import BUILT_ARCHES
+from workers.planning.profiles import BUILT_ARCHES
 from workers.registry.errors import ManifestUnknown
-from workers.releases.catalog import list_arches, list_versions
+from workers.releases.stored import list_arches, list_versions
 from workers.releases.versions import normalize_version
 from workers.store import Store
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from workers.assembly.run import ToolError, run_tool
 from workers.errors import Unavailable
-from workers.releases.catalog import file_entry
+from workers.releases.stored import file_entry
 
 APT_TOOLS = ("apt-get", "apt-cache", "dpkg-deb")
 KERNEL_METAPACKAGE = {"amd64": "linux-image-amd64", "arm64": "linux-image-arm64"}

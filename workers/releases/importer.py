@@ -36,8 +36,7 @@ import yaml
 from workers.assembly.run import ToolError, require_tools, run_tool
 from workers.errors import InvalidRequest
 from workers.releases import debian
-from workers.releases.catalog import Release, file_entry, save_release
-from workers.releases.initramfs import InitramfsError, extract_members
+from workers.releases.initramfs_reader import InitramfsError, extract_members
 from workers.releases.manifest import (
     GRUB_BIOS_TAR,
     GRUB_EFI_TAR,
@@ -52,7 +51,8 @@ from workers.releases.manifest import (
 )
 from workers.releases.modules import MODULES_ROOT, index_from_tar, save_module_index
 from workers.releases.platforms import talos_default_args, upstream_platform_args
-from workers.releases.tarball import write_tree_tar
+from workers.releases.stored import Release, file_entry, save_release
+from workers.releases.tree_tar import write_tree_tar
 from workers.releases.versions import normalize_version, validate_arch
 from workers.store import Store
 

@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from workers.errors import InvalidRequest
-from workers.releases.catalog import Release
 from workers.releases.manifest import MODULES_TAR
+from workers.releases.stored import Release
 from workers.store import ObjectNotFound, Store
 
 MODULES_ROOT = "usr/lib/modules"

@@ -22,7 +22,6 @@ from workers.assembly.run import require_tools, run_tool
 from workers.assembly.squashfs import make_squashfs
 from workers.errors import InvalidRequest
 from workers.releases import debian
-from workers.releases.catalog import Release, file_entry, save_release
 from workers.releases.manifest import (
     GRUB_BIOS_TAR,
     GRUB_EFI_TAR,
@@ -36,7 +35,8 @@ from workers.releases.manifest import (
 from workers.releases.modules import ModuleIndex, parse_index, save_module_index
 from workers.releases.platforms import upstream_platform_args
 from workers.releases.reference_os import make_initramfs_tree, make_rootfs_tree
-from workers.releases.tarball import write_tree_tar
+from workers.releases.stored import Release, file_entry, save_release
+from workers.releases.tree_tar import write_tree_tar
 from workers.releases.versions import normalize_version
 from workers.store import Store
 

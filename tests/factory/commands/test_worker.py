@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from factory.commands import worker as worker_command
-from tests.workers.test_workdirs import killed_mid_build
+from tests.workers.pipeline.test_workdirs import killed_mid_build
 from workers.assembly import run
+from workers.pipeline.workdirs import work_root
 from workers.settings import Settings
-from workers.workdirs import work_root
 
 
 def _start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], str]:

@@ -21,7 +21,7 @@ from workers.assembly.bootdisk import (
     boot_disk_layout,
     make_boot_disk,
 )
-from workers.assembly.meta import read_meta_partition
+from workers.assembly.meta_partition import read_meta_partition
 from workers.assembly.qemu_img import check_disk, convert_disk
 from workers.assembly.run import run_tool
 from workers.assembly.sdboot import write_sdboot_tree

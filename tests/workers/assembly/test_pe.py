@@ -18,7 +18,7 @@ from workers.assembly.pe import (
     read_pe,
 )
 from workers.assembly.run import run_tool
-from workers.secureboot import generate_secureboot_pair
+from workers.keys.secureboot_key import generate_secureboot_pair
 
 pytestmark = pytest.mark.integration
 STUB = Path("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")

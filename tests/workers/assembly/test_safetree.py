@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.workers.test_link_safety import snapshot
+from tests.workers.pipeline.test_link_safety import snapshot
 from workers.assembly.extensions_yaml import LayerEntry
 from workers.assembly.initramfs import (
     MODULES_ROOT,

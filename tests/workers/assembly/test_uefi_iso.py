@@ -1,4 +1,4 @@
-"""UEFI-only ISO structure (booting it is in tests/workers/test_boot_secureboot.py)."""
+"""UEFI-only ISO structure (booting it is in tests/workers/pipeline/test_boot_secureboot.py)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ from workers.catalog import (
     list_extension_records,
     overlay_catalog_for,
 )
-from workers.releases.catalog import Release, save_release
 from workers.releases.manifest import MODULES_TAR
 from workers.releases.modules import module_index
+from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore, Store
 

@@ -15,7 +15,7 @@ from workers.catalog.lifecycle import delete_extension, withdraw_extension
 from workers.catalog.records import ExtensionRecord
 from workers.catalog.resolutions import record_pins, resolution_key, resolve_durably
 from workers.errors import Conflict, Gone, InvalidRequest
-from workers.releases.catalog import Release, load_release
+from workers.releases.stored import Release, load_release
 from workers.store import LocalStore
 from workers.tenancy.audit import read_events
 

@@ -15,7 +15,7 @@ import pytest
 from workers.assembly.installer import make_installer_image
 from workers.registry import oci
 from workers.registry.archive import ArchiveError, import_docker_archive
-from workers.releases.catalog import blob_key
+from workers.releases.stored import blob_key
 from workers.store import LocalStore
 
 EPOCH = 1700000000

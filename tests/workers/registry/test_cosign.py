@@ -8,9 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
+from workers.keys.signing import SigningKey, load_or_create_signing_key
 from workers.registry import cosign, oci
 from workers.settings import Settings
-from workers.signing import SigningKey, load_or_create_signing_key
 
 REFERENCE = "factory.example:8080/metal-installer/" + "ab" * 32
 INDEX = oci.describe(oci.INDEX, b'{"schemaVersion":2}')

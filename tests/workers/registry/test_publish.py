@@ -11,7 +11,9 @@ import pytest
 
 from schematics import Schematic, parse_schematic
 from tests.workers.releases.fakes import save_fake_release
-from workers.coordination import make_coordination
+from workers.dispatch.coordination import make_coordination
+from workers.keys.signing import key_path
+from workers.outputs.schematics_store import save_schematic
 from workers.registry import content, oci
 from workers.registry.errors import (
     BuildRefused,
@@ -27,10 +29,8 @@ from workers.registry.publish import (
     publish_lease,
 )
 from workers.registry.tags import available_versions
-from workers.releases.catalog import blob_key
-from workers.schematics_store import save_schematic
+from workers.releases.stored import blob_key
 from workers.settings import Settings
-from workers.signing import key_path
 from workers.store import LocalStore
 
 SCHEMATIC = b"customization:\n  extraKernelArgs: [console=ttyS0]\n"

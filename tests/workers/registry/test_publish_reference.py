@@ -9,12 +9,12 @@ import pytest
 
 from schematics import parse_schematic
 from tests.workers.assets import stock_store
+from workers.keys.secureboot_key import load_or_create_secureboot_key
+from workers.outputs.schematics_store import save_schematic
 from workers.registry import content
 from workers.registry.names import parse_repository
 from workers.registry.publish import ensure_published
-from workers.releases.catalog import Release, blob_key
-from workers.schematics_store import save_schematic
-from workers.secureboot import load_or_create_secureboot_key
+from workers.releases.stored import Release, blob_key
 from workers.settings import Settings
 from workers.store import LocalStore
 

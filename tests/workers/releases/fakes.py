@@ -6,8 +6,8 @@ import io
 import tarfile
 from pathlib import Path
 
-from workers.releases.catalog import Release, file_entry, save_release
 from workers.releases.manifest import MODULES_TAR, RELEASE_FILES, Manifest
+from workers.releases.stored import Release, file_entry, save_release
 from workers.store import Store
 
 KVER = "6.1.0-99-amd64"

@@ -7,11 +7,11 @@ import pytest
 from tests.reference_release import DEB_CACHE
 from tests.workers.releases.fakes import fake_files
 from workers.errors import InvalidRequest
-from workers.releases.catalog import Release, list_versions
 from workers.releases.importer import import_release
 from workers.releases.manifest import RELEASE_FILES
 from workers.releases.modules import module_index
 from workers.releases.platforms import talos_default_args, upstream_platform_args
+from workers.releases.stored import Release, list_versions
 from workers.store import LocalStore
 
 EPOCH = 1700000000

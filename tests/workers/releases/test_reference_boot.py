@@ -16,8 +16,8 @@ from workers.assembly.cpio import make_cpio
 from workers.assembly.initramfs import copy_from_modules_tar
 from workers.assembly.run import run_tool
 from workers.assembly.squashfs import make_squashfs
-from workers.releases.catalog import Release
 from workers.releases.manifest import INITRAMFS, MODULES_TAR, VMLINUZ
+from workers.releases.stored import Release
 from workers.store import LocalStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.boot]

@@ -9,9 +9,9 @@ import pytest
 
 from tests.reference_release import build_reference
 from workers.assembly.run import run_tool
-from workers.releases.catalog import Release, manifest_key
-from workers.releases.initramfs import compression_of, extract_members
+from workers.releases.initramfs_reader import compression_of, extract_members
 from workers.releases.manifest import INITRAMFS, MODULES_TAR, RELEASE_FILES
+from workers.releases.stored import Release, manifest_key
 from workers.store import LocalStore
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,160 @@
+"""Finished builds: stored once per plan key, manifest last, rebuilt when the blob is gone."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from schematics import parse_schematic, schematic_id
+from tests.workers.releases.fakes import save_fake_release
+from workers.assembly.run import ToolError, run_tool
+from workers.outputs import finished_builds as builds_module
+from workers.outputs.finished_builds import (
+    build_manifest_key,
+    content_type_for,
+    ensure_built,
+    load_built,
+)
+from workers.pipeline import build_asset as build_module
+from workers.planning.plans import Plan, make_plan
+from workers.planning.profiles import parse_profile
+from workers.settings import Settings
+from workers.store import LocalStore
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("metal-amd64.iso", "application/x-iso9660-image"),
+        ("metal-amd64-uki.efi", "application/efi"),
+        ("initramfs-amd64.xz", "application/x-xz"),
+        ("metal-amd64.raw.xz", "application/x-xz"),
+        ("gcp-amd64.raw.tar.gz", "application/gzip"),
+        ("metal-amd64.qcow2", "application/x-qemu-disk"),
+        ("installer-amd64.tar", "application/x-tar"),
+        ("metal-amd64.raw.zst", "application/zstd"),
+        ("metal-amd64.raw", "application/octet-stream"),
+        ("kernel-amd64", "application/octet-stream"),
+        ("cmdline-metal-amd64", "application/octet-stream"),
+    ],
+)
+def test_content_types_follow_upstream(path: str, content_type: str) -> None:
+    assert content_type_for(path) == content_type
+
+
+@pytest.fixture
+def plan(store: LocalStore, settings: Settings, tmp_path: Path) -> Plan:
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    schematic = parse_schematic(b"customization:\n  extraKernelArgs: [quiet]\n")
+    return make_plan(
+        store,
+        schematic,
+        schematic_id(schematic),
+        "v1.0.0",
+        parse_profile("cmdline-metal-amd64"),
+        settings,
+    )
+
+
+def test_build_is_stored_with_its_manifest(store: LocalStore, plan: Plan, tmp_path: Path) -> None:
+    built = ensure_built(store, plan, tmp_path / "work")
+    data = store.get_bytes(built.blob)
+    assert built.blob == f"blobs/sha256/{hashlib.sha256(data).hexdigest()}"
+    assert built.sha512 == hashlib.sha512(data).hexdigest()
+    assert built.size == len(data)
+    doc = json.loads(store.get_bytes(build_manifest_key(plan.key)))
+    assert doc["plan"] == plan.to_json()
+    assert doc["filename"] == "cmdline-metal-amd64"
+    assert load_built(store, plan) == built
+    assert list((tmp_path / "work").iterdir()) == []  # no build directory left behind
+
+
+def test_missing_blob_means_rebuild(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = ensure_built(store, plan, tmp_path / "work")
+    store.delete(built.blob)
+    assert load_built(store, plan) is None
+    again = ensure_built(store, plan, tmp_path / "work")
+    assert again.sha256 == built.sha256
+    assert store.exists(again.blob)
+
+
+def test_failed_build_leaves_no_manifest(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise RuntimeError("tool failed")
+
+    monkeypatch.setattr(builds_module, "build_asset", broken)
+    with pytest.raises(RuntimeError):
+        ensure_built(store, plan, tmp_path / "work")
+    assert not store.exists(build_manifest_key(plan.key))
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_every_tool_of_a_build_runs_sandboxed_in_its_work_directory(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, str] = {}
+
+    def tools_only(plan: Plan, store: LocalStore, workdir: Path, *args: object) -> Path:
+        (workdir / "made-here").write_text("x")
+        seen["uid"] = run_tool(["id", "-u"]).decode().strip()
+        # A string, not a Path: run_tool checks Path arguments; this shows what bwrap hides.
+        seen["tmp_path"] = run_tool(["ls", "-A", str(tmp_path)]).decode()
+        seen["workdir"] = run_tool(["ls", "-A", workdir]).decode()
+        out = workdir / "asset"
+        out.write_text("built")
+        return out
+
+    (tmp_path / "canary").write_text("not for tools")
+    monkeypatch.setattr(builds_module, "build_asset", tools_only)
+    ensure_built(store, plan, tmp_path / "work")
+    assert seen["uid"] == "65534"
+    # Only the path down to the work directory exists in there: no data dir, no canary.
+    assert seen["tmp_path"] == "work\n"
+    assert seen["workdir"] == "made-here\n"
+
+
+def test_the_grub_thread_of_a_build_runs_its_tools_in_the_build_s_sandbox(
+    store: LocalStore,
+    settings: Settings,
+    plan: Plan,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    def fetch_grub_dirs(release: object, store: LocalStore, workdir: Path) -> Path:
+        seen.append(run_tool(["id", "-u"]).decode().strip())
+        raise RuntimeError("enough: the GRUB thread ran")
+
+    monkeypatch.setattr(build_module, "fetch_grub_dirs", fetch_grub_dirs)
+    schematic = parse_schematic(b"customization:\n  extraKernelArgs: [quiet]\n")
+    iso = make_plan(
+        store,
+        schematic,
+        schematic_id(schematic),
+        "v1.0.0",
+        parse_profile("metal-amd64.iso"),
+        settings,
+    )
+    with pytest.raises(RuntimeError, match="the GRUB thread ran"):
+        ensure_built(store, iso, tmp_path / "work")
+    assert seen == ["65534"]
+
+
+def test_the_tool_timeout_setting_stops_a_build_s_tool(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hangs(*args: object) -> Path:
+        run_tool(["sleep", "120"])
+        raise AssertionError("sleep 120 was not stopped")
+
+    monkeypatch.setattr(builds_module, "build_asset", hangs)
+    with pytest.raises(ToolError, match="timed out"):
+        ensure_built(store, plan, tmp_path / "work", timeout=Settings(tool_timeout=1).tool_timeout)

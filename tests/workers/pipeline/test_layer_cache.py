@@ -1,0 +1,116 @@
+"""The layer cache: entries committed last and verified on use, and what a build reuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schematics import parse_schematic, schematic_id
+from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
+from tests.workers.releases.fakes import save_fake_release
+from workers.assembly.initramfs import make_extension_layer
+from workers.catalog import add_extension
+from workers.pipeline import build_asset as build_module
+from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
+from workers.planning.plans import make_plan
+from workers.planning.profiles import parse_profile
+from workers.settings import Settings
+from workers.store import LocalStore
+
+EPOCH = 1700000000
+
+
+def _files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "a").write_bytes(b"layer bytes")
+    (tmp_path / "b").write_bytes(b"more")
+    return {"layer.sqsh": tmp_path / "a", "extras.tar": tmp_path / "b"}
+
+
+def test_round_trip(store: LocalStore, tmp_path: Path) -> None:
+    prefix = cache_key("extension", {"digest": "d", "recipe": 1})
+    assert prefix.startswith("layers/extension/")
+    assert cache_key("extension", {"recipe": 1, "digest": "d"}) == prefix
+    assert load_entry(store, prefix, tmp_path / "missing") is None
+    save_entry(store, prefix, _files(tmp_path), {"has_modules": True})
+    entry = load_entry(store, prefix, tmp_path / "got")
+    assert entry is not None
+    assert entry.info == {"has_modules": True}
+    assert entry.files["layer.sqsh"].read_bytes() == b"layer bytes"
+
+
+def test_damaged_or_incomplete_entries_are_misses(store: LocalStore, tmp_path: Path) -> None:
+    prefix = cache_key("modules", {"x": 1})
+    save_entry(store, prefix, _files(tmp_path), {})
+    store.put_bytes(f"{prefix}/layer.sqsh", b"layer bytez")
+    assert load_entry(store, prefix, tmp_path / "one") is None
+    save_entry(store, prefix, _files(tmp_path), {})
+    store.delete(f"{prefix}/extras.tar")
+    assert load_entry(store, prefix, tmp_path / "two") is None
+
+
+def test_the_entry_document_is_written_last(
+    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = cache_key("segment", {"x": 2})
+    real_put_file = store.put_file
+    calls = []
+
+    def failing_second(key: str, src: Path, content_type: str = "") -> None:
+        calls.append(key)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_put_file(key, src)
+
+    monkeypatch.setattr(store, "put_file", failing_second)
+    with pytest.raises(OSError, match="disk full"):
+        save_entry(store, prefix, _files(tmp_path), {})
+    assert not store.exists(f"{prefix}/entry.json")
+
+
+def _extension(store: LocalStore, tmp_path: Path, name: str) -> None:
+    members = hello_members()
+    members[0] = file("manifest.yaml", manifest(name, "1.0.0"))
+    add_extension(store, write(tmp_path / f"{name}.tar", tar_bytes(members)), "factory", EPOCH)
+
+
+@pytest.mark.integration
+def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
+    store: LocalStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    for name in ("hello", "world", "third"):
+        _extension(store, tmp_path, name)
+    built: list[str] = []
+    real = make_extension_layer
+
+    def counting(extension: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
+        built.append((extension / "manifest.yaml").read_text().split("name: ")[1].split()[0])
+        return real(extension, dest, extras, epoch=epoch)
+
+    monkeypatch.setattr("workers.pipeline.build_asset.make_extension_layer", counting)
+
+    def initramfs(names: str, work: str) -> bytes:
+        schematic = parse_schematic(
+            f"customization:\n  systemExtensions:\n    officialExtensions: [{names}]\n".encode()
+        )
+        plan = make_plan(
+            store,
+            schematic,
+            schematic_id(schematic),
+            "v1.0.0",
+            parse_profile("initramfs-amd64.xz"),
+            settings,
+        )
+        (tmp_path / work).mkdir()
+        return build_module.build_asset(plan, store, tmp_path / work).read_bytes()
+
+    first = initramfs("factory/hello, factory/world", "one")
+    assert built == ["hello", "world", "schematic"]
+    built.clear()
+    second = initramfs("factory/hello, factory/third", "two")
+    assert built == ["third", "schematic"]
+    assert first != second
+    built.clear()
+    assert initramfs("factory/hello, factory/world", "again") == first
+    assert built == []  # the whole segment came from the cache

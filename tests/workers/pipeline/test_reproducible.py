@@ -1,0 +1,95 @@
+"""Same inputs, same bytes: every built kind, twice, from two independently built releases.
+
+The second build runs with a freshly built reference release in another directory, another
+time zone and a single CPU (the affinity is inherited by every tool); its assets are also
+built under another umask. It shares no layer cache with the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.reference_release import build_reference
+from tests.workers.assets import build_assets, stock_store
+from workers.releases.stored import Release
+from workers.store import LocalStore
+
+pytestmark = pytest.mark.integration
+
+PATHS = [
+    "kernel-amd64",
+    "cmdline-metal-amd64",
+    "initramfs-amd64.xz",
+    "metal-amd64.iso",
+    "metal-amd64.raw",
+    "metal-amd64.qcow2",
+    "metal-amd64.raw.xz",
+    "metal-amd64.raw.zst",
+    "digital-ocean-amd64.raw.gz",
+    "gcp-amd64.raw.tar.gz",
+]
+
+
+def _digests(built: dict[str, Path]) -> dict[str, str]:
+    digests = {}
+    for path, file in built.items():
+        sha = hashlib.sha256()
+        with file.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                sha.update(chunk)
+        digests[path] = sha.hexdigest()
+    return digests
+
+
+@contextmanager
+def _elsewhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """One CPU and another time zone for this process and every tool it starts."""
+    affinity = os.sched_getaffinity(0)
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    os.sched_setaffinity(0, {max(affinity)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, affinity)
+        monkeypatch.delenv("TZ")
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.fixture(scope="module")
+def first_build(
+    reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("first")
+    store, settings = stock_store(reference_release, root)
+    return _digests(build_assets(store, settings, PATHS, root / "out"))
+
+
+@pytest.fixture(scope="module")
+def second_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("second-build-in-a-deeper") / "elsewhere"
+    with pytest.MonkeyPatch.context() as monkeypatch, _elsewhere(monkeypatch):
+        fresh = build_reference(root / "release-store", root / "release-work")
+        with _umask(0o077):
+            store, settings = stock_store(fresh, root)
+            return _digests(build_assets(store, settings, PATHS, root / "out"))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_byte_identical(
+    path: str, first_build: dict[str, str], second_build: dict[str, str]
+) -> None:
+    assert first_build[path] == second_build[path]

@@ -1,0 +1,157 @@
+"""The Celery task: a thin wrapper around `workers.dispatch.build_job.run_build`.
+
+`build(request)` runs with the plan key as its task id. It publishes progress in the task
+state (`PROGRESS`: stage, percent, the last log lines, timings), retries only when the store
+is unreachable (with backoff), and turns every other failure into `BuildFailed` with a
+message a user can act on; the details go to the worker log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
+
+from workers.assembly.run import ToolError
+from workers.dispatch.build_job import BuildRequest, Runtime, finish, run_build
+from workers.errors import FactoryError, Unavailable
+from workers.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from workers.dispatch.celery_app import FactoryCelery
+
+log = logging.getLogger(__name__)
+
+BUILD_TASK = "image_factory.build"
+MAX_RETRIES = 5
+LOG_LINES = 20
+# At most this often a progress update is written to the result backend.
+PUBLISH_EVERY = 0.25
+
+
+class BuildFailed(Exception):
+    """A build ended in an error; the message is meant for the user who asked for it."""
+
+
+def failure_text(result: Any) -> str:
+    """Words for a failed task's stored exception."""
+    if isinstance(result, TimeLimitExceeded):
+        return "the build ran past the hard time limit and was stopped"
+    if isinstance(result, WorkerLostError):
+        return "the worker running the build stopped unexpectedly"
+    if isinstance(result, BaseException) and str(result):
+        return str(result)
+    return "the build failed"
+
+
+class _Progress(logging.Handler):
+    """Collects the job's stage, percent and log lines into the task state."""
+
+    def __init__(self, task: Task[Any, Any], request: BuildRequest) -> None:
+        super().__init__(logging.INFO)
+        self._task = task
+        self._request = request
+        self._lines: deque[str] = deque(maxlen=LOG_LINES)
+        self._count = 0
+        self._stage = ""
+        self._percent = 0
+        self._started = time.time()
+        self._stage_started = time.time()
+        self._stages: dict[str, float] = {}
+        self._published = 0.0
+
+    def progress(self, stage: str, percent: int) -> None:
+        changed = stage != self._stage
+        if changed:
+            now = time.time()
+            if self._stage:
+                spent = self._stages.get(self._stage, 0.0) + now - self._stage_started
+                self._stages[self._stage] = round(spent, 3)
+            self._stage, self._stage_started = stage, now
+        self._percent = percent
+        self._publish(force=changed)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The message only: a traceback (work paths, commands) stays in the worker log.
+        self._lines.append(f"{record.name}: {record.getMessage()}")
+        self._count += 1
+        self._publish(force=False)
+
+    def _publish(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._published < PUBLISH_EVERY:
+            return
+        self._published = now
+        meta = {
+            **self._request.to_json(),
+            "stage": self._stage,
+            "percent": self._percent,
+            "log": list(self._lines),
+            "log_count": self._count,
+            "started_at": self._started,
+            "stages": dict(self._stages),
+            "worker": str(self._task.request.hostname or ""),
+        }
+        self._task.update_state(state="PROGRESS", meta=meta)
+
+
+def _user_message(error: BaseException) -> str:
+    if isinstance(error, Unavailable):
+        return error.public
+    if isinstance(error, FactoryError):
+        return str(error)
+    if isinstance(error, SoftTimeLimitExceeded):
+        return "the build took longer than the time limit and was stopped"
+    if isinstance(error, ToolError):
+        # The command line and its stderr name work paths: they go to the worker log only.
+        return f"a build step failed: {error.summary}"
+    return "the build failed unexpectedly (the worker log has the details)"
+
+
+def register(app: FactoryCelery) -> None:
+    """Register the build task on `app`."""
+
+    # Not shared: each app (one per settings) runs its own copy, bound to its own settings.
+    @app.task(bind=True, name=BUILD_TASK, max_retries=MAX_RETRIES, shared=False)
+    def build(self: Task[Any, Any], request_doc: dict[str, str]) -> dict[str, Any]:
+        runtime = _runtime(app)
+        request = BuildRequest.from_json(request_doc)
+        progress = _Progress(self, request)
+        workers_log = logging.getLogger("workers")
+        workers_log.addHandler(progress)
+        try:
+            result = run_build(runtime, request, progress)
+        except StoreUnavailable as error:
+            if self.request.retries < MAX_RETRIES:
+                log.warning("build %s: store unavailable, retrying: %s", request.key, error)
+                raise self.retry(
+                    exc=error, countdown=min(60, 5 * 2**self.request.retries)
+                ) from error
+            finish(runtime, request.key)
+            log.error("build %s: the store stayed unavailable: %s", request.key, error)
+            raise BuildFailed("the object store stayed unavailable; try again later") from None
+        except BaseException as error:
+            finish(runtime, request.key)
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise BuildFailed(_user_message(error)) from None
+        finally:
+            workers_log.removeHandler(progress)
+        finish(runtime, request.key)
+        return result
+
+
+_runtimes: dict[int, Runtime] = {}
+
+
+def _runtime(app: FactoryCelery) -> Runtime:
+    """One `Runtime` per app and process: made after the worker forks its pool."""
+    found = _runtimes.get(id(app))
+    if found is None or found.pid != os.getpid():
+        found = _runtimes[id(app)] = Runtime(app.settings)
+    return found

@@ -1,0 +1,450 @@
+"""Build one asset from its plan: the single code path of the CLI, the web service and workers.
+
+`build_asset(plan, store, workdir, progress)` fetches every input by digest (verified), reuses
+cached layers from the store, assembles the asset in `workdir` and returns its path.
+
+Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the store:
+- `layers/extension/<k>`: an extension's SquashFS (+ its firmware/microcode), keyed by the
+  extension digest, the mksquashfs version and `LAYER_RECIPE`;
+- `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
+  the extensions that carry modules;
+- `layers/segment/<initramfs plan key>`: the compressed extension segment (+ early microcode).
+A schematic that differs by one extension therefore rebuilds that one layer (and the module
+layer, if that extension carries modules) plus the final assembly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import shutil
+import tarfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from extensions.manifest import Manifest
+from extensions.package import unpack_tar
+from workers.assembly.compress import Codec, compress_file
+from workers.assembly.disk_tarball import make_tarball
+from workers.assembly.extensions_yaml import LayerEntry
+from workers.assembly.initramfs import (
+    MODULES_LAYER_IMAGE,
+    MODULES_ROOT,
+    base_modules_tree,
+    concat_initramfs,
+    layer_order,
+    make_extension_layer,
+    make_modules_layer,
+    make_segment,
+    modules_layer_metadata,
+    write_segment_tree,
+)
+from workers.assembly.ova import make_ova
+from workers.assembly.qemu_img import convert_disk
+from workers.assembly.run import ToolError
+from workers.assembly.safetree import is_real_dir
+from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
+from workers.assembly.sysext import make_sysext, sysext_name
+from workers.assembly.uki import OS_NAME
+from workers.assembly.vhd import make_vhd
+from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
+from workers.errors import FactoryError
+from workers.keys.secureboot_key import Signer
+from workers.pipeline.boot_media import (
+    BOOT_MEDIA_TOOLS,
+    BootInputs,
+    build_disk,
+    build_installer,
+    build_iso,
+    build_uki,
+    check_signer,
+    fetch_grub_dirs,
+    uses_grub,
+)
+from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
+from workers.planning.cmdline import make_cmdline
+from workers.planning.plans import SOURCE_BLOB, ExtensionInput, Plan
+from workers.planning.profiles import Kind
+from workers.releases.manifest import (
+    INITRAMFS,
+    MODULES_TAR,
+    VMLINUZ,
+)
+from workers.releases.modules import module_index, resolve_modules
+from workers.releases.stored import Release, blob_key, load_release
+from workers.store import Store
+
+Progress = Callable[[str, int], None]
+MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
+# Bump when the bytes of a cached layer or segment would change for the same inputs.
+LAYER_RECIPE = 1
+COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
+# Every external tool some asset kind runs: a worker checks them all at start-up, so a missing
+# package is a clear start-up error rather than a failed build later.
+BUILD_TOOLS = tuple(
+    sorted({*BOOT_MEDIA_TOOLS, "cpio", "depmod", "xz", "zstd", "gzip", "pigz", "tar"})
+)
+
+
+class ReleaseChanged(FactoryError):
+    """The stored release no longer matches the digest the plan was made against."""
+
+
+class StepFailed(FactoryError):
+    """A build step failed. The message names the step in the schematic's terms (which
+    extension, which stage) and the tool; its command line, stderr and the work paths go to
+    the worker log only (the cause of this exception)."""
+
+
+@contextlib.contextmanager
+def _step(what: str) -> Iterator[None]:
+    """Say a tool or file failure in this block as a failure of `what` (the innermost step
+    names it)."""
+    try:
+        yield
+    except ToolError as error:
+        raise StepFailed(f"{what}: {error.summary}") from error
+    except OSError as error:
+        raise StepFailed(f"{what}: {error.strerror or 'a file operation failed'}") from error
+
+
+def _layer_step(ext: ExtensionInput) -> str:
+    if ext.source == SOURCE_BLOB:
+        return "building the schematic's own layer"
+    return f"building the layer of extension {ext.name} {ext.version}"
+
+
+def _quiet(stage: str, percent: int) -> None:
+    """Progress sink that shows nothing."""
+
+
+def build_asset(
+    plan: Plan,
+    store: Store,
+    workdir: Path,
+    progress: Progress = _quiet,
+    signer: Signer | None = None,
+) -> Path:
+    """Build the asset `plan` describes inside the existing directory `workdir`.
+
+    SecureBoot plans need `signer` (`plan.signer(settings)`), with the certificate the plan
+    was made for. A failing step is a `StepFailed` naming it."""
+    with _step(f"building {plan.profile.path}"):
+        return _build_asset(plan, store, workdir, progress, signer)
+
+
+def _build_asset(
+    plan: Plan, store: Store, workdir: Path, progress: Progress, signer: Signer | None
+) -> Path:
+    release = load_release(store, plan.version, plan.arch)
+    if release.digest != plan.release_digest:
+        raise ReleaseChanged(
+            f"release {plan.version}/{plan.arch} is {release.digest}, "
+            f"the plan was made for {plan.release_digest}"
+        )
+    kind = plan.kind
+    signer = check_signer(plan, signer)
+    if kind is Kind.KERNEL:
+        progress("kernel", 0)
+        kernel = release.fetch(store, VMLINUZ, workdir / "kernel")
+        progress("kernel", 100)
+        return kernel
+    if kind is Kind.CMDLINE:
+        out = workdir / "cmdline"
+        out.write_text(asset_cmdline(plan, release))
+        progress("cmdline", 100)
+        return out
+    if kind is Kind.SYSEXT:
+        return build_sysext(plan, release, store, workdir, progress)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # GRUB's files are fetched and unpacked on the other core while the initramfs builds,
+        # in this build's context: its tools run in the same sandbox, with the same timeout.
+        grub = (
+            pool.submit(contextvars.copy_context().run, fetch_grub_dirs, release, store, workdir)
+            if uses_grub(plan)
+            else None
+        )
+        initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
+        if kind is Kind.INITRAMFS:
+            return initramfs
+        inputs = BootInputs(
+            release=release,
+            store=store,
+            workdir=workdir,
+            kernel=release.fetch(store, VMLINUZ, workdir / "vmlinuz"),
+            initramfs=initramfs,
+            cmdline=asset_cmdline(plan, release),
+            signer=signer,
+            grub=grub,
+        )
+        stage = "disk" if kind is Kind.IMAGE else str(kind)
+        progress(stage, 0)
+        if kind is Kind.UKI:
+            out = build_uki(plan, inputs)
+        elif kind is Kind.INSTALLER:
+            out = build_installer(plan, inputs)
+        elif kind is Kind.ISO:
+            out = build_iso(plan, inputs)
+        else:
+            raw = build_disk(plan, inputs)
+            progress(stage, 100)
+            return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
+        progress(stage, 100)
+        return out
+
+
+def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Progress) -> Path:
+    """Convert the raw disk to the asked format, then compress (or tar + gzip) it."""
+    image = raw
+    profile = plan.profile
+    if profile.disk_format != "raw":
+        progress("convert", 0)
+        dest = workdir / f"disk.{profile.disk_format}"
+        if profile.disk_format == "vhd":
+            image = make_vhd(raw, dest, epoch=epoch)
+        elif profile.disk_format == "ova":
+            image = make_ova(
+                raw, dest, workdir=_fresh(workdir / "ova-work"), name=OS_NAME, epoch=epoch
+            )
+        else:
+            image = convert_disk(raw, dest, profile.disk_format, profile.disk_format_options)
+        raw.unlink()
+        progress("convert", 100)
+    if not profile.compression:
+        return image
+    progress("compress", 0)
+    if profile.compression == "tar.gz":
+        tar = make_tarball(
+            image, workdir / "disk.tar", member=f"disk.{profile.disk_format}", epoch=epoch
+        )
+        image.unlink()
+        image, codec = tar, Codec.GZIP
+    else:
+        codec = COMPRESSIONS[profile.compression]
+    out = compress_file(image, workdir / f"{image.name}.{profile.compression}", codec)
+    image.unlink()
+    progress("compress", 100)
+    return out
+
+
+def asset_cmdline(plan: Plan, release: Release) -> str:
+    """The asset's kernel command line: META rides along as an argument unless the asset has
+    a META partition (disk images)."""
+    platform = plan.profile.platform
+    return make_cmdline(
+        platform=platform,
+        platform_args=release.platform_args.get(platform, ()),
+        default_args=release.kernel_args,
+        meta=plan.meta,
+        meta_as_arg=plan.kind is not Kind.IMAGE,
+        overlay_args=plan.overlay.kernel_args if plan.overlay is not None else (),
+        extra_args=plan.extra_kernel_args,
+    )
+
+
+def build_initramfs(
+    plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
+) -> Path:
+    """base initramfs ‖ cached (or freshly built) extension segment, microcode in front."""
+    workdir.mkdir(parents=True)
+    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+    prefix = cache_key("segment", {"plan": plan.initramfs_plan().key, "recipe": LAYER_RECIPE})
+    entry = load_entry(store, prefix, workdir / "cached-segment")
+    if entry is None:
+        segment_files = _build_segment(plan, release, store, base, workdir, progress)
+        save_entry(store, prefix, segment_files, {})
+    else:
+        segment_files = entry.files
+    progress("initramfs", 90)
+    out = concat_initramfs(
+        workdir / "initramfs.xz",
+        base,
+        segment_files["segment.cpio.zst"],
+        segment_files.get("microcode.cpio"),
+    )
+    progress("initramfs", 100)
+    return out
+
+
+def build_sysext(
+    plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
+) -> Path:
+    """`extensions-<arch>.sqsh`: the initramfs' layers (cached ones reused) merged into one
+    systemd-sysext image, in layer order, the module layer last."""
+    epoch = release.source_date_epoch
+    layers = []
+    for number, ext in enumerate(plan.extensions):
+        progress("extensions", number * 100 // max(len(plan.extensions), 1))
+        with _step(_layer_step(ext)):
+            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    ordered = [layers[i] for i in layer_order(len(layers))]
+    images: list[tuple[Path, Path | None]] = [(layer.sqsh, layer.extras) for layer in ordered]
+    with_modules = [layer for layer in layers if layer.has_modules]
+    if plan.kernel_modules or with_modules:
+        progress("modules", 0)
+        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+        with _step(MODULES_STEP):
+            modules = _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
+        images.append((modules, None))
+    progress("sysext", 50)
+    schematic = next(e.version for e in plan.extensions if e.source == SOURCE_BLOB)
+    with _step("merging the extensions into one system extension image"):
+        out = make_sysext(
+            workdir / "extensions.sqsh",
+            workdir=_fresh(workdir / "sysext-work"),
+            layers=images,
+            name=sysext_name(schematic),
+            arch=plan.arch,
+            epoch=epoch,
+        )
+    progress("sysext", 100)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layer:
+    sqsh: Path
+    extras: Path | None  # a directory with usr/lib/firmware and/or kernel/x86/microcode
+    metadata: Manifest
+    has_modules: bool
+    digest: str
+
+
+def _build_segment(
+    plan: Plan, release: Release, store: Store, base: Path, workdir: Path, progress: Progress
+) -> dict[str, Path]:
+    epoch = release.source_date_epoch
+    layers = []
+    total = len(plan.extensions)
+    for number, ext in enumerate(plan.extensions):
+        progress("extensions", number * 100 // max(total, 1))
+        with _step(_layer_step(ext)):
+            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    progress("extensions", 100)
+    staged: list[tuple[LayerEntry, Path]] = [
+        (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
+        for i in layer_order(len(layers))
+    ]
+    with_modules = [layer for layer in layers if layer.has_modules]
+    if plan.kernel_modules or with_modules:
+        progress("modules", 0)
+        with _step(MODULES_STEP):
+            modules = _modules_layer(plan, release, store, base, with_modules, workdir / "modules")
+        staged.append(
+            (
+                LayerEntry(MODULES_LAYER_IMAGE, modules_layer_metadata(release.kernel_version)),
+                modules,
+            )
+        )
+        progress("modules", 100)
+    progress("initramfs", 0)
+    extras = [e for i in layer_order(len(layers)) if (e := layers[i].extras) is not None]
+    with _step("adding the extensions to the initramfs"):
+        staging = write_segment_tree(workdir / "segment-tree", staged, extras)
+        segment, microcode = make_segment(staging, _fresh(workdir / "segment-work"), epoch=epoch)
+    files = {"segment.cpio.zst": segment}
+    if microcode is not None:
+        files["microcode.cpio"] = microcode
+    return files
+
+
+def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
+    """One extension's layer, from the cache or built from its verified tar."""
+    prefix = cache_key(
+        "extension",
+        {
+            "digest": ext.digest,
+            "epoch": epoch,
+            "mksquashfs": mksquashfs_version(),
+            "recipe": LAYER_RECIPE,
+        },
+    )
+    entry = load_entry(store, prefix, workdir / "cached")
+    if entry is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        tar = workdir / "extension.tar"
+        if ext.source == SOURCE_BLOB:
+            fetch_verified(store, blob_key(ext.digest), ext.digest, tar)
+        else:
+            fetch_extension(store, ext.digest, tar)
+        manifest = extract_extension(tar, workdir / "extension")
+        has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
+        extras_dir = workdir / "extras"
+        extras_dir.mkdir()
+        sqsh = make_extension_layer(
+            workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
+        )
+        files = {"layer.sqsh": sqsh}
+        if any(extras_dir.iterdir()):
+            files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
+        info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
+        save_entry(store, prefix, files, info)
+        shutil.rmtree(workdir / "extension")
+        extras = extras_dir if "extras.tar" in files else None
+        return _Layer(sqsh, extras, manifest, has_modules, ext.digest)
+    extras = None
+    if "extras.tar" in entry.files:
+        extras = workdir / "extras"
+        extras.mkdir(parents=True)
+        unpack_tar(entry.files["extras.tar"], extras)
+    return _Layer(
+        entry.files["layer.sqsh"],
+        extras,
+        Manifest(**entry.info["metadata"]),
+        bool(entry.info["has_modules"]),
+        ext.digest,
+    )
+
+
+def _tar_dir(directory: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as archive:
+        for child in sorted(directory.iterdir()):
+            archive.add(child, arcname=child.name)
+    return dest
+
+
+def _modules_layer(
+    plan: Plan, release: Release, store: Store, base: Path, layers: list[_Layer], workdir: Path
+) -> Path:
+    """`modules.dep.sqsh`, from the cache or built (see `make_modules_layer`)."""
+    inputs = {
+        "release": release.digest,
+        "modules": list(plan.kernel_modules),
+        "extensions": [layer.digest for layer in layers],
+        "mksquashfs": mksquashfs_version(),
+        "recipe": LAYER_RECIPE,
+    }
+    prefix = cache_key("modules", inputs)
+    entry = load_entry(store, prefix, workdir / "cached")
+    if entry is not None:
+        return entry.files["layer.sqsh"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    kver = release.kernel_version
+    index = module_index(store, release)
+    closure = resolve_modules(index, plan.kernel_modules, release.version)
+    extension_trees = []
+    for number, layer in enumerate(layers):
+        root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
+        if is_real_dir(root, MODULES_ROOT / kver):
+            extension_trees.append(root / MODULES_ROOT / kver)
+    sqsh = make_modules_layer(
+        dest=workdir / "layer.sqsh",
+        workdir=workdir,
+        kernel_version=kver,
+        base_modules=base_modules_tree(base, workdir, kver),
+        modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
+        closure_paths=[index.modules[name].path for name in closure],
+        extension_modules=extension_trees,
+        requested=plan.kernel_modules,
+        epoch=release.source_date_epoch,
+    )
+    save_entry(store, prefix, {"layer.sqsh": sqsh}, {"closure": closure})
+    (workdir / MODULES_TAR).unlink()
+    return sqsh
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
