@@ -45,8 +45,8 @@ from workers.catalog import (  # noqa: E402
     extract_extension,
     install_bundled_extensions,
 )
-from workers.outputs.finished_builds import ensure_built  # noqa: E402
-from workers.pipeline.build_asset import asset_cmdline  # noqa: E402
+from workers.pipeline.build_once import ensure_built  # noqa: E402
+from workers.planning.cmdline import asset_cmdline  # noqa: E402
 from workers.planning.plans import SOURCE_BLOB, Plan, make_plan  # noqa: E402
 from workers.planning.profiles import parse_profile  # noqa: E402
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, INITRAMFS, VMLINUZ  # noqa: E402

@@ -22,11 +22,11 @@ from typing import Any
 from flask import Blueprint, Response, request, stream_with_context
 
 from factory.bodies import load_small_body
+from factory.build_links import build_links
 from factory.clients import client_identity
 from factory.engine import engine
-from factory.images import build_links, find_built
-from workers.dispatch.build_job import BuildRequest
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
+from workers.dispatch.build_request import BuildRequest
 from workers.errors import InvalidRequest, NotFound
 from workers.planning.profiles import parse_profile
 from workers.releases.versions import normalize_version
@@ -67,7 +67,7 @@ def create() -> Response:
     schematic_id, version, path = _fields()
     plan = eng.plan(schematic_id, normalize_version(version), parse_profile(path))
     job = BuildRequest.for_plan(schematic_id, plan)
-    if find_built(eng, plan) is not None:
+    if eng.find_built(plan) is not None:
         return _json(build_links(BuildStatus(plan.key, DONE), job.download_url), 200)
     plan.refuse_if_withdrawn()
     status = eng.queue.submit(job, client_identity())

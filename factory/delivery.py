@@ -37,7 +37,7 @@ from werkzeug.wsgi import wrap_file
 from workers.errors import InvalidRequest
 from workers.keys.signing import BUNDLE_MEDIA_TYPE
 from workers.outputs.finished_builds import BuiltAsset
-from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable
+from workers.store import ObjectNotFound, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,10 @@ def stream_asset(
     elif status == 200:
         reader = store.open(built.blob)  # fails here, before any header is sent
         body = _verified(_exactly(reader, built.size, built.blob), built.blob, accept)
-    elif isinstance(store, LocalStore):
+    elif (local := store.local_path(built.blob)) is not None:
         # A real file: the WSGI server's file wrapper (gunicorn: sendfile from this offset,
         # Content-Length bytes); the slice also stops at `stop` when iterated instead.
-        piece = io.BufferedReader(_FileSlice(store.path(built.blob), start, stop), CHUNK)
+        piece = io.BufferedReader(_FileSlice(local, start, stop), CHUNK)
         body = wrap_file(request.environ, piece, CHUNK)
     else:
         reader = store.open(built.blob, start, stop)  # fails here, before any header is sent

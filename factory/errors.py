@@ -17,6 +17,7 @@ from workers.errors import (
     NotFound,
     NotImplementedYet,
     Refused,
+    ToolError,
     TooManyRequests,
     Unauthorized,
     Unavailable,
@@ -83,6 +84,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(FactoryError)
     def factory_error(error: FactoryError) -> Response:
+        if isinstance(error, ToolError):
+            # Its message holds command lines and host paths: the log's, not the client's.
+            log.exception("unhandled error")
+            return text_error("internal server error", 500)
         if isinstance(error, Unavailable):
             # The details name endpoints, buckets, keys and addresses: the log's, not the
             # client's.

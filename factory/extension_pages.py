@@ -16,8 +16,9 @@ from typing import BinaryIO
 from flask import Blueprint, Response, render_template, request
 
 from factory.i18n import _
+from factory.page_headers import security_headers
+from factory.releases_view import Releases
 from factory.services import services
-from factory.ui import Releases, security_headers
 from workers.catalog import ExtensionRecord
 from workers.catalog.records import EXTENSIONS_PREFIX, record_from_json
 from workers.releases.versions import ARCHES, version_key

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Request, Response, request
 
+from factory.build_links import build_links
 from factory.clients import client_identity
 from factory.delivery import (
     bundle_response,
@@ -34,10 +35,11 @@ from factory.delivery import (
     redirect_response,
     stream_asset,
 )
-from factory.engine import Engine, engine
+from factory.engine import engine
 from factory.errors import text_error
-from workers.dispatch.build_job import BuildRequest
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
+from workers.dispatch.build_request import BuildRequest
+from workers.engine import Engine
 from workers.errors import FactoryError
 from workers.keys.signing import bundle_json
 from workers.outputs.finished_builds import BuiltAsset, discard_build
@@ -73,33 +75,6 @@ def prefers_async(req: Request) -> bool:
     return any(p.split(";")[0].strip().lower() == "respond-async" for p in preferences.split(","))
 
 
-def find_built(
-    eng: Engine, plan: Plan, trust_seconds: float = 0.0, rehash_after: float | None = None
-) -> BuiltAsset | None:
-    """The finished build of `plan`, if its stored bytes still match its digest (as checked
-    within the last `trust_seconds`; 0: look at the store now; with `rehash_after`, hashed in
-    full within that many seconds)."""
-    built = eng.manifest(plan.key)
-    if built is None:
-        return None
-    if not eng.verifier.check(eng.store, built, trust_seconds, rehash_after):
-        eng.forget_build(plan.key)
-        eng.metrics.count("image_factory_corrupt_blobs_total")
-        return None
-    return built
-
-
-def build_links(status: BuildStatus, download_url: str) -> dict[str, str]:
-    """The JSON body of `POST /builds` and of a `202` download."""
-    return {
-        "key": status.key,
-        "state": status.state,
-        "status_url": f"/builds/{status.key}",
-        "events_url": f"/builds/{status.key}/events",
-        "download_url": download_url,
-    }
-
-
 def accepted(status: BuildStatus, download_url: str) -> Response:
     response = Response(
         json.dumps(build_links(status, download_url)) + "\n",
@@ -123,7 +98,7 @@ def build_then_find(eng: Engine, plan: Plan, job: BuildRequest) -> BuiltAsset | 
         status = eng.queue.wait(job, eng.settings.build_wait)
     if status.state == FAILED:
         return text_error(f"building {job.path} failed: {status.error}", 500)
-    built = find_built(eng, plan) if status.state == DONE else None
+    built = eng.find_built(plan) if status.state == DONE else None
     if built is None:
         return text_error(
             f"{job.path} is still being built; follow /builds/{job.key} or try again shortly",
@@ -157,8 +132,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     redirecting = not wanted and eng.settings.uses_s3 and _redirect_allowed(eng)
     # A range cannot be checked by hashing it: its blob must have been hashed whole lately.
     ranged = not wanted and not redirecting and "Range" in request.headers
-    built = find_built(
-        eng,
+    built = eng.find_built(
         plan,
         TRUST_SECONDS if redirecting or wanted else 0.0,
         RANGE_REHASH_SECONDS if ranged else None,

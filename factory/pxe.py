@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from factory.services import services
+from factory.engine import engine
 from factory.urls import pxe_url
-from workers.outputs.schematics_store import load_schematic
-from workers.pipeline.build_asset import asset_cmdline
-from workers.planning.plans import make_plan
+from workers.planning.cmdline import asset_cmdline
 from workers.planning.profiles import Profile, parse_profile
 from workers.releases.stored import load_release
 from workers.releases.versions import normalize_version
@@ -29,12 +27,12 @@ CACHE_CONTROL = "public, max-age=3600"
 
 @bp.get("/pxe/<schematic_id>/<version>/<path>")
 def script(schematic_id: str, version: str, path: str) -> Response:
-    svc = services()
-    schematic = load_schematic(svc.store, schematic_id)
+    eng = engine()
+    eng.schematic(schematic_id)  # an unknown schematic is a 404 before a bad version or path
     version = normalize_version(version)
     profile = parse_profile(f"cmdline-{path}")
-    plan = make_plan(svc.store, schematic, schematic_id, version, profile, svc.settings)
-    cmdline = asset_cmdline(plan, load_release(svc.store, plan.version, plan.arch))
+    plan = eng.plan(schematic_id, version, profile)
+    cmdline = asset_cmdline(plan, load_release(eng.store, plan.version, plan.arch))
     base = f"{pxe_url()}/image/{schematic_id}/{plan.version}"
     body = render_script(base, profile, cmdline)
     response = Response(body, status=200, mimetype="text/plain")

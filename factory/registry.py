@@ -26,13 +26,13 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request
 
 from factory.clients import client_identity
-from factory.engine import Engine, engine
+from factory.engine import engine
 from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
-from factory.images import find_built
 from factory.services import services
 from schematics import Schematic
-from workers.dispatch.build_job import BuildRequest
 from workers.dispatch.build_queue import DONE, FAILED
+from workers.dispatch.build_request import BuildRequest
+from workers.engine import Engine
 from workers.errors import (
     FactoryError,
     Forbidden,
@@ -245,7 +245,7 @@ def _through_workers(eng: Engine, schematic_id: str) -> Builder:
     client = client_identity()
 
     def build(plan: Plan) -> BuiltAsset:
-        built = find_built(eng, plan)
+        built = eng.find_built(plan)
         if built is not None:
             return built
         job = BuildRequest.for_plan(schematic_id, plan)
@@ -255,7 +255,7 @@ def _through_workers(eng: Engine, schematic_id: str) -> Builder:
             status = eng.queue.wait(job, eng.settings.build_wait)
         if status.state == FAILED:
             raise RegistryError(f"building {job.path} failed: {status.error}")
-        built = find_built(eng, plan) if status.state == DONE else None
+        built = eng.find_built(plan) if status.state == DONE else None
         if built is None:
             raise RegistryUnavailable(f"{job.path} is still being built; retry shortly")
         return built

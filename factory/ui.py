@@ -14,9 +14,9 @@ Pages carry a strict Content-Security-Policy: no inline script or style, nothing
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -24,7 +24,9 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from factory import downloads
 from factory.bodies import load_small_body
 from factory.engine import engine
-from factory.i18n import _, remember_language
+from factory.i18n import _
+from factory.page_headers import security_headers
+from factory.releases_view import Releases
 from factory.services import services
 from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
@@ -38,84 +40,22 @@ from factory.wizard import (
 from factory.words import explain_schematic_error
 from schematics import Schematic, SchematicError, canonical_bytes, parse_schematic
 from workers.catalog import (
-    ExtensionRecord,
-    OverlayRecord,
-    catalog_for,
     check_overlay_options,
-    overlay_catalog_for,
 )
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.outputs.schematics_store import load_schematic, save_schematic
 from workers.planning.plans import make_plan
 from workers.planning.profiles import PLATFORMS, parse_profile
-from workers.releases.modules import module_index
-from workers.releases.stored import list_versions, load_release
 from workers.releases.versions import ARCHES, version_key
 
 bp = Blueprint("ui", __name__)
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 MODULE_RESULTS_LIMIT = 60
 ARCH_LABELS = {"amd64": "amd64 (x86-64: most PCs and servers)", "arm64": "arm64 (AArch64)"}
 BUILDS_ROUTE = "/builds"
-_T = TypeVar("_T")
 
 
-@bp.after_request
-def security_headers(response: Response) -> Response:
-    remember_language(response)
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
-
-
-class Releases:
-    """What the store offers, each fact read at most once per request."""
-
-    def __init__(self) -> None:
-        self.store = services().store
-        self._memo: dict[tuple[str, ...], Any] = {}
-
-    def _once(self, key: tuple[str, ...], read: Callable[[], _T]) -> _T:
-        if key not in self._memo:
-            self._memo[key] = read()
-        value: _T = self._memo[key]
-        return value
-
-    @property
-    def versions(self) -> list[str]:
-        return self._once(("versions",), lambda: list_versions(self.store))
-
-    def has_arch(self, version: str, arch: str) -> bool:
-        def read() -> bool:
-            try:
-                load_release(self.store, version, arch)
-            except NotFound:
-                return False
-            return True
-
-        return self._once(("arch", version, arch), read)
-
-    def extensions(self, version: str, arch: str) -> list[ExtensionRecord]:
-        return self._once(
-            ("extensions", version, arch), lambda: catalog_for(self.store, version, arch)
-        )
-
-    def overlays(self, version: str) -> list[OverlayRecord]:
-        return self._once(("overlays", version), lambda: overlay_catalog_for(self.store, version))
-
-    def modules(self, version: str, arch: str) -> list[str]:
-        def read() -> list[str]:
-            return module_index(self.store, load_release(self.store, version, arch)).names()
-
-        return self._once(("modules", version, arch), read)
-
-    def overlay(self, version: str, name: str) -> OverlayRecord | None:
-        return next((o for o in self.overlays(version) if o.name == name), None)
+bp.after_request(security_headers)
 
 
 @dataclass(frozen=True)
@@ -415,6 +355,25 @@ class Reference:
     note: str
 
 
+def _inspect_asset(
+    schematic: Schematic, schematic_id: str, version: str, path: str
+) -> tuple[str, str]:
+    """(why `path` cannot be built or "", its sha256 when built already or "")."""
+    svc = services()
+    try:
+        # Only shown: a build writes what the plan needs, this page does not.
+        profile = parse_profile(path)
+        plan = make_plan(
+            svc.store, schematic, schematic_id, version, profile, svc.settings, record=False
+        )
+    except InvalidRequest as error:
+        return _("Cannot be built from this schematic: %(problem)s.", problem=error), ""
+    except FactoryError as error:
+        return _("Not available from this factory yet: %(problem)s.", problem=error), ""
+    built = engine().manifest(plan.key)
+    return "", built.sha256 if built else ""
+
+
 def _final_page(choices: Choices, schematic: Schematic | None, releases: Releases) -> Response:
     svc = services()
     if schematic is None:
@@ -442,17 +401,7 @@ def _final_page(choices: Choices, schematic: Schematic | None, releases: Release
     image_base = f"{external_url()}/image/{schematic_id}/{version}"
 
     def inspect(path: str) -> tuple[str, str]:
-        """(why `path` cannot be built or "", its sha256 when built already or "")."""
-        try:
-            plan = make_plan(
-                svc.store, schematic, schematic_id, version, parse_profile(path), svc.settings
-            )
-        except InvalidRequest as error:
-            return _("Cannot be built from this schematic: %(problem)s.", problem=error), ""
-        except FactoryError as error:
-            return _("Not available from this factory yet: %(problem)s.", problem=error), ""
-        built = engine().manifest(plan.key)
-        return "", built.sha256 if built else ""
+        return _inspect_asset(schematic, schematic_id, version, path)
 
     def note_for(path: str) -> str:
         return inspect(path)[0]

@@ -1,5 +1,11 @@
 """Errors the engine raises for callers to map onto HTTP statuses or exit codes."""
 
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+
 
 class FactoryError(Exception):
     """Base class: `str(error)` is a message fit to show a user."""
@@ -72,3 +78,29 @@ class InsufficientStorage(FactoryError):
     """The store has too little free space to take more (HTTP 507 with `Retry-After`)."""
 
     retry_after = 300
+
+
+class ToolError(FactoryError):
+    """An external tool failed, timed out or is missing (`workers.assembly.run`).
+
+    Unlike the other errors, `str(error)` holds the command line and the tool's stderr, for
+    the log and the operator's terminal; `summary` is what a user may see.
+    """
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, stderr_tail: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        status = "timed out" if returncode is None else f"exited with status {returncode}"
+        message = f"command {status}: {shlex.join(self.argv)}"
+        if stderr_tail:
+            message += "\n" + stderr_tail
+        super().__init__(message)
+
+    @property
+    def summary(self) -> str:
+        """What failed, fit for a user: the tool's name and its status, no arguments."""
+        name = os.path.basename(self.argv[0]) if self.argv else "a tool"
+        if self.returncode is None:
+            return f"{name} timed out"
+        return f"{name} exited with status {self.returncode}"

@@ -5,6 +5,7 @@ No other module reads `os.environ` for configuration.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -60,7 +61,6 @@ class Settings:
     secureboot_key: str = ""
     secureboot_cert: str = ""
     secureboot_well_known_certs: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def uses_s3(self) -> bool:
@@ -80,9 +80,8 @@ class Settings:
         """Build settings from `environ` (default: the process environment)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        _refuse_unknown(env)
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(PREFIX + f.name.upper())
             if f.name in SECRET_FIELDS:
                 raw = _secret_from_file(env, PREFIX + f.name.upper(), raw)
@@ -102,10 +101,30 @@ class Settings:
                 values[f.name] = Path(raw)
             else:
                 values[f.name] = raw
-        known = {PREFIX + f.name.upper() for f in fields(cls)}
-        known |= {PREFIX + name.upper() + FILE_SUFFIX for name in SECRET_FIELDS}
-        values["extra"] = {k: v for k, v in env.items() if k.startswith(PREFIX) and k not in known}
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _known_names() -> list[str]:
+    names = [PREFIX + f.name.upper() for f in fields(Settings)]
+    return names + sorted(PREFIX + name.upper() + FILE_SUFFIX for name in SECRET_FIELDS)
+
+
+def _refuse_unknown(env: Mapping[str, str]) -> None:
+    """Stop at an `IMAGE_FACTORY_*` variable no setting reads: a typo (say in the S3 endpoint's
+    name) would otherwise fall back to a default silently, e.g. to local storage."""
+    known = _known_names()
+    unknown = sorted(name for name in env if name.startswith(PREFIX) and name not in known)
+    if not unknown:
+        return
+    name = unknown[0]
+    # Compared without the prefix every name shares, which would make any two names "close".
+    close = difflib.get_close_matches(
+        name.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in known], n=1
+    )
+    hint = (
+        f"; did you mean {PREFIX}{close[0]}?" if close else "; see the README's configuration table"
+    )
+    raise ValueError(f"unknown setting {name}{hint}")
 
 
 def _secret_from_file(env: Mapping[str, str], name: str, raw: str | None) -> str | None:

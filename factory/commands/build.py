@@ -15,13 +15,12 @@ from pathlib import Path
 import click
 
 from schematics import SchematicError, parse_schematic
-from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
+from workers.engine import Engine
 from workers.errors import FactoryError
-from workers.outputs.finished_builds import ensure_built
 from workers.outputs.schematics_store import save_schematic
+from workers.pipeline.build_once import ensure_built
 from workers.pipeline.workdirs import work_root
-from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings
 from workers.store import Store, make_store
@@ -77,11 +76,10 @@ def build(
         schematic_id = save_schematic(store, schematic)
         _note(f"schematic {schematic_id}")
         output.mkdir(parents=True, exist_ok=True)
+        eng = Engine(settings, store)
         for profile in profiles:
             started = time.monotonic()
-            plan = make_plan(
-                store, schematic, schematic_id, version or default_version, profile, settings
-            )
+            plan = eng.plan(schematic_id, version or default_version, profile)
             _note(f"{profile.path} (plan {plan.key[:16]})")
             built = ensure_built(
                 store,
@@ -97,5 +95,5 @@ def build(
             click.echo(f"{profile.path}  {built.size} bytes  sha256:{built.sha256}  {elapsed:.1f}s")
     except SchematicError as error:
         raise click.ClickException(f"{schematic_file}: {error}") from None
-    except (FactoryError, ToolError) as error:
+    except FactoryError as error:
         raise click.ClickException(str(error)) from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import click
 
-from workers.assembly.run import ToolError
 from workers.bootstrap import prepare_embedded_default
 from workers.errors import FactoryError
 from workers.keys.deployment_keys import Fingerprints, record_fingerprints, recorded_fingerprints
@@ -59,7 +58,7 @@ def prepare(replace_keys: bool) -> None:
                 "--replace-keys to make these the deployment's keys"
             )
         record_fingerprints(store, found)
-    except (FactoryError, ToolError, OSError, ValueError) as error:
+    except (FactoryError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     for what, path, variable in (
         ("signing key", signing_path, "IMAGE_FACTORY_SIGNING_KEY"),

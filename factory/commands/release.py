@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from workers.assembly.run import ToolError
 from workers.errors import FactoryError
 from workers.releases.importer import import_release
 from workers.releases.reference import build_reference_release
@@ -53,7 +52,7 @@ def build_reference(version: str, arch: str, source_date_epoch: int | None) -> N
             work_dir=settings.data_dir / "tmp",
             progress=_progress,
         )
-    except (FactoryError, ToolError) as exc:
+    except FactoryError as exc:
         raise _fail(exc) from exc
     click.echo(f"{built.version} {built.arch} {built.digest}")
 
@@ -76,7 +75,7 @@ def import_(directory: Path, version: str, arch: str) -> None:
             work_dir=settings.data_dir / "tmp",
             progress=_progress,
         )
-    except (FactoryError, ToolError, ValueError) as exc:
+    except (FactoryError, ValueError) as exc:
         raise _fail(exc) from exc
     click.echo(f"{imported.version} {imported.arch} {imported.digest}")
 

@@ -37,12 +37,13 @@ from factory.app import SERVER_HEADER, create_app
 from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
-from workers.assembly.run import ToolError, require_tools
+from workers.assembly.run import require_tools
 from workers.bootstrap import prepare_embedded_default
 from workers.dispatch.celery_app import keep_house, make_celery, run_worker
-from workers.errors import FactoryError
-from workers.pipeline.build_asset import BUILD_TOOLS
+from workers.dispatch.celery_tasks import register
+from workers.errors import FactoryError, ToolError
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
+from workers.planning.asset_kinds import BUILD_TOOLS
 from workers.settings import Settings
 from workers.store import Store, make_store
 
@@ -142,7 +143,7 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
         prepare_embedded_default(
             settings, store, lambda message: click.echo(f"first start: {message}", err=True)
         )
-    except (FactoryError, ToolError) as exc:
+    except FactoryError as exc:
         raise click.ClickException(f"cannot prepare the embedded default: {exc}") from exc
 
 
@@ -241,7 +242,10 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     def build_worker() -> None:
         remove_dead_workdirs(work_root(settings))
         status = run_worker(
-            make_celery(settings, worker=True), settings.worker_concurrency, "INFO", worker_name()
+            register(make_celery(settings, worker=True)),
+            settings.worker_concurrency,
+            "INFO",
+            worker_name(),
         )
         raise SystemExit(status)
 

@@ -17,13 +17,14 @@ import socket
 import click
 
 from factory.commands.startup import check_scaled_start
-from workers.assembly.run import ToolError, require_tools
+from workers.assembly.run import require_tools
 from workers.dispatch.celery_app import make_celery, run_worker
-from workers.errors import Unavailable
+from workers.dispatch.celery_tasks import register
+from workers.errors import ToolError, Unavailable
 from workers.keys.signing import load_or_create_signing_key
-from workers.pipeline.build_asset import BUILD_TOOLS
 from workers.pipeline.sandbox_policy import sandbox_warning
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
+from workers.planning.asset_kinds import BUILD_TOOLS
 from workers.settings import Settings
 from workers.store import make_store
 
@@ -70,7 +71,7 @@ def worker(concurrency: int | None, loglevel: str) -> None:
     if settings.is_scaled:
         check_scaled_start(settings, store)
     status = run_worker(
-        make_celery(settings, worker=True),
+        register(make_celery(settings, worker=True)),
         concurrency or settings.worker_concurrency,
         loglevel,
         worker_name(),

@@ -21,15 +21,15 @@ from flask import Flask
 from factory import create_app
 from factory import images as images_module
 from factory.delivery import CorruptBlob
-from factory.engine import Engine
 from factory.images import _redirect_allowed
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers.assembly.run import ToolError, run_tool
-from workers.outputs import finished_builds as builds_module
+from workers.engine import Engine
 from workers.outputs.finished_builds import BUILDS_PREFIX, read_manifest
 from workers.outputs.schematics_store import load_schematic, save_schematic
 from workers.pipeline import build_asset as build_module
+from workers.pipeline import build_once as builds_module
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings

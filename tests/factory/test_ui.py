@@ -15,7 +15,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from factory import create_app, ui
-from factory.ui import CONTENT_SECURITY_POLICY, search_modules
+from factory.page_headers import CONTENT_SECURITY_POLICY
+from factory.ui import search_modules
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
 from workers.errors import InvalidRequest, NotImplementedYet
@@ -131,6 +132,17 @@ def test_the_final_page_stores_the_same_schematic_as_the_api(client: FlaskClient
     assert expected["schematic"] in html  # the canonical YAML, shown as is
 
 
+def test_showing_the_final_page_stores_its_schematic_and_nothing_else(
+    client: FlaskClient, tmp_path: Path
+) -> None:
+    store = LocalStore(tmp_path / "data" / "store")
+    before = set(store.list(""))
+    html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
+    # No plan blobs (the schematic extension), no extension resolution, no module index:
+    # only a build may write those.
+    assert set(store.list("")) - before == {f"schematics/{_schematic_id(html)}"}
+
+
 def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
     html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
     sid = _schematic_id(html)
@@ -156,11 +168,11 @@ def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
 def test_assets_the_factory_cannot_build_say_why(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse_isos(*args: Any) -> Plan:
+    def refuse_isos(*args: Any, **kwargs: Any) -> Plan:
         profile = args[4]
         if profile.kind is Kind.ISO:
             raise NotImplementedYet(f"iso assets are not built yet: {profile.path}")
-        return make_plan(*args)
+        return make_plan(*args, **kwargs)
 
     monkeypatch.setattr(ui, "make_plan", refuse_isos)
 
@@ -176,10 +188,10 @@ def test_the_users_mistakes_are_not_blamed_on_the_factory(
 ) -> None:
     """Finding 5: an asset the schematic itself rules out says so."""
 
-    def refuse_isos(*args: Any) -> Plan:
+    def refuse_isos(*args: Any, **kwargs: Any) -> Plan:
         if args[4].kind is Kind.ISO:
             raise InvalidRequest("the schematic asks for something isos cannot do")
-        return make_plan(*args)
+        return make_plan(*args, **kwargs)
 
     monkeypatch.setattr(ui, "make_plan", refuse_isos)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from schematics import Schematic, parse_schematic, schematic_id
 from workers.catalog.bundled import install_bundled_extensions
-from workers.outputs.finished_builds import ensure_built
+from workers.pipeline.build_once import ensure_built
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.releases.stored import Release, save_release

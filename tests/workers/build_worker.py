@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from celery.contrib.testing.worker import start_worker
 
 from workers.dispatch.celery_app import make_celery
+from workers.dispatch.celery_tasks import register
 from workers.settings import Settings
 
 
 @contextlib.contextmanager
 def build_worker(settings: Settings) -> Iterator[None]:
-    app = make_celery(settings)
+    app = register(make_celery(settings))
     with start_worker(
         app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
     ):

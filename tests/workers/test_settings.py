@@ -12,7 +12,6 @@ from workers.settings import PREFIX, SECRET_FIELDS, Settings
 
 def test_no_variables_give_the_defaults() -> None:
     assert Settings.from_env({}) == Settings()
-    assert Settings.from_env({}).extra == {}
 
 
 def test_each_kind_of_field_is_parsed() -> None:
@@ -67,18 +66,26 @@ def test_integer_errors_name_the_variable(raw: str) -> None:
         Settings.from_env({"IMAGE_FACTORY_BUILD_WAIT": raw})
 
 
-def test_only_prefixed_variables_count_and_unknown_ones_are_kept_aside() -> None:
+def test_only_prefixed_variables_count() -> None:
     settings = Settings.from_env(
         {
             "DATA_DIR": "/ignored",
             "image_factory_data_dir": "/ignored/too",
-            "IMAGE_FACTORY_SOMETHING_NEW": "x",
             "IMAGE_FACTORY_BROKER_URL": "redis://127.0.0.1:6379/0",
         }
     )
     assert settings.data_dir == Settings().data_dir
     assert settings.broker_url == "redis://127.0.0.1:6379/0"
-    assert settings.extra == {"IMAGE_FACTORY_SOMETHING_NEW": "x"}
+
+
+def test_an_unknown_variable_stops_start_up_naming_the_close_match() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown setting IMAGE_FACTORY_S3_ENDPIONT; did you mean IMAGE_FACTORY_S3_ENDPOINT",
+    ):
+        Settings.from_env({"IMAGE_FACTORY_S3_ENDPIONT": "http://127.0.0.1:8333"})
+    with pytest.raises(ValueError, match=r"^unknown setting IMAGE_FACTORY_ZZZ; see the README"):
+        Settings.from_env({"IMAGE_FACTORY_ZZZ": "x"})
 
 
 def test_the_process_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +115,6 @@ def test_a_secret_can_come_from_a_file(name: str, tmp_path: Path) -> None:
     secret.write_text("s3cr3t-value\n")
     settings = Settings.from_env({f"{PREFIX}{name.upper()}_FILE": str(secret)})
     assert getattr(settings, name) == "s3cr3t-value"
-    assert settings.extra == {}
     assert "s3cr3t-value" not in repr(settings)
 
 
@@ -137,6 +143,5 @@ def test_an_unreadable_secret_file_is_named_without_its_content(tmp_path: Path) 
 
 
 def test_only_secret_settings_read_files(tmp_path: Path) -> None:
-    settings = Settings.from_env({"IMAGE_FACTORY_S3_BUCKET_FILE": str(tmp_path)})
-    assert settings.s3_bucket == Settings().s3_bucket
-    assert settings.extra == {"IMAGE_FACTORY_S3_BUCKET_FILE": str(tmp_path)}
+    with pytest.raises(ValueError, match=r"^unknown setting IMAGE_FACTORY_S3_BUCKET_FILE; did"):
+        Settings.from_env({"IMAGE_FACTORY_S3_BUCKET_FILE": str(tmp_path)})

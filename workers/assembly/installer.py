@@ -18,7 +18,6 @@ or a PXE server), not a runnable installer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -27,18 +26,10 @@ from typing import Any
 
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.ustar import write_tar
+from workers.hashing import sha256_file
 
 INSTALL_ROOT = "usr/install"
 LAYER_GZIP_LEVEL = 1
-_CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def rfc3339(epoch: int) -> str:
@@ -74,15 +65,15 @@ def make_installer_image(
         epoch,
         sort=True,
     )
-    diff_id = _sha256(layer_tar)
+    diff_id = sha256_file(layer_tar)
     layer_gz = compress_file(
         layer_tar, workdir / "layer.tar.gz", Codec.GZIP, level=LAYER_GZIP_LEVEL
     )
     layer_tar.unlink()
-    layer_digest = _sha256(layer_gz)
+    layer_digest = sha256_file(layer_gz)
     config = workdir / "config.json"
     config.write_bytes(image_config(arch, diff_id, epoch))
-    config_digest = _sha256(config)
+    config_digest = sha256_file(config)
     manifest = workdir / "manifest.json"
     manifest.write_bytes(
         json.dumps(

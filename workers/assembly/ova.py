@@ -19,7 +19,6 @@ sorting), ustar, owner 0:0, mode 0644, mtime = the epoch.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 from pathlib import Path
@@ -27,6 +26,7 @@ from xml.sax.saxutils import escape
 
 from workers.assembly.qemu_img import convert_disk
 from workers.assembly.ustar import write_tar
+from workers.hashing import sha256_file
 
 VMDK_NAME = "disk.vmdk"
 OVF_NAME = "disk.ovf"
@@ -36,7 +36,6 @@ FIXED_CID = "49464131"  # "IFA1"
 SECTOR = 512
 MIB = 1024 * 1024
 _CID = re.compile(rb"^CID=[0-9a-fA-F]+$", re.M)
-_CHUNK = 1 << 20
 
 
 def pin_vmdk_cid(vmdk: Path) -> None:
@@ -140,14 +139,6 @@ ovf:value="">
 """
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def make_ova(raw: Path, dest: Path, *, workdir: Path, name: str, epoch: int) -> Path:
     """Build the OVA `dest` for the raw disk `raw` (see the module docstring)."""
     vmdk = make_vmdk(raw, workdir)
@@ -157,7 +148,7 @@ def make_ova(raw: Path, dest: Path, *, workdir: Path, name: str, epoch: int) -> 
     )
     manifest = workdir / MF_NAME
     manifest.write_text(
-        f"SHA256({VMDK_NAME})= {_sha256(vmdk)}\nSHA256({OVF_NAME})= {_sha256(ovf)}\n"
+        f"SHA256({VMDK_NAME})= {sha256_file(vmdk)}\nSHA256({OVF_NAME})= {sha256_file(ovf)}\n"
     )
     write_tar(dest, {m.name: m for m in (ovf, manifest, vmdk)}, epoch, sort=False)
     return dest

@@ -32,6 +32,9 @@ from typing import IO
 
 from workers.assembly.sandbox import Sandbox, bwrap_argv, check_paths
 
+# Defined with the other engine errors; raised here, so importers of `run` find it here too.
+from workers.errors import ToolError as ToolError
+
 log = logging.getLogger(__name__)
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -102,28 +105,6 @@ def sandbox_problem() -> str | None:
     if proc.returncode != 0:
         return "bubblewrap cannot start a sandbox here: " + _tail(proc.stderr)
     return None
-
-
-class ToolError(RuntimeError):
-    """An external tool failed, timed out or is missing."""
-
-    def __init__(self, argv: Sequence[str], returncode: int | None, stderr_tail: str) -> None:
-        self.argv = list(argv)
-        self.returncode = returncode
-        self.stderr_tail = stderr_tail
-        status = "timed out" if returncode is None else f"exited with status {returncode}"
-        message = f"command {status}: {shlex.join(self.argv)}"
-        if stderr_tail:
-            message += "\n" + stderr_tail
-        super().__init__(message)
-
-    @property
-    def summary(self) -> str:
-        """What failed, fit for a user: the tool's name and its status, no arguments."""
-        name = os.path.basename(self.argv[0]) if self.argv else "a tool"
-        if self.returncode is None:
-            return f"{name} timed out"
-        return f"{name} exited with status {self.returncode}"
 
 
 def tool_env(

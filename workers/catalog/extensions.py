@@ -16,7 +16,6 @@ Catalog rules:
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,11 +40,10 @@ from workers.catalog.records import (
 )
 from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import FactoryError, InvalidRequest, NotFound
+from workers.hashing import sha256_file
 from workers.releases.stored import list_versions, load_release
 from workers.releases.versions import normalize_version, validate_arch
 from workers.store import ObjectNotFound, Store
-
-_CHUNK = 1024 * 1024
 
 
 class CorruptObject(FactoryError):
@@ -231,13 +229,10 @@ def fetch_verified(store: Store, key: str, digest: str, dest: Path) -> Path:
         store.download(key, dest)
     except ObjectNotFound:
         raise NotFound(f"{key} is not in the store") from None
-    sha = hashlib.sha256()
-    with dest.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            sha.update(chunk)
-    if sha.hexdigest() != digest:
+    found = sha256_file(dest)
+    if found != digest:
         dest.unlink(missing_ok=True)
-        raise CorruptObject(f"{key} is corrupt: sha256 {sha.hexdigest()}, expected {digest}")
+        raise CorruptObject(f"{key} is corrupt: sha256 {found}, expected {digest}")
     return dest
 
 

@@ -135,22 +135,24 @@ def _refuse_if_only_withdrawn(store: Store, name: str, withdrawn: frozenset[str]
 
 
 def resolve_durably(
-    store: Store, schematic_id: str, release: Release, names: Sequence[str]
+    store: Store, schematic_id: str, release: Release, names: Sequence[str], *, record: bool = True
 ) -> Resolved:
     """The records `names` mean for this schematic, release and arch: as recorded the first
-    time, else resolved now and recorded. InvalidRequest for an unknown name, Gone for a
-    name whose every version was withdrawn before it was first resolved."""
+    time, else resolved now and recorded (`record=False`: resolved now, not recorded).
+    InvalidRequest for an unknown name, Gone for a name whose every version was withdrawn
+    before it was first resolved."""
     withdrawn = withdrawn_digests(store)
     key = resolution_key(schematic_id, release.version, release.arch)
     digests = _read_recorded(store, key)
     if digests is None:
         records = _resolve_now(store, release, names, withdrawn)
-        for record in records:
+        if not record:
+            return Resolved(tuple(records))
+        for each in records:
             # References first: a crash between the two leaves a reference too many (a
             # delete refuses), never a resolution without one (a delete would break it).
             store.put_new(
-                f"{REFERENCES_PREFIX}{record.digest}/"
-                f"{schematic_id}-{release.version}-{release.arch}",
+                f"{REFERENCES_PREFIX}{each.digest}/{schematic_id}-{release.version}-{release.arch}",
                 b"",
             )
         doc = {"extensions": [{"name": r.full_name, "digest": r.digest} for r in records]}

@@ -17,32 +17,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
 from workers.assembly.run import ToolError
+from workers.dispatch.build_request import BuildRequest, build_lease, submit_claim
 from workers.dispatch.coordination import Coordination, Lease, make_coordination
 from workers.dispatch.shared_metrics import Metrics, make_metrics
-from workers.errors import FactoryError, InvalidRequest, Unavailable
+from workers.errors import FactoryError, Unavailable
 from workers.keys.signing import SigningKey, load_or_create_signing_key
-from workers.outputs.finished_builds import BuiltAsset, ensure_built, load_built
+from workers.outputs.finished_builds import BuiltAsset, load_built
 from workers.outputs.schematics_store import load_schematic
 from workers.outputs.storage_budget import check_free_space, evict_to_budget
+from workers.pipeline.build_once import ensure_built
 from workers.pipeline.workdirs import work_root
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import parse_profile
-from workers.releases.versions import normalize_version
 from workers.settings import Settings
 from workers.store import Store, StoreUnavailable, make_store
 
 log = logging.getLogger(__name__)
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_PATH = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # How often a job waiting for another holder of its lease looks again.
 LEASE_POLL = 1.0
 # The longest pause between attempts to take the lease while Redis is down.
@@ -53,60 +50,6 @@ TIME_LIMIT_ERRORS = frozenset({"SoftTimeLimitExceeded", "TimeLimitExceeded"})
 
 class InputsChanged(FactoryError):
     """The plan resolved on the worker is not the one the requester asked for."""
-
-
-def submit_claim(key: str) -> str:
-    """Held from enqueueing a build until its job ends: whoever takes it enqueues."""
-    return f"submit:{key}"
-
-
-def build_lease(key: str) -> str:
-    """Held by the one job building `key`."""
-    return f"build:{key}"
-
-
-def recover_claim(key: str) -> str:
-    """Taken by the one waiter that re-enqueues a build whose worker vanished."""
-    return f"recover:{key}"
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    schematic: str
-    version: str
-    path: str
-    key: str
-
-    def __post_init__(self) -> None:
-        if not _HEX64.match(self.schematic) or not _HEX64.match(self.key):
-            raise InvalidRequest("a build request names a schematic ID and a key of 64 hex digits")
-        if not _PATH.match(self.path):
-            raise InvalidRequest(f"invalid asset path {self.path!r}")
-        normalize_version(self.version)
-
-    @property
-    def download_url(self) -> str:
-        return f"/image/{self.schematic}/{self.version}/{self.path}"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "schematic": self.schematic,
-            "version": self.version,
-            "path": self.path,
-            "key": self.key,
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any) -> BuildRequest:
-        if not isinstance(doc, dict) or not all(
-            isinstance(doc.get(f), str) for f in ("schematic", "version", "path", "key")
-        ):
-            raise InvalidRequest("a build request needs schematic, version, path and key")
-        return cls(doc["schematic"], doc["version"], doc["path"], doc["key"])
-
-    @classmethod
-    def for_plan(cls, schematic_id: str, plan: Plan) -> BuildRequest:
-        return cls(schematic_id, plan.version, plan.profile.path, plan.key)
 
 
 class Runtime:
@@ -256,10 +199,10 @@ def failure_reason(error: BaseException) -> str:
     message, so the metric keeps a bounded number of series."""
     if isinstance(error, StoreUnavailable):
         return "store_unavailable"
+    if isinstance(error, ToolError):  # before FactoryError, which it is one of
+        return "tool_failed"
     if isinstance(error, FactoryError):
         return "refused"
-    if isinstance(error, ToolError):
-        return "tool_failed"
     if type(error).__name__ in TIME_LIMIT_ERRORS:
         return "time_limit"
     return "internal"

@@ -32,7 +32,7 @@ from functools import cached_property
 from typing import Any
 
 from workers.dispatch import celery_app as celery_side
-from workers.dispatch.build_job import BuildRequest, build_lease, recover_claim, submit_claim
+from workers.dispatch.build_request import BuildRequest, build_lease, recover_claim, submit_claim
 from workers.dispatch.coordination import LEASE_TTL, Coordination
 from workers.errors import InvalidRequest, TooManyRequests, Unavailable
 from workers.outputs.finished_builds import BuiltAsset, load_build

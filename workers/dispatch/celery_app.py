@@ -33,13 +33,18 @@ from typing import Any
 import redis
 from celery import Celery, states
 from celery.backends.filesystem import FilesystemBackend
-from celery.exceptions import BackendError, CPendingDeprecationWarning, SecurityWarning
+from celery.exceptions import (
+    BackendError,
+    CPendingDeprecationWarning,
+    SecurityWarning,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from kombu.exceptions import ChannelError, OperationalError
 from kombu.transport import filesystem, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
-from workers.dispatch import celery_tasks as tasks
 from workers.dispatch import heartbeat
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
 from workers.settings import Settings
@@ -47,6 +52,8 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 QUEUE = "builds"
+# The build task, sent by name: the web side never imports the task (nor the pipeline).
+BUILD_TASK = "image_factory.build"
 # A worker that vanished is noticed this long after the hard time limit could have ended.
 VISIBILITY_MARGIN = 300
 SOFT_LIMIT_MARGIN = 30
@@ -184,7 +191,8 @@ def celery_dirs(settings: Settings) -> dict[str, Path]:
 
 
 def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
-    """The app for these settings, with the build task registered.
+    """The app for these settings. The web side sends the build task by name; a worker's app
+    gets the task itself from `workers.dispatch.celery_tasks.register`.
 
     The web side (`worker=False`) fails fast when Redis is down: a request must get its 503
     in seconds, not minutes. A worker (`worker=True`) waits the outage out instead, however
@@ -251,7 +259,6 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
         # visibility timeout and finds the build done). Cancelling it would redo the work.
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
-    tasks.register(app)
     return app
 
 
@@ -292,11 +299,22 @@ def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -
 # --- used by workers.dispatch.build_queue (the web side) ------------------------------------------
 
 
+def failure_text(result: Any) -> str:
+    """Words for a failed task's stored exception."""
+    if isinstance(result, TimeLimitExceeded):
+        return "the build ran past the hard time limit and was stopped"
+    if isinstance(result, WorkerLostError):
+        return "the worker running the build stopped unexpectedly"
+    if isinstance(result, BaseException) and str(result):
+        return str(result)
+    return "the build failed"
+
+
 def send_build(app: FactoryCelery, key: str, request: dict[str, str], priority: int) -> None:
     """Record the build as queued, then enqueue it with its key as the task id (`priority`:
     0 is taken first, 9 last)."""
     app.backend.store_result(key, {"stage": "queued", "percent": 0, **request}, QUEUED)
-    app.send_task(tasks.BUILD_TASK, args=[request], task_id=key, queue=QUEUE, priority=priority)
+    app.send_task(BUILD_TASK, args=[request], task_id=key, queue=QUEUE, priority=priority)
 
 
 def expire_results(app: FactoryCelery) -> None:
@@ -325,7 +343,7 @@ def task_meta(app: FactoryCelery, key: str) -> tuple[str, dict[str, Any], str]:
     state = str(meta.get("status", states.PENDING))
     result = meta.get("result")
     if state in STATE_FAILED:
-        return state, {}, tasks.failure_text(result)
+        return state, {}, failure_text(result)
     return state, result if isinstance(result, dict) else {}, ""
 
 

@@ -12,22 +12,21 @@ import logging
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
+from celery.exceptions import SoftTimeLimitExceeded
 
 from workers.assembly.run import ToolError
-from workers.dispatch.build_job import BuildRequest, Runtime, finish, run_build
+from workers.dispatch.build_job import Runtime, finish, run_build
+from workers.dispatch.build_request import BuildRequest
+from workers.dispatch.celery_app import BUILD_TASK, FactoryCelery
 from workers.errors import FactoryError, Unavailable
+from workers.pipeline.progress import StageClock
 from workers.store import StoreUnavailable
-
-if TYPE_CHECKING:
-    from workers.dispatch.celery_app import FactoryCelery
 
 log = logging.getLogger(__name__)
 
-BUILD_TASK = "image_factory.build"
 MAX_RETRIES = 5
 LOG_LINES = 20
 # At most this often a progress update is written to the result backend.
@@ -36,17 +35,6 @@ PUBLISH_EVERY = 0.25
 
 class BuildFailed(Exception):
     """A build ended in an error; the message is meant for the user who asked for it."""
-
-
-def failure_text(result: Any) -> str:
-    """Words for a failed task's stored exception."""
-    if isinstance(result, TimeLimitExceeded):
-        return "the build ran past the hard time limit and was stopped"
-    if isinstance(result, WorkerLostError):
-        return "the worker running the build stopped unexpectedly"
-    if isinstance(result, BaseException) and str(result):
-        return str(result)
-    return "the build failed"
 
 
 class _Progress(logging.Handler):
@@ -61,19 +49,15 @@ class _Progress(logging.Handler):
         self._stage = ""
         self._percent = 0
         self._started = time.time()
-        self._stage_started = time.time()
-        self._stages: dict[str, float] = {}
+        self._clock = StageClock(self._record)
         self._published = 0.0
 
     def progress(self, stage: str, percent: int) -> None:
+        self._clock(stage, percent)
+
+    def _record(self, stage: str, percent: int) -> None:
         changed = stage != self._stage
-        if changed:
-            now = time.time()
-            if self._stage:
-                spent = self._stages.get(self._stage, 0.0) + now - self._stage_started
-                self._stages[self._stage] = round(spent, 3)
-            self._stage, self._stage_started = stage, now
-        self._percent = percent
+        self._stage, self._percent = stage, percent
         self._publish(force=changed)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -94,7 +78,7 @@ class _Progress(logging.Handler):
             "log": list(self._lines),
             "log_count": self._count,
             "started_at": self._started,
-            "stages": dict(self._stages),
+            "stages": dict(self._clock.stages),
             "worker": str(self._task.request.hostname or ""),
         }
         self._task.update_state(state="PROGRESS", meta=meta)
@@ -103,18 +87,18 @@ class _Progress(logging.Handler):
 def _user_message(error: BaseException) -> str:
     if isinstance(error, Unavailable):
         return error.public
+    if isinstance(error, ToolError):  # before FactoryError, which it is one of
+        # The command line and its stderr name work paths: they go to the worker log only.
+        return f"a build step failed: {error.summary}"
     if isinstance(error, FactoryError):
         return str(error)
     if isinstance(error, SoftTimeLimitExceeded):
         return "the build took longer than the time limit and was stopped"
-    if isinstance(error, ToolError):
-        # The command line and its stderr name work paths: they go to the worker log only.
-        return f"a build step failed: {error.summary}"
     return "the build failed unexpectedly (the worker log has the details)"
 
 
-def register(app: FactoryCelery) -> None:
-    """Register the build task on `app`."""
+def register(app: FactoryCelery) -> FactoryCelery:
+    """Register the build task on `app` (a worker's: the web side sends it by name only)."""
 
     # Not shared: each app (one per settings) runs its own copy, bound to its own settings.
     @app.task(bind=True, name=BUILD_TASK, max_retries=MAX_RETRIES, shared=False)
@@ -144,6 +128,8 @@ def register(app: FactoryCelery) -> None:
             workers_log.removeHandler(progress)
         finish(runtime, request.key)
         return result
+
+    return app
 
 
 _runtimes: dict[int, Runtime] = {}

@@ -10,20 +10,18 @@ blob no longer matches its digest, so the next request rebuilds it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from workers.assembly.run import DEFAULT_TIMEOUT, sandboxed, tool_timeout
-from workers.keys.secureboot_key import Signer
+from workers.hashing import hash_file
 from workers.keys.signing import SigningKey
-from workers.pipeline.build_asset import Progress, build_asset
-from workers.pipeline.workdirs import build_workdir
+from workers.pipeline.progress import StageClock
+from workers.planning.asset_kinds import content_type_for
 from workers.planning.plans import Plan
 from workers.releases.stored import blob_key
 from workers.store import ObjectNotFound, Store
@@ -31,24 +29,6 @@ from workers.store import ObjectNotFound, Store
 log = logging.getLogger(__name__)
 
 BUILDS_PREFIX = "builds/"
-_CHUNK = 1 << 20
-
-# Upstream `internal/mime`: a few fixed types, then Go's extension table.
-_CONTENT_TYPES = {
-    ".efi": "application/efi",
-    ".iso": "application/x-iso9660-image",
-    ".xz": "application/x-xz",
-    ".gz": "application/gzip",
-    ".qcow2": "application/x-qemu-disk",
-    ".tar": "application/x-tar",
-    ".zst": "application/zstd",
-}
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-
-def content_type_for(path: str) -> str:
-    """The Content-Type upstream sends for an asset path (decided by the path's suffix)."""
-    return _CONTENT_TYPES.get(PurePosixPath(path).suffix, DEFAULT_CONTENT_TYPE)
 
 
 @dataclass(frozen=True)
@@ -115,74 +95,6 @@ def discard_build(store: Store, built: BuiltAsset, reason: str) -> None:
     store.delete(built.blob)
 
 
-def _hashes(path: Path) -> tuple[str, str, int]:
-    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-            size += len(chunk)
-    return sha256.hexdigest(), sha512.hexdigest(), size
-
-
-def _quiet(stage: str, percent: int) -> None:
-    """Progress sink that shows nothing."""
-
-
-class StageClock:
-    """Passes progress on and notes how long each stage ran (first to last report)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._current = ""
-        self._since = time.monotonic()
-        self.stages: dict[str, float] = {}
-
-    def __call__(self, stage: str, percent: int) -> None:
-        now = time.monotonic()
-        if stage != self._current:
-            self._close(now)
-            self._current, self._since = stage, now
-        self._progress(stage, percent)
-
-    def _close(self, now: float) -> None:
-        if self._current:
-            spent = self.stages.get(self._current, 0.0) + now - self._since
-            self.stages[self._current] = round(spent, 3)
-
-    def finish(self) -> dict[str, float]:
-        self._close(time.monotonic())
-        self._current = ""
-        return self.stages
-
-
-def ensure_built(
-    store: Store,
-    plan: Plan,
-    work_root: Path,
-    progress: Progress = _quiet,
-    signer: Signer | None = None,
-    signing_key: SigningKey | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> BuiltAsset:
-    """The stored build of `plan`, building and storing it first when needed.
-
-    The build runs in its own locked `build-*` directory under `work_root`, and every tool it
-    runs is sandboxed to that directory and stopped after `timeout` seconds
-    (`Settings.tool_timeout`).
-    `signer`: the SecureBoot key material (`plan.signer(settings)`) for SecureBoot plans.
-    `signing_key`: the asset signing key; the manifest then carries the asset's Sigstore
-    bundle, so it is signed once per build rather than once per download."""
-    existing = load_built(store, plan)
-    if existing is not None:
-        return existing
-    started = time.monotonic()
-    clock = StageClock(progress)
-    with build_workdir(work_root) as workdir, tool_timeout(timeout), sandboxed(workdir):
-        path = build_asset(plan, store, workdir, clock, signer)
-        return publish_build(store, plan, path, started, clock, signing_key)
-
-
 def publish_build(
     store: Store,
     plan: Plan,
@@ -196,7 +108,8 @@ def publish_build(
     began (`time.monotonic()`); `clock` reports the upload stage and gives the seconds each
     stage took."""
     clock("upload", 0)
-    sha256, sha512, size = _hashes(path)
+    hashes = hash_file(path, ("sha256", "sha512"))
+    sha256, sha512, size = hashes.sha256, hashes.hexdigests["sha512"], hashes.size
     content_type = content_type_for(plan.profile.path)
     if not store.exists(blob_key(sha256)):
         store.put_file(blob_key(sha256), path, content_type=content_type)

@@ -20,14 +20,12 @@ in full within the last `rehash_after` seconds (`check(..., rehash_after=)`).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 
+from workers.hashing import hash_reader
 from workers.outputs.finished_builds import BuiltAsset, discard_build
 from workers.store import ObjectNotFound, Store
-
-_CHUNK = 1 << 20
 
 
 class BlobVerifier:
@@ -103,14 +101,10 @@ class BlobVerifier:
 
     @staticmethod
     def _sha256(store: Store, blob: str) -> str:
-        digest = hashlib.sha256()
         try:
             with store.open(blob) as reader:
-                while chunk := reader.read(_CHUNK):
-                    digest.update(chunk)
-                    # Let the other requests of a gevent web process run meanwhile: hashing a
-                    # large blob would otherwise hold every one of them for seconds.
-                    time.sleep(0)
+                # Let the other requests of a gevent web process run between chunks: hashing
+                # a large blob would otherwise hold every one of them for seconds.
+                return hash_reader(reader, between_chunks=lambda: time.sleep(0)).sha256
         except ObjectNotFound:
             return ""
-        return digest.hexdigest()

@@ -19,6 +19,7 @@ so SecureBoot assets are as reproducible as the others while the key stays the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,28 +44,12 @@ from workers.assembly.uki import OS_NAME, make_uki, os_release
 from workers.catalog import fetch_overlay, prepare_overlay
 from workers.errors import FactoryError
 from workers.keys.secureboot_key import Signer, enrollment_files, sign_pe
+from workers.pipeline.workdirs import fresh_dir
 from workers.planning.plans import Plan
 from workers.planning.profiles import Kind
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, SYSTEMD_BOOT, SYSTEMD_STUB
 from workers.releases.stored import Release
 from workers.store import Store
-
-# External tools these kinds run (for a start-up `require_tools` check).
-BOOT_MEDIA_TOOLS = (
-    "sbsign",
-    "faketime",
-    "grub-mkimage",
-    "mkfs.vfat",
-    "mmd",
-    "mcopy",
-    "mkfs.xfs",
-    "xfs_db",
-    "xorriso",
-    "qemu-img",
-    "mksquashfs",
-    "unsquashfs",
-    "pigz",
-)
 
 
 class SignerMismatch(FactoryError):
@@ -97,6 +82,10 @@ class BootInputs:
         if self.grub is not None:
             return self.grub.result()
         return fetch_grub_dirs(self.release, self.store, self.workdir)
+
+
+# What `workers.planning.asset_kinds.ASSET_KINDS` names as a boot media kind's builder.
+BootMediaBuilder = Callable[[Plan, BootInputs], Path]
 
 
 def uses_grub(plan: Plan) -> bool:
@@ -205,7 +194,7 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
         bios, efi = inputs.grub_dirs()
         return make_iso(
             dest,
-            workdir=_fresh(inputs.workdir / "iso-work"),
+            workdir=fresh_dir(inputs.workdir / "iso-work"),
             kernel=inputs.kernel,
             initramfs=inputs.initramfs,
             cmdline=inputs.cmdline,
@@ -225,7 +214,7 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
     if plan.bootloader == SD_BOOT:
         return make_uefi_iso(
             dest,
-            workdir=_fresh(inputs.workdir / "iso-work"),
+            workdir=fresh_dir(inputs.workdir / "iso-work"),
             esp_tree=tree,
             name=inputs.title,
             epoch=inputs.epoch,
@@ -248,7 +237,7 @@ def build_disk(plan: Plan, inputs: BootInputs) -> Path:
         raw_blob = RawBlob(overlay.raw_file, overlay.raw_offset)
     return make_boot_disk(
         inputs.workdir / "disk.raw",
-        workdir=_fresh(inputs.workdir / "disk-work"),
+        workdir=fresh_dir(inputs.workdir / "disk-work"),
         bootloader=plan.bootloader,
         epoch=inputs.epoch,
         meta=dict(plan.meta),
@@ -270,14 +259,9 @@ def build_installer(plan: Plan, inputs: BootInputs) -> Path:
         name = "installer"
     return make_installer_image(
         inputs.workdir / "installer.tar",
-        workdir=_fresh(inputs.workdir / "installer-work"),
+        workdir=fresh_dir(inputs.workdir / "installer-work"),
         arch=plan.arch,
         assets=assets,
         repo_tag=f"factory/{name}:{inputs.release.version}",
         epoch=inputs.epoch,
     )
-
-
-def _fresh(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path

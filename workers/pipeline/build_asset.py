@@ -20,9 +20,10 @@ import contextvars
 import dataclasses
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from extensions.manifest import Manifest
 from extensions.package import unpack_tar
@@ -41,30 +42,26 @@ from workers.assembly.initramfs import (
     modules_layer_metadata,
     write_segment_tree,
 )
-from workers.assembly.ova import make_ova
-from workers.assembly.qemu_img import convert_disk
 from workers.assembly.run import ToolError
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
-from workers.assembly.uki import OS_NAME
-from workers.assembly.vhd import make_vhd
 from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
 from workers.errors import FactoryError
 from workers.keys.secureboot_key import Signer
 from workers.pipeline.boot_media import (
-    BOOT_MEDIA_TOOLS,
     BootInputs,
-    build_disk,
-    build_installer,
-    build_iso,
-    build_uki,
+    BootMediaBuilder,
     check_signer,
     fetch_grub_dirs,
     uses_grub,
 )
+from workers.pipeline.disk_formats import converter_for
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
-from workers.planning.cmdline import make_cmdline
+from workers.pipeline.progress import Progress, quiet
+from workers.pipeline.workdirs import fresh_dir
+from workers.planning.asset_kinds import ASSET_KINDS, COMPRESSIONS, load_function
+from workers.planning.cmdline import asset_cmdline
 from workers.planning.plans import SOURCE_BLOB, ExtensionInput, Plan
 from workers.planning.profiles import Kind
 from workers.releases.manifest import (
@@ -76,16 +73,9 @@ from workers.releases.modules import module_index, resolve_modules
 from workers.releases.stored import Release, blob_key, load_release
 from workers.store import Store
 
-Progress = Callable[[str, int], None]
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer or segment would change for the same inputs.
 LAYER_RECIPE = 1
-COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
-# Every external tool some asset kind runs: a worker checks them all at start-up, so a missing
-# package is a clear start-up error rather than a failed build later.
-BUILD_TOOLS = tuple(
-    sorted({*BOOT_MEDIA_TOOLS, "cpio", "depmod", "xz", "zstd", "gzip", "pigz", "tar"})
-)
 
 
 class ReleaseChanged(FactoryError):
@@ -116,15 +106,11 @@ def _layer_step(ext: ExtensionInput) -> str:
     return f"building the layer of extension {ext.name} {ext.version}"
 
 
-def _quiet(stage: str, percent: int) -> None:
-    """Progress sink that shows nothing."""
-
-
 def build_asset(
     plan: Plan,
     store: Store,
     workdir: Path,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     signer: Signer | None = None,
 ) -> Path:
     """Build the asset `plan` describes inside the existing directory `workdir`.
@@ -179,19 +165,12 @@ def _build_asset(
             signer=signer,
             grub=grub,
         )
-        stage = "disk" if kind is Kind.IMAGE else str(kind)
-        progress(stage, 0)
-        if kind is Kind.UKI:
-            out = build_uki(plan, inputs)
-        elif kind is Kind.INSTALLER:
-            out = build_installer(plan, inputs)
-        elif kind is Kind.ISO:
-            out = build_iso(plan, inputs)
-        else:
-            raw = build_disk(plan, inputs)
-            progress(stage, 100)
-            return finish_disk(plan, raw, workdir, release.source_date_epoch, progress)
-        progress(stage, 100)
+        row = ASSET_KINDS[kind]
+        progress(row.stage, 0)
+        out = cast(BootMediaBuilder, load_function(row.builder))(plan, inputs)
+        progress(row.stage, 100)
+        if kind is Kind.IMAGE:
+            return finish_disk(plan, out, workdir, release.source_date_epoch, progress)
         return out
 
 
@@ -199,17 +178,12 @@ def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Prog
     """Convert the raw disk to the asked format, then compress (or tar + gzip) it."""
     image = raw
     profile = plan.profile
-    if profile.disk_format != "raw":
+    convert = converter_for(profile.disk_format)
+    if convert is not None:
         progress("convert", 0)
         dest = workdir / f"disk.{profile.disk_format}"
-        if profile.disk_format == "vhd":
-            image = make_vhd(raw, dest, epoch=epoch)
-        elif profile.disk_format == "ova":
-            image = make_ova(
-                raw, dest, workdir=_fresh(workdir / "ova-work"), name=OS_NAME, epoch=epoch
-            )
-        else:
-            image = convert_disk(raw, dest, profile.disk_format, profile.disk_format_options)
+        options = profile.disk_format_options
+        image = convert(raw, dest, options=options, workdir=workdir, epoch=epoch)
         raw.unlink()
         progress("convert", 100)
     if not profile.compression:
@@ -222,26 +196,11 @@ def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Prog
         image.unlink()
         image, codec = tar, Codec.GZIP
     else:
-        codec = COMPRESSIONS[profile.compression]
+        codec = Codec(COMPRESSIONS[profile.compression].codec)
     out = compress_file(image, workdir / f"{image.name}.{profile.compression}", codec)
     image.unlink()
     progress("compress", 100)
     return out
-
-
-def asset_cmdline(plan: Plan, release: Release) -> str:
-    """The asset's kernel command line: META rides along as an argument unless the asset has
-    a META partition (disk images)."""
-    platform = plan.profile.platform
-    return make_cmdline(
-        platform=platform,
-        platform_args=release.platform_args.get(platform, ()),
-        default_args=release.kernel_args,
-        meta=plan.meta,
-        meta_as_arg=plan.kind is not Kind.IMAGE,
-        overlay_args=plan.overlay.kernel_args if plan.overlay is not None else (),
-        extra_args=plan.extra_kernel_args,
-    )
 
 
 def build_initramfs(
@@ -274,11 +233,7 @@ def build_sysext(
     """`extensions-<arch>.sqsh`: the initramfs' layers (cached ones reused) merged into one
     systemd-sysext image, in layer order, the module layer last."""
     epoch = release.source_date_epoch
-    layers = []
-    for number, ext in enumerate(plan.extensions):
-        progress("extensions", number * 100 // max(len(plan.extensions), 1))
-        with _step(_layer_step(ext)):
-            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    layers = _extension_layers(plan, store, workdir, epoch, progress)
     ordered = [layers[i] for i in layer_order(len(layers))]
     images: list[tuple[Path, Path | None]] = [(layer.sqsh, layer.extras) for layer in ordered]
     with_modules = [layer for layer in layers if layer.has_modules]
@@ -293,7 +248,7 @@ def build_sysext(
     with _step("merging the extensions into one system extension image"):
         out = make_sysext(
             workdir / "extensions.sqsh",
-            workdir=_fresh(workdir / "sysext-work"),
+            workdir=fresh_dir(workdir / "sysext-work"),
             layers=images,
             name=sysext_name(schematic),
             arch=plan.arch,
@@ -316,12 +271,7 @@ def _build_segment(
     plan: Plan, release: Release, store: Store, base: Path, workdir: Path, progress: Progress
 ) -> dict[str, Path]:
     epoch = release.source_date_epoch
-    layers = []
-    total = len(plan.extensions)
-    for number, ext in enumerate(plan.extensions):
-        progress("extensions", number * 100 // max(total, 1))
-        with _step(_layer_step(ext)):
-            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    layers = _extension_layers(plan, store, workdir, epoch, progress)
     progress("extensions", 100)
     staged: list[tuple[LayerEntry, Path]] = [
         (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
@@ -343,11 +293,23 @@ def _build_segment(
     extras = [e for i in layer_order(len(layers)) if (e := layers[i].extras) is not None]
     with _step("adding the extensions to the initramfs"):
         staging = write_segment_tree(workdir / "segment-tree", staged, extras)
-        segment, microcode = make_segment(staging, _fresh(workdir / "segment-work"), epoch=epoch)
+        segment, microcode = make_segment(staging, fresh_dir(workdir / "segment-work"), epoch=epoch)
     files = {"segment.cpio.zst": segment}
     if microcode is not None:
         files["microcode.cpio"] = microcode
     return files
+
+
+def _extension_layers(
+    plan: Plan, store: Store, workdir: Path, epoch: int, progress: Progress
+) -> list[_Layer]:
+    """The plan's extension layers in plan order (cached ones reused), under `ext-<n>`."""
+    layers = []
+    for number, ext in enumerate(plan.extensions):
+        progress("extensions", number * 100 // max(len(plan.extensions), 1))
+        with _step(_layer_step(ext)):
+            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    return layers
 
 
 def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
@@ -443,8 +405,3 @@ def _modules_layer(
     save_entry(store, prefix, {"layer.sqsh": sqsh}, {"closure": closure})
     (workdir / MODULES_TAR).unlink()
     return sqsh
-
-
-def _fresh(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path

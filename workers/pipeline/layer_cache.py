@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workers.hashing import sha256_file
 from workers.store import ObjectNotFound, Store
 
 ENTRY = "entry.json"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,6 @@ def cache_key(kind: str, inputs: Mapping[str, Any]) -> str:
     """`layers/<kind>/<sha256 of the canonical JSON of inputs>`."""
     data = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return f"layers/{kind}/{hashlib.sha256(data).hexdigest()}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_entry(store: Store, prefix: str, dest: Path) -> CachedEntry | None:
@@ -55,7 +47,7 @@ def load_entry(store: Store, prefix: str, dest: Path) -> CachedEntry | None:
             store.download(f"{prefix}/{name}", local)
         except ObjectNotFound:
             return None
-        if local.stat().st_size != expected["size"] or _sha256(local) != expected["sha256"]:
+        if local.stat().st_size != expected["size"] or sha256_file(local) != expected["sha256"]:
             return None
         files[name] = local
     return CachedEntry(files=files, info=doc["info"])
@@ -68,7 +60,7 @@ def save_entry(
     listed = {}
     for name, path in sorted(files.items()):
         store.put_file(f"{prefix}/{name}", path)
-        listed[name] = {"sha256": _sha256(path), "size": path.stat().st_size}
+        listed[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     doc = {"files": listed, "info": dict(info)}
     store.put_bytes(
         f"{prefix}/{ENTRY}",

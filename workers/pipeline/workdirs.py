@@ -105,3 +105,9 @@ def remove_dead_workdirs(work_root: Path) -> list[Path]:
     if removed:
         log.info("removed %d work directories of dead builds under %s", len(removed), work_root)
     return removed
+
+
+def fresh_dir(path: Path) -> Path:
+    """Create `path` (and its parents); it must not exist yet."""
+    path.mkdir(parents=True)
+    return path

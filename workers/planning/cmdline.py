@@ -15,6 +15,13 @@ from __future__ import annotations
 import base64
 import gzip
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from workers.planning.profiles import Kind
+
+if TYPE_CHECKING:
+    from workers.planning.plans import Plan
+    from workers.releases.stored import Release
 
 PLATFORM_KEY = "talos.platform"
 ENVIRONMENT_KEY = "talos.environment"
@@ -135,3 +142,18 @@ def make_cmdline(
         args.append(ENVIRONMENT_KEY, f"{META_ENV_VAR}={encode_meta(meta)}")
     args.append_all(extra_args, overwrite=OVERWRITTEN_BY_EXTRA_ARGS, delete_negated=True)
     return str(args)
+
+
+def asset_cmdline(plan: Plan, release: Release) -> str:
+    """The asset's kernel command line: META rides along as an argument unless the asset has
+    a META partition (disk images)."""
+    platform = plan.profile.platform
+    return make_cmdline(
+        platform=platform,
+        platform_args=release.platform_args.get(platform, ()),
+        default_args=release.kernel_args,
+        meta=plan.meta,
+        meta_as_arg=plan.kind is not Kind.IMAGE,
+        overlay_args=plan.overlay.kernel_args if plan.overlay is not None else (),
+        extra_args=plan.extra_kernel_args,
+    )

@@ -216,8 +216,14 @@ def make_plan(
     version: str,
     profile: Profile,
     settings: Settings,
+    *,
+    record: bool = True,
 ) -> Plan:
     """Resolve everything `profile` needs for `schematic` at `version`.
+
+    With `record=False` nothing is written to the store (the web form's final page only shows
+    what a build would be): the schematic extension's blob, the first resolution of the
+    extension names and the module index are then computed but not kept.
 
     InvalidRequest names an unknown extension, module or overlay and the version, or a
     customization the asset cannot have; NotFound for an unknown version; NotImplementedYet
@@ -232,12 +238,14 @@ def make_plan(
     has_cmdline = kind in WITH_KERNEL_ARGS or (kind is Kind.INSTALLER and profile.secureboot)
     plan = Plan(profile=profile, version=version, release_digest=release.digest)
     if profile.kind in WITH_EXTENSIONS:
-        extensions, withdrawn = _extensions(store, schematic, schematic_id, release, settings)
+        extensions, withdrawn = _extensions(
+            store, schematic, schematic_id, release, settings, record
+        )
         plan = replace(
             plan,
             extensions=extensions,
             withdrawn=withdrawn,
-            kernel_modules=_kernel_modules(store, release, custom.kernel_modules),
+            kernel_modules=_kernel_modules(store, release, custom.kernel_modules, record),
         )
     if profile.kind in WITH_KERNEL_ARGS:
         plan = replace(
@@ -313,11 +321,16 @@ def _check_unsupported(schematic: Schematic, profile: Profile, version: str) -> 
 
 
 def _extensions(
-    store: Store, schematic: Schematic, schematic_id: str, release: Release, settings: Settings
+    store: Store,
+    schematic: Schematic,
+    schematic_id: str,
+    release: Release,
+    settings: Settings,
+    record: bool,
 ) -> tuple[tuple[ExtensionInput, ...], tuple[str, ...]]:
     """The layers in order, and the names of those withdrawn since they were resolved."""
     names = schematic.customization.system_extensions.official_extensions
-    resolved = resolve_durably(store, schematic_id, release, names)
+    resolved = resolve_durably(store, schematic_id, release, names, record=record)
     refuse_unsandboxed(
         settings, [r.full_name for r in resolved.records if r.origin == ORIGIN_UPLOAD]
     )
@@ -330,15 +343,17 @@ def _extensions(
     )
     digest = hashlib.sha256(tar).hexdigest()
     # Content-addressed and idempotent: the build fetches it like any other verified blob.
-    if not store.exists(blob_key(digest)):
+    if record and not store.exists(blob_key(digest)):
         store.put_bytes(blob_key(digest), tar, content_type="application/x-tar")
     inputs.append(ExtensionInput("schematic", schematic_id, digest, SOURCE_BLOB))
     return tuple(inputs), resolved.withdrawn
 
 
-def _kernel_modules(store: Store, release: Release, names: tuple[str, ...]) -> tuple[str, ...]:
+def _kernel_modules(
+    store: Store, release: Release, names: tuple[str, ...], record: bool
+) -> tuple[str, ...]:
     if not names:
         return ()
     # Validates every name (InvalidRequest naming the module and the version).
-    resolve_modules(module_index(store, release), names, release.version)
+    resolve_modules(module_index(store, release, record=record), names, release.version)
     return tuple(names)

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from workers.errors import InvalidRequest, NotImplementedYet
+from workers.planning.asset_kinds import COMPRESSIONS, DISK_FORMATS, PLATFORM_FORMAT_OPTIONS
 
 
 class Kind(StrEnum):
@@ -34,9 +35,6 @@ class Kind(StrEnum):
     SYSEXT = "sysext"  # ours: extensions-<arch>.sqsh
 
 
-# Suffixes tried in this order (upstream: OutFormatTar, GZ, XZ, ZSTD, then the disk format).
-COMPRESSIONS = (("tar.gz", ".tar.gz"), ("gz", ".gz"), ("xz", ".xz"), ("zst", ".zst"))
-DISK_FORMATS = ("raw", "qcow2", "vhd", "ova")
 ARCH_ALIASES = {"amd64": "amd64", "arm64": "arm64", "x86_64": "amd64", "i386": "amd64"}
 SECUREBOOT_SUFFIX = "-secureboot"
 
@@ -79,8 +77,6 @@ PLATFORMS: dict[str, Platform] = {
 }
 
 # Upstream format options per disk format and platform (Talos `profile.Default`).
-QCOW2_OPTIONS = "cluster_size=8k"
-PLATFORM_FORMAT_OPTIONS = {"azure": "subformat=fixed,force_size"}
 
 # SecureBoot variants exist for these kinds (the grammar gives the others none).
 SECUREBOOT_KINDS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.UKI, Kind.INSTALLER, Kind.IMAGE})
@@ -164,9 +160,9 @@ def check_buildable(profile: Profile) -> None:
 def _parse_disk_image(path: str) -> Profile:
     rest = path
     compression = ""
-    for name, suffix in COMPRESSIONS:
-        if rest.endswith(suffix):
-            rest, compression = rest.removesuffix(suffix), name
+    for name, row in COMPRESSIONS.items():
+        if rest.endswith(row.suffix):
+            rest, compression = rest.removesuffix(row.suffix), name
             break
     disk_format = ""
     for name in DISK_FORMATS:
@@ -177,7 +173,7 @@ def _parse_disk_image(path: str) -> Profile:
         # Upstream quotes the path after the compression suffix is cut.
         raise ProfileError(f"invalid profile path: {_go_quote(rest)}")
     profile = _with_platform_arch(path, Kind.IMAGE, rest)
-    options = QCOW2_OPTIONS if disk_format == "qcow2" else ""
+    options = DISK_FORMATS[disk_format].options
     options = PLATFORM_FORMAT_OPTIONS.get(profile.platform, options)
     return Profile(
         path,

@@ -37,7 +37,7 @@ from workers.catalog.records import registry_host
 from workers.dispatch.coordination import make_coordination
 from workers.errors import InvalidRequest, NotFound, NotImplementedYet
 from workers.keys.signing import SigningKey, load_or_create_signing_key
-from workers.outputs.finished_builds import BuiltAsset, ensure_built
+from workers.outputs.finished_builds import BuiltAsset
 from workers.outputs.schematics_store import load_schematic
 from workers.pipeline.workdirs import work_root
 from workers.planning.plans import Plan, make_plan
@@ -73,6 +73,9 @@ def docker_reference(settings: Settings, repo: Repository) -> str:
 
 def local_builder(store: Store, settings: Settings) -> Builder:
     """Build in this process (`ensure_built`), for callers without workers (CLI, tests)."""
+    # Imported here: the web processes pass their own builder (through the build workers) and
+    # so never load the pipeline and the assembly code behind it.
+    from workers.pipeline.build_once import ensure_built
 
     def build(plan: Plan) -> BuiltAsset:
         return ensure_built(

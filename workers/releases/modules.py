@@ -136,8 +136,9 @@ def save_module_index(store: Store, release: Release, index: ModuleIndex) -> Mod
     return index
 
 
-def module_index(store: Store, release: Release) -> ModuleIndex:
-    """The release's module index, from the cache or (once) from its `modules.tar`."""
+def module_index(store: Store, release: Release, *, record: bool = True) -> ModuleIndex:
+    """The release's module index, from the cache or (once, kept when `record`) from its
+    `modules.tar`."""
     try:
         return ModuleIndex.from_json(store.get_bytes(index_key(release)))
     except ObjectNotFound:
@@ -145,7 +146,7 @@ def module_index(store: Store, release: Release) -> ModuleIndex:
     with tempfile.TemporaryDirectory(prefix="modules-index-") as tmp:
         tar_path = release.fetch(store, MODULES_TAR, Path(tmp) / MODULES_TAR)
         index = index_from_tar(tar_path)
-    return save_module_index(store, release, index)
+    return save_module_index(store, release, index) if record else index
 
 
 def resolve_modules(index: ModuleIndex, names: Iterable[str], version: str) -> list[str]:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers.errors import FactoryError, InvalidRequest, NotFound
+from workers.hashing import hash_file
 from workers.releases.manifest import FileEntry, Manifest, ManifestError
 from workers.releases.versions import normalize_version, sort_versions, validate_arch
 from workers.store import ObjectNotFound, Store
 
 RELEASES_PREFIX = "releases/"
 MANIFEST_NAME = "manifest.json"
-_CHUNK = 1 << 20
 
 
 class DigestMismatch(FactoryError):
@@ -43,13 +43,8 @@ def manifest_key(version: str, arch: str) -> str:
 
 def file_entry(path: Path) -> FileEntry:
     """sha256 and size of a local file, read in chunks (module trees are hundreds of MB)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return FileEntry(sha256=digest.hexdigest(), size=size)
+    hashes = hash_file(path)
+    return FileEntry(sha256=hashes.sha256, size=hashes.size)
 
 
 def put_blob(store: Store, path: Path, expected: FileEntry | None = None) -> FileEntry:

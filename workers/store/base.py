@@ -15,8 +15,11 @@ _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _FILENAME = re.compile(r"^[A-Za-z0-9._+-]{1,255}$")
 
 
-class ObjectNotFound(KeyError):
-    """No object under that key."""
+class ObjectNotFound(Exception):
+    """No object under that key.
+
+    Not a `KeyError`: an `except KeyError` meant for a dict lookup must not swallow a missing
+    object, nor one meant for a missing object a bug in a dict lookup."""
 
     def __str__(self) -> str:
         return f"object not found: {self.args[0]}"
@@ -110,6 +113,11 @@ class Store(Protocol):
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys equal to `prefix` or below it (whole `/` segments), sorted."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's file on this machine, for a server to send it with `sendfile`; None
+        when the backend keeps no local file (S3). Does not check that the object exists."""
         ...
 
     def url_for(

@@ -190,6 +190,9 @@ class LocalStore:
                 keys.append(rel)
         return iter(sorted(keys))
 
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
     def url_for(
         self, key: str, filename: str | None, ttl: int, disposition: str | None = None
     ) -> str | None:

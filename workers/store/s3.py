@@ -359,6 +359,10 @@ class S3Store:
         # Not every S3-compatible server lists in byte order (SeaweedFS walks directories).
         return iter(sorted(keys))
 
+    def local_path(self, key: str) -> Path | None:
+        validate_key(key)
+        return None
+
     def url_for(
         self, key: str, filename: str | None, ttl: int, disposition: str | None = None
     ) -> str | None:

@@ -21,13 +21,13 @@ from tests.workers.releases.fakes import save_fake_release
 from workers.assembly.run import ToolError
 from workers.dispatch import build_queue as queue_module
 from workers.dispatch import celery_app as celery_side
-from workers.dispatch.build_job import BuildRequest, submit_claim
 from workers.dispatch.build_queue import DONE, FAILED, QUEUED, BuildQueue
+from workers.dispatch.build_request import BuildRequest, submit_claim
 from workers.dispatch.coordination import FileCoordination, make_coordination
 from workers.dispatch.shared_metrics import make_metrics
 from workers.errors import Unavailable
-from workers.outputs import finished_builds as builds_module
 from workers.outputs.schematics_store import save_schematic
+from workers.pipeline import build_once as builds_module
 from workers.pipeline.build_asset import build_asset
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile

@@ -11,14 +11,14 @@ import pytest
 from schematics import parse_schematic, schematic_id
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly.run import ToolError, run_tool
-from workers.outputs import finished_builds as builds_module
 from workers.outputs.finished_builds import (
     build_manifest_key,
-    content_type_for,
-    ensure_built,
     load_built,
 )
 from workers.pipeline import build_asset as build_module
+from workers.pipeline import build_once as builds_module
+from workers.pipeline.build_once import ensure_built
+from workers.planning.asset_kinds import content_type_for
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings

@@ -19,7 +19,6 @@ from workers.errors import InsufficientStorage
 from workers.outputs.finished_builds import (
     BUILDS_PREFIX,
     BuiltAsset,
-    StageClock,
     load_build,
     publish_build,
 )
@@ -29,6 +28,7 @@ from workers.outputs.storage_budget import (
     evict_to_budget,
     last_download_key,
 )
+from workers.pipeline.progress import StageClock
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import parse_profile
 from workers.releases.stored import Release, blob_key

@@ -14,7 +14,7 @@ from workers.catalog import add_overlay
 from workers.errors import InvalidRequest
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.pipeline.boot_media import SignerMismatch, check_signer
-from workers.pipeline.build_asset import asset_cmdline
+from workers.planning.cmdline import asset_cmdline
 from workers.releases.stored import load_release
 from workers.settings import Settings
 from workers.store import LocalStore

@@ -1,0 +1,51 @@
+"""Hashing files and streams in chunks: the one loop every digest of a large file goes through."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Hashes:
+    hexdigests: dict[str, str]  # by algorithm name ("sha256", "sha512")
+    size: int
+
+    @property
+    def sha256(self) -> str:
+        return self.hexdigests["sha256"]
+
+
+def _nothing() -> None:
+    """Called between chunks when the caller needs no pause."""
+
+
+def hash_reader(
+    reader: BinaryIO,
+    algorithms: Sequence[str] = ("sha256",),
+    between_chunks: Callable[[], None] = _nothing,
+) -> Hashes:
+    """Digests and size of what `reader` yields, read `CHUNK` bytes at a time;
+    `between_chunks` runs after each (a gevent web process yields there)."""
+    digests = [hashlib.new(name) for name in algorithms]
+    size = 0
+    while chunk := reader.read(CHUNK):
+        for digest in digests:
+            digest.update(chunk)
+        size += len(chunk)
+        between_chunks()
+    return Hashes({d.name: d.hexdigest() for d in digests}, size)
+
+
+def hash_file(path: Path, algorithms: Sequence[str] = ("sha256",)) -> Hashes:
+    with path.open("rb") as f:
+        return hash_reader(f, algorithms)
+
+
+def sha256_file(path: Path) -> str:
+    return hash_file(path).sha256
