@@ -16,8 +16,9 @@ from flask.testing import FlaskClient
 
 from factory import create_app, ui
 from factory.page_headers import CONTENT_SECURITY_POLICY
-from factory.ui import search_modules
+from factory.ui_steps import search_modules
 from tests.workers.releases.fakes import save_fake_release
+from workers import engine as engine_module
 from workers.catalog import install_bundled_extensions
 from workers.errors import InvalidRequest, NotImplementedYet
 from workers.planning.plans import Plan, make_plan
@@ -174,7 +175,7 @@ def test_assets_the_factory_cannot_build_say_why(
             raise NotImplementedYet(f"iso assets are not built yet: {profile.path}")
         return make_plan(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "make_plan", refuse_isos)
+    monkeypatch.setattr(engine_module, "make_plan", refuse_isos)
 
     html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
 
@@ -193,7 +194,7 @@ def test_the_users_mistakes_are_not_blamed_on_the_factory(
             raise InvalidRequest("the schematic asks for something isos cannot do")
         return make_plan(*args, **kwargs)
 
-    monkeypatch.setattr(ui, "make_plan", refuse_isos)
+    monkeypatch.setattr(engine_module, "make_plan", refuse_isos)
 
     html = client.get(f"/?{FINAL_METAL}").get_data(as_text=True)
 

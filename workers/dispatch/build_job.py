@@ -16,18 +16,15 @@ job for the same key waits for the lease holder and then finds the manifest. The
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any, Protocol
 
 from workers.assembly.run import ToolError
 from workers.dispatch.build_request import BuildRequest, build_lease, submit_claim
-from workers.dispatch.coordination import Coordination, Lease, make_coordination
-from workers.dispatch.shared_metrics import Metrics, make_metrics
+from workers.dispatch.coordination import Lease
+from workers.engine import Engine
 from workers.errors import FactoryError, Unavailable
-from workers.keys.signing import SigningKey, load_or_create_signing_key
 from workers.outputs.finished_builds import BuiltAsset, load_built
 from workers.outputs.schematics_store import load_schematic
 from workers.outputs.storage_budget import check_free_space, evict_to_budget
@@ -35,8 +32,7 @@ from workers.pipeline.build_once import ensure_built
 from workers.pipeline.workdirs import work_root
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import parse_profile
-from workers.settings import Settings
-from workers.store import Store, StoreUnavailable, make_store
+from workers.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,37 +48,13 @@ class InputsChanged(FactoryError):
     """The plan resolved on the worker is not the one the requester asked for."""
 
 
-class Runtime:
-    """What a job needs, made once per process (after the worker forks)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.pid = os.getpid()
-
-    @cached_property
-    def store(self) -> Store:
-        return make_store(self.settings)
-
-    @cached_property
-    def coordination(self) -> Coordination:
-        return make_coordination(self.settings)
-
-    @cached_property
-    def metrics(self) -> Metrics:
-        return make_metrics(self.settings)
-
-    @cached_property
-    def signing_key(self) -> SigningKey:
-        return load_or_create_signing_key(self.settings)
-
-
 class Reporter(Protocol):
     """Where a job reports its progress (the task state, in a worker)."""
 
     def progress(self, stage: str, percent: int) -> None: ...
 
 
-def resolve_plan(runtime: Runtime, request: BuildRequest) -> Plan:
+def resolve_plan(runtime: Engine, request: BuildRequest) -> Plan:
     store, settings = runtime.store, runtime.settings
     schematic = load_schematic(store, request.schematic)
     profile = parse_profile(request.path)
@@ -106,7 +78,7 @@ def summary(built: BuiltAsset, request: BuildRequest) -> dict[str, Any]:
     }
 
 
-def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> dict[str, Any]:
+def run_build(runtime: Engine, request: BuildRequest, reporter: Reporter) -> dict[str, Any]:
     """Build `request` unless it is built already; the summary of the stored build."""
     plan = resolve_plan(runtime, request)
     store = runtime.store
@@ -131,7 +103,7 @@ def run_build(runtime: Runtime, request: BuildRequest, reporter: Reporter) -> di
         lease.release()
 
 
-def _take_lease(runtime: Runtime, key: str) -> Lease | None:
+def _take_lease(runtime: Engine, key: str) -> Lease | None:
     """The build lease, None while someone else holds it. Redis down waits until it is back
     (with backoff): failing the build would not help, its message stays unacknowledged
     with this worker, and the outage may end in a second or in an hour."""
@@ -146,7 +118,7 @@ def _take_lease(runtime: Runtime, key: str) -> Lease | None:
 
 
 def _build(
-    runtime: Runtime, plan: Plan, request: BuildRequest, progress: Callable[[str, int], None]
+    runtime: Engine, plan: Plan, request: BuildRequest, progress: Callable[[str, int], None]
 ) -> BuiltAsset:
     kind = str(plan.kind)
     runtime.metrics.count("image_factory_builds_total", kind=kind)
@@ -182,7 +154,7 @@ def _build(
     return built
 
 
-def finish(runtime: Runtime, key: str) -> None:
+def finish(runtime: Engine, key: str) -> None:
     """The job ended for good (built or failed): the next request may enqueue again.
 
     Best effort: with Redis down the claim stays until its TTL, and a waiting request tells

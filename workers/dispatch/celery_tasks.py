@@ -18,12 +18,13 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from workers.assembly.run import ToolError
-from workers.dispatch.build_job import Runtime, finish, run_build
+from workers.dispatch.build_job import finish, run_build
 from workers.dispatch.build_request import BuildRequest
 from workers.dispatch.celery_app import BUILD_TASK, FactoryCelery
+from workers.engine import Engine
 from workers.errors import FactoryError, Unavailable
 from workers.pipeline.progress import StageClock
-from workers.store import StoreUnavailable
+from workers.store import StoreUnavailable, make_store
 
 log = logging.getLogger(__name__)
 
@@ -132,12 +133,14 @@ def register(app: FactoryCelery) -> FactoryCelery:
     return app
 
 
-_runtimes: dict[int, Runtime] = {}
+# By app: the process that made it and the engine.
+_runtimes: dict[int, tuple[int, Engine]] = {}
 
 
-def _runtime(app: FactoryCelery) -> Runtime:
-    """One `Runtime` per app and process: made after the worker forks its pool."""
+def _runtime(app: FactoryCelery) -> Engine:
+    """One engine per app and process: made after the worker forks its pool (connections
+    must not be shared across a fork)."""
     found = _runtimes.get(id(app))
-    if found is None or found.pid != os.getpid():
-        found = _runtimes[id(app)] = Runtime(app.settings)
-    return found
+    if found is None or found[0] != os.getpid():
+        found = _runtimes[id(app)] = (os.getpid(), Engine(app.settings, make_store(app.settings)))
+    return found[1]
