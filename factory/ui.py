@@ -25,6 +25,7 @@ from factory import downloads
 from factory.bodies import load_small_body
 from factory.engine import engine
 from factory.i18n import _, remember_language
+from factory.offered import version_policy
 from factory.services import services
 from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
@@ -88,7 +89,8 @@ class Releases:
 
     @property
     def versions(self) -> list[str]:
-        return self._once(("versions",), lambda: list_versions(self.store))
+        offered = version_policy().offered
+        return self._once(("versions",), lambda: offered(list_versions(self.store)))
 
     def has_arch(self, version: str, arch: str) -> bool:
         def read() -> bool:

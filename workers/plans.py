@@ -44,6 +44,7 @@ from workers.catalog.records import ORIGIN_UPLOAD
 from workers.catalog.resolutions import resolve_durably
 from workers.errors import Gone, InvalidRequest
 from workers.profiles import Kind, Profile, check_buildable
+from workers.releases.availability import VersionPolicy
 from workers.releases.catalog import Release, blob_key, load_release
 from workers.releases.modules import module_index, resolve_modules
 from workers.releases.versions import normalize_version
@@ -225,6 +226,7 @@ def make_plan(
     """
     check_buildable(profile)
     version = normalize_version(version)
+    VersionPolicy.from_settings(settings).check(version)
     release = load_release(store, version, profile.arch)
     custom = schematic.customization
     _check_unsupported(schematic, profile, version)
