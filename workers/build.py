@@ -112,7 +112,7 @@ def _step(what: str) -> Iterator[None]:
 
 def _layer_step(ext: ExtensionInput) -> str:
     if ext.source == SOURCE_BLOB:
-        return "building the schematic's own layer"
+        return f"building the schematic's own {ext.name} layer"
     return f"building the layer of extension {ext.name} {ext.version}"
 
 
