@@ -36,6 +36,7 @@ from factory.delivery import (
 )
 from factory.engine import Engine, engine
 from factory.errors import text_error
+from workers.airgap.trust import trusted_hints
 from workers.builds import BuiltAsset, discard_build
 from workers.errors import FactoryError
 from workers.jobs import BuildRequest
@@ -221,12 +222,14 @@ def _stored_at(eng: Engine, built: BuiltAsset) -> int:
 
 def _bundle(eng: Engine, built: BuiltAsset) -> bytes:
     """The bundle signed at publish time, or (a manifest from before signing moved there, or
-    signed with a key this service no longer uses) one signed now with the current key."""
+    signed with a key this service no longer uses) one signed now with the current key.
+    A bundle signed by the exporter of an imported air-gap bundle is served as it is."""
     bundle = built.sigstore_bundle
     hint = (
         bundle.get("verificationMaterial", {}).get("publicKey", {}).get("hint") if bundle else None
     )
-    if bundle is None or hint != eng.signing_key.public_key_hint:
+    own = eng.signing_key.public_key_hint
+    if bundle is None or (hint != own and hint not in trusted_hints(eng.store)):
         return bundle_json(eng.signing_key.sigstore_bundle(built.sha256))
     return bundle_json(dict(bundle))
 
