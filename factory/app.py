@@ -20,6 +20,7 @@ from factory import (
     pxe,
     registry,
     secureboot,
+    talosctl,
     tenancy,
     ui,
 )
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     builds.bp,
     metrics.bp,
     tenancy.bp,
+    talosctl.bp,
 )
 
 

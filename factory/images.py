@@ -173,7 +173,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     else:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
-        return bundle_response(_bundle(eng, built), filename)
+        return bundle_response(signed_bundle(eng, built), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)
@@ -220,7 +220,7 @@ def _stored_at(eng: Engine, built: BuiltAsset) -> int:
     return int(eng.store.stat(built.blob).modified)
 
 
-def _bundle(eng: Engine, built: BuiltAsset) -> bytes:
+def signed_bundle(eng: Engine, built: BuiltAsset) -> bytes:
     """The bundle signed at publish time, or (a manifest from before signing moved there, or
     signed with a key this service no longer uses) one signed now with the current key.
     A bundle signed by the exporter of an imported air-gap bundle is served as it is."""

@@ -27,7 +27,8 @@ from workers.catalog.resolutions import PINS_PREFIX, REFERENCES_PREFIX, RESOLUTI
 from workers.errors import NotFound
 from workers.plans import make_plan
 from workers.profiles import parse_profile
-from workers.releases.catalog import RELEASES_PREFIX, blob_key
+from workers.releases.catalog import RELEASES_PREFIX, blob_key, list_versions
+from workers.releases.clients import load_clients
 from workers.releases.manifest import Manifest
 from workers.schematics_store import load_schematic, schematic_key
 from workers.secureboot import load_or_create_secureboot_key
@@ -151,11 +152,13 @@ def _signed(store: Store, built: BuiltAsset, key: SigningKey) -> BuiltAsset:
 def _catalog_keys(store: Store) -> set[str]:
     keys = {key for prefix in CATALOG_PREFIXES for key in store.list(prefix)}
     keys.discard(STAMP_KEY)
-    # The files a release manifest names are blobs by digest.
+    # The files a release manifest or client index names are blobs by digest.
     for key in [k for k in keys if k.startswith(RELEASES_PREFIX)]:
         if key.endswith("/manifest.json"):
             manifest = Manifest.from_json(store.get_bytes(key))
             keys |= {blob_key(entry.sha256) for entry in manifest.files.values()}
+    for version in list_versions(store):
+        keys |= {client.blob for client in load_clients(store, version).values()}
     return keys
 
 

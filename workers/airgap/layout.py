@@ -22,8 +22,15 @@ OBJECTS_DIR = "objects/"
 SIGNING_KEY_NAME = "keys/signing-key.pub"
 SECUREBOOT_CERT_NAME = "keys/secureboot-cert.pem"
 
-# Catalog-wide state copied whole: releases and what describes them, extension and overlay
-# records and their tars, withdrawals. (`extensions/stamp` is per store: the importer
-# refreshes its own.) Tokens, audit, usage, deployment keys and build caches stay behind.
-CATALOG_PREFIXES = ("releases/", "module-indexes/", "extensions/", "overlays/", "withdrawn/")
-STAMP_KEY = "extensions/stamp"
+# Catalog-wide state copied whole: releases and what describes them (client binaries
+# included), extension and overlay records and their tars, withdrawals. (`extensions/stamp`
+# is per store: the importer refreshes its own.) Tokens, audit, usage, deployment keys and
+# build caches stay behind.
+CATALOG_PREFIXES = (
+    "releases/",
+    "module-indexes/",
+    "extensions/",
+    "overlays/",
+    "withdrawn/",
+    "talosctl/",
+)

@@ -23,14 +23,17 @@ from schematics import parse_schematic
 from tests.workers.releases.fakes import fake_files, fake_manifest, save_fake_release
 from workers.airgap.layout import INDEX_NAME, OBJECTS_DIR, SIGNING_KEY_NAME
 from workers.releases.catalog import save_release
+from workers.releases.clients import import_clients
 from workers.schematics_store import save_schematic
 from workers.settings import Settings
+from workers.signing import load_or_create_signing_key
 from workers.store import LocalStore
 
 pytestmark = pytest.mark.integration
 
 ASSETS = ("kernel-amd64", "initramfs-amd64.xz", "cmdline-metal-amd64", "extensions-amd64.sqsh")
 SCHEMATIC = b"customization:\n  extraKernelArgs: [console=ttyS0, air=gap]\n"
+CLIENT = "talosctl-linux-amd64"
 OTHER = b"customization:\n  extraKernelArgs: [not=exported]\n"
 
 
@@ -49,6 +52,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str,
     store = LocalStore(side_a / "store")
     save_fake_release(store, "v1.0.0", root / "releases")
     sid = save_schematic(store, parse_schematic(SCHEMATIC))
+    clients = root / "clients"
+    clients.mkdir()
+    (clients / CLIENT).write_bytes(b"\x7fELF the client")
+    import_clients(store, "v1.0.0", clients, load_or_create_signing_key(Settings(data_dir=side_a)))
     other = save_schematic(store, parse_schematic(OTHER))
     bundle = root / "bundle.tar"
     asset_args = [arg for path in ASSETS for arg in ("--asset", path)]
@@ -85,10 +92,11 @@ def test_the_other_side_serves_the_same_bytes_signed_by_the_exporter(
     assert app_b.get("/versions").get_json() == app_a.get("/versions").get_json()
     assert app_b.get(f"/schematics/{sid}").data == app_a.get(f"/schematics/{sid}").data
     assert app_b.get(f"/schematics/{other}").status_code == 404
-    for path in ASSETS:
-        url = f"/image/{sid}/v1.0.0/{path}"
+    assert app_b.get("/talosctl/v1.0.0").get_json() == app_a.get("/talosctl/v1.0.0").get_json()
+    urls = [f"/image/{sid}/v1.0.0/{path}" for path in ASSETS] + [f"/talosctl/v1.0.0/{CLIENT}"]
+    for url in urls:
         there, here = app_a.get(url), app_b.get(url)
-        assert (there.status_code, here.status_code) == (200, 200), path
+        assert (there.status_code, here.status_code) == (200, 200), url
         assert hashlib.sha256(here.data).hexdigest() == hashlib.sha256(there.data).hexdigest()
         checksum = app_b.get(url + ".sha256").data.decode().split()[0]
         assert checksum == hashlib.sha256(here.data).hexdigest()
