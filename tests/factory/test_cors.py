@@ -112,3 +112,18 @@ def test_origin_patterns() -> None:
     assert pattern.allows("https://X.Example.org")
     assert not pattern.allows("https://example.org")
     assert not pattern.allows("https://x.example.org.evil")
+
+
+def test_preflights_need_no_token_in_a_private_factory(
+    settings: Settings, store: LocalStore
+) -> None:
+    """A browser sends no credentials with a preflight: it is answered before the token check
+    (upstream's CORS handler wraps its router), the actual request still needs one."""
+    private = create_app(Settings(data_dir=settings.data_dir, auth="all"), store=store)
+    client = private.test_client()
+    preflight = client.options("/versions", headers=PREFLIGHT)
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    actual = client.get("/versions", headers={"Origin": ORIGIN})
+    assert actual.status_code == 401
+    assert actual.headers["Access-Control-Allow-Origin"] == "*"

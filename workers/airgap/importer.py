@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from workers.store.base import validate_key
 
 _CHUNK = 1 << 20
 _BLOBS = "blobs/sha256/"
+# It becomes the stored object's Content-Type (an S3 header): a plain media type only.
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ def _parse_index(data: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"bundle: {INDEX_NAME} is not a format {BUNDLE_FORMAT} index")
     if not isinstance(index.get("objects"), dict) or not isinstance(index.get("assets"), list):
         raise InvalidRequest(f"bundle: {INDEX_NAME} lacks objects or assets")
+    fields = ("schematic", "version", "path", "key", "sha256")
+    for asset in index["assets"]:
+        if not isinstance(asset, dict) or not all(isinstance(asset.get(f), str) for f in fields):
+            raise InvalidRequest(f"bundle: {INDEX_NAME} lists a malformed asset")
     return index
 
 
@@ -124,6 +131,8 @@ def _check_object(key: str, entry: object, size: int) -> None:
         raise InvalidRequest(f"bundle: invalid object name {key!r}") from None
     if not isinstance(entry, dict) or entry.get("size") != size:
         raise InvalidRequest(f"bundle: object {key} is not listed with that size")
+    if not _CONTENT_TYPE.match(str(entry.get("content_type"))):
+        raise InvalidRequest(f"bundle: object {key} has an invalid content type")
 
 
 def _spool_checked(reader: Any, dest: Path, key: str, entry: dict[str, Any]) -> None:

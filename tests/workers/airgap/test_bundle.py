@@ -175,3 +175,58 @@ def test_an_object_held_with_other_bytes_stops_the_import(
     assert result.exit_code == 1
     assert "already holds releases/v1.0.0/amd64/manifest.json with other bytes" in result.output
     assert sorted(store.list("")) == before
+
+
+def _tar(dest: Path, members: list[tuple[str, bytes]], link: str = "") -> Path:
+    with tarfile.open(dest, "w") as out:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            out.addfile(info)
+    return dest
+
+
+INDEX = json.dumps({"format": 1, "objects": {}, "assets": []}).encode()
+
+
+@pytest.mark.parametrize(
+    ("members", "link", "said"),
+    [
+        ([], "", "bundle: empty"),
+        ([("objects/x", b"")], "", "the first member must be bundle.json"),
+        ([(INDEX_NAME, b"{")], "", "bundle.json is not JSON"),
+        ([(INDEX_NAME, INDEX), ("objects/../escape", b"")], "", "invalid object name"),
+        ([(INDEX_NAME, INDEX), ("objects/unlisted", b"")], "", "object unlisted is not listed"),
+        ([(INDEX_NAME, INDEX)], "objects/link", "objects/link is not a regular file"),
+        ([(INDEX_NAME, INDEX)], "", f"{SIGNING_KEY_NAME} is missing"),
+    ],
+)
+def test_malformed_bundles_are_refused_saying_why(
+    tmp_path: Path, members: list[tuple[str, bytes]], link: str, said: str
+) -> None:
+    bundle = _tar(tmp_path / "bad.tar", members, link)
+    side_b = tmp_path / "b"
+    result = CliRunner().invoke(
+        main, ["import-bundle", str(bundle)], env={"IMAGE_FACTORY_DATA_DIR": str(side_b)}
+    )
+    assert result.exit_code == 1
+    assert said in result.output
+    assert "Traceback" not in result.output
+    assert not (side_b / "store").exists() or not any(
+        p.is_file() for p in (side_b / "store").rglob("*")
+    )
+
+
+def test_a_file_that_is_no_tar_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    result = CliRunner().invoke(
+        main, ["import-bundle", str(junk)], env={"IMAGE_FACTORY_DATA_DIR": str(tmp_path / "b")}
+    )
+    assert result.exit_code == 1
+    assert "bundle: not a readable tar" in result.output
