@@ -20,12 +20,15 @@ from factory import (
     pxe,
     registry,
     secureboot,
+    talosctl,
     tenancy,
     ui,
 )
 from factory.auth import install_auth
+from factory.cors import install_cors
 from factory.errors import register_error_handlers
 from factory.i18n import init_i18n
+from factory.offered import install_version_policy
 from factory.services import EXTENSION_KEY, Services
 from factory.urls import trust_proxies
 from workers.settings import Settings
@@ -48,6 +51,7 @@ BLUEPRINTS = (
     builds.bp,
     metrics.bp,
     tenancy.bp,
+    talosctl.bp,
 )
 
 
@@ -62,7 +66,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    install_cors(app, settings.allowed_origins)
     install_auth(app, settings.auth)
+    install_version_policy(app, settings)
     init_i18n(app)
     trust_proxies(app, settings.trusted_proxies)
 

@@ -8,6 +8,7 @@ import click
 
 from factory.commands.audit import audit
 from factory.commands.build import build
+from factory.commands.export import export, import_bundle
 from factory.commands.extension import extension
 from factory.commands.prepare import prepare
 from factory.commands.release import release
@@ -46,3 +47,5 @@ main.add_command(worker)
 main.add_command(prepare)
 main.add_command(token)
 main.add_command(audit)
+main.add_command(export)
+main.add_command(import_bundle)

@@ -37,11 +37,11 @@ from factory.delivery import (
 )
 from factory.engine import engine
 from factory.errors import text_error
+from factory.sidecars import signed_bundle, split_suffix
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.dispatch.build_request import BuildRequest
 from workers.engine import Engine
 from workers.errors import FactoryError
-from workers.keys.signing import bundle_json
 from workers.outputs.finished_builds import BuiltAsset, discard_build
 from workers.planning.plans import Plan
 from workers.planning.profiles import parse_profile
@@ -52,21 +52,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("images", __name__)
 
 PEM_TYPE = "application/x-pem-file"
-# Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
-SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "sha512"))
 RETRY_AFTER_BUILDING = "10"
 # Redirects and checksum files may rely on a digest check this recent (no store round trip).
 TRUST_SECONDS = 10.0
 # A range is served from a blob hashed in full (by a check or a whole download) this recently.
 RANGE_REHASH_SECONDS = 60.0
-
-
-def split_suffix(path: str) -> tuple[str, str]:
-    """(asset path, "" | "sha256" | "sha512" | "sigstore")."""
-    for suffix, wanted in SUFFIXES:
-        if path.endswith(suffix) and len(path) > len(suffix):
-            return path.removesuffix(suffix), wanted
-    return path, ""
 
 
 def prefers_async(req: Request) -> bool:
@@ -146,7 +136,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     else:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
-        return bundle_response(_bundle(eng, built), filename)
+        return bundle_response(signed_bundle(eng, built), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)
@@ -191,18 +181,6 @@ def _record_download(eng: Engine, key: str) -> None:
 def _stored_at(eng: Engine, built: BuiltAsset) -> int:
     """Last-Modified for builds recorded before manifests carried their time."""
     return int(eng.store.stat(built.blob).modified)
-
-
-def _bundle(eng: Engine, built: BuiltAsset) -> bytes:
-    """The bundle signed at publish time, or (a manifest from before signing moved there, or
-    signed with a key this service no longer uses) one signed now with the current key."""
-    bundle = built.sigstore_bundle
-    hint = (
-        bundle.get("verificationMaterial", {}).get("publicKey", {}).get("hint") if bundle else None
-    )
-    if bundle is None or hint != eng.signing_key.public_key_hint:
-        return bundle_json(eng.signing_key.sigstore_bundle(built.sha256))
-    return bundle_json(dict(bundle))
 
 
 @bp.route("/oci/cosign/signing-key.pub", methods=["GET"])

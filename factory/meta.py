@@ -1,7 +1,7 @@
 """Release metadata routes: the version list and each release's kernel modules.
 
-- `GET /versions` → JSON array of release versions, ascending (upstream shape);
-  `?broken=true` → the broken-version list, always `[]` here.
+- `GET /versions` → JSON array of the release versions offered, ascending (upstream shape);
+  `?broken=true` → the configured broken versions (`IMAGE_FACTORY_BROKEN_VERSIONS`).
 - `GET /version/<version>/kernel-modules/<arch>` → JSON array of every loadable module
   name of that release (names normalised with `_`). The version may be given with or
   without `v`; malformed version or arch → 400, unknown release → 404.
@@ -13,6 +13,7 @@ import json
 
 from flask import Blueprint, Response, request
 
+from factory.offered import version_policy
 from factory.services import services
 from workers.releases.modules import module_index
 from workers.releases.stored import list_versions, load_release
@@ -26,9 +27,10 @@ def _json(value: object) -> Response:
 
 @bp.route("/versions", methods=["GET"])
 def versions() -> Response:
+    policy = version_policy()
     if request.args.get("broken") == "true":
-        return _json([])
-    return _json(list_versions(services().store))
+        return _json(list(policy.broken))
+    return _json(policy.offered(list_versions(services().store)))
 
 
 @bp.route("/version/<version>/kernel-modules/<arch>", methods=["GET"])

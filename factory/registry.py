@@ -28,6 +28,7 @@ from flask import Blueprint, Response, request
 from factory.clients import client_identity
 from factory.engine import engine
 from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
+from factory.offered import version_policy
 from factory.services import services
 from schematics import Schematic
 from workers.dispatch.build_queue import DONE, FAILED
@@ -131,7 +132,8 @@ def _as_registry_error(error: Exception) -> RegistryError:
     return RegistryError("internal server error")
 
 
-@bp.route("/v2/", methods=["GET"])
+# `/v2` answers as `/v2/` (upstream routes both), not with a redirect to it.
+@bp.route("/v2/", methods=["GET"], strict_slashes=False)
 def ping() -> Response:
     return Response("{}\n", status=200, mimetype="application/json")
 
@@ -146,7 +148,7 @@ def manifest(image: str, schematic_id: str, reference: str) -> Response:
     else:
         tag = check_tag(reference)
         if wants_release(tag):
-            version = resolve_version(svc.store, tag)
+            version = resolve_version(svc.store, tag, version_policy())
             build = _through_workers(engine(), repo.schematic_id)
             record = ensure_published(svc.store, svc.settings, repo, schematic, version, build)
             descriptor = record.descriptor
@@ -209,7 +211,8 @@ def referrers(image: str, schematic_id: str, digest: str) -> Response:
 def tags(image: str, schematic_id: str) -> Response:
     svc = services()
     repo, _ = _repository(svc.store, image, schematic_id)
-    names = set(content.stored_tags(svc.store, repo)) | set(available_versions(svc.store))
+    offered = available_versions(svc.store, version_policy())
+    names = set(content.stored_tags(svc.store, repo)) | set(offered)
     if _has_latest(svc.store):
         names.add("latest")
     listed = sorted(names)
@@ -271,7 +274,7 @@ def _repository(store: Store, image: str, schematic_id: str) -> tuple[Repository
 
 def _has_latest(store: Store) -> bool:
     try:
-        resolve_version(store, "latest")
+        resolve_version(store, "latest", version_policy())
     except ManifestUnknown:
         return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from factory.offered import version_policy
 from factory.services import services
 from workers.catalog import ExtensionRecord, OverlayRecord, catalog_for, overlay_catalog_for
 from workers.errors import NotFound
@@ -29,7 +30,8 @@ class Releases:
 
     @property
     def versions(self) -> list[str]:
-        return self._once(("versions",), lambda: list_versions(self.store))
+        offered = version_policy().offered
+        return self._once(("versions",), lambda: offered(list_versions(self.store)))
 
     def has_arch(self, version: str, arch: str) -> bool:
         def read() -> bool:

@@ -61,6 +61,12 @@ class Settings:
     secureboot_key: str = ""
     secureboot_cert: str = ""
     secureboot_well_known_certs: str = ""
+    # Upstream's `http.allowedOrigins`: comma-separated origins CORS answers for (`*`: any).
+    allowed_origins: str = "*"
+    # Upstream's `build.minTalosVersion` and `build.brokenTalosVersions` (comma-separated):
+    # releases below the one or named by the other are not offered (`/versions`, builds).
+    min_version: str = ""
+    broken_versions: str = ""
 
     @property
     def uses_s3(self) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from workers.errors import FactoryError
+from workers.keys.signing import load_or_create_signing_key
+from workers.releases.clients import import_clients
 from workers.releases.importer import import_release
 from workers.releases.reference import build_reference_release
 from workers.releases.stored import list_versions
@@ -61,12 +63,20 @@ def build_reference(version: str, arch: str, source_date_epoch: int | None) -> N
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--version", "version", required=True, help="Release version, e.g. v1.9.0.")
 @click.option("--arch", required=True, type=click.Choice(ARCHES))
-def import_(directory: Path, version: str, arch: str) -> None:
-    """Import boot assets from DIRECTORY (our layout or a Talos imager's usr/install/<arch>)."""
+@click.option(
+    "--clients",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory with the release's talosctl-<os>-<arch>[.exe] files (default: DIRECTORY).",
+)
+def import_(directory: Path, version: str, arch: str, clients: Path | None) -> None:
+    """Import boot assets from DIRECTORY (our layout or a Talos imager's usr/install/<arch>),
+    and the client binaries (talosctl) found beside them, served at /talosctl/<version>."""
     settings = Settings.from_env()
+    store = make_store(settings)
     try:
         imported = import_release(
-            make_store(settings),
+            store,
             directory,
             version=version,
             arch=arch,
@@ -75,6 +85,9 @@ def import_(directory: Path, version: str, arch: str) -> None:
             work_dir=settings.data_dir / "tmp",
             progress=_progress,
         )
+        key = load_or_create_signing_key(settings)
+        for client in import_clients(store, imported.version, clients or directory, key):
+            _progress(f"client {client.name} sha256:{client.sha256}")
     except (FactoryError, ValueError) as exc:
         raise _fail(exc) from exc
     click.echo(f"{imported.version} {imported.arch} {imported.digest}")

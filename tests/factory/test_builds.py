@@ -13,7 +13,8 @@ import pytest
 from flask import request
 
 from factory.builds import event_stream
-from factory.images import prefers_async, split_suffix
+from factory.images import prefers_async
+from factory.sidecars import split_suffix
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers.dispatch.build_queue import DONE, QUEUED, RUNNING, BuildStatus

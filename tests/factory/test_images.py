@@ -73,6 +73,12 @@ def test_cmdline(srv: Served) -> None:
     assert response.data == b"talos.platform=metal console=ttyS0"
 
 
+def test_alibabacloud_is_a_platform(srv: Served) -> None:
+    response = srv.client.get(srv.url("cmdline-alibabacloud-amd64"))
+    assert response.status_code == 200
+    assert response.data.startswith(b"talos.platform=alibabacloud ")
+
+
 def test_head_sends_headers_only(srv: Served) -> None:
     response = srv.client.head(srv.url("cmdline-aws-amd64"))
     assert response.status_code == 200

@@ -78,6 +78,14 @@ def test_ping(client: FlaskClient) -> None:
     assert client.get("/v2/").get_json() == {}
 
 
+def test_ping_without_the_slash_answers_too(client: FlaskClient) -> None:
+    """Upstream routes `/v2` itself (Docker's and containerd's probe): 200, no redirect."""
+    for response in (client.get("/v2"), client.head("/v2")):
+        assert response.status_code == 200
+        assert "Location" not in response.headers
+        assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
 def test_manifest_by_tag_is_an_oci_index(client: FlaskClient, sid: str) -> None:
     response = _index(client, sid)
 

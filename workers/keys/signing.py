@@ -26,6 +26,14 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 DEFAULT_KEY_FILE = Path("keys") / "signing-key.pem"
 
 
+def public_key_hint(public_key: ec.EllipticCurvePublicKey) -> str:
+    """base64(sha256(PKIX DER)), the key hint Sigstore bundles carry."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
 @dataclass(frozen=True)
 class SigningKey:
     private_key: ec.EllipticCurvePrivateKey
@@ -38,11 +46,7 @@ class SigningKey:
 
     @property
     def public_key_hint(self) -> str:
-        """base64(sha256(PKIX DER)), the key hint Sigstore bundles carry."""
-        der = self.private_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return base64.b64encode(hashlib.sha256(der).digest()).decode()
+        return public_key_hint(self.private_key.public_key())
 
     def sign_digest(self, sha256_digest: bytes) -> bytes:
         """DER ECDSA signature over data whose SHA-256 is `sha256_digest`."""

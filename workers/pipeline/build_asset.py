@@ -102,7 +102,9 @@ def _step(what: str) -> Iterator[None]:
 
 def _layer_step(ext: ExtensionInput) -> str:
     if ext.source == SOURCE_BLOB:
-        return "building the schematic's own layer"
+        # The schematic's own layer, or its embedded-config one.
+        layer = "own" if ext.name == "schematic" else ext.name
+        return f"building the schematic's {layer} layer"
     return f"building the layer of extension {ext.name} {ext.version}"
 
 

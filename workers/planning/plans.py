@@ -36,6 +36,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from extensions.embedded_config import (
+    EMBEDDED_CONFIG_EXTENSION,
+    embedded_config_version,
+    make_embedded_config_extension,
+)
 from extensions.schematic_ext import make_schematic_extension, schematic_author
 from schematics import Bootloader, Schematic, canonical_bytes
 from workers.assembly.sdboot import enroll_mode
@@ -51,9 +56,11 @@ from workers.keys.secureboot_key import (
 )
 from workers.pipeline.sandbox_policy import refuse_unsandboxed
 from workers.planning.profiles import Kind, Profile, check_buildable
+from workers.releases.availability import VersionPolicy
+from workers.releases.importer import TALOS_LAYOUT
 from workers.releases.modules import module_index, resolve_modules
 from workers.releases.stored import Release, blob_key, load_release
-from workers.releases.versions import normalize_version
+from workers.releases.versions import normalize_version, version_key
 from workers.settings import Settings
 from workers.store import Store
 
@@ -66,6 +73,9 @@ WITH_EXTENSIONS = frozenset(
     {Kind.INITRAMFS, Kind.ISO, Kind.IMAGE, Kind.UKI, Kind.INSTALLER, Kind.SYSEXT}
 )
 WITH_KERNEL_ARGS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.IMAGE, Kind.UKI})
+# What boots carries the embedded configuration (upstream's table); the sysext is extensions only.
+WITH_EMBEDDED_CONFIG = frozenset({Kind.INITRAMFS, Kind.ISO, Kind.IMAGE, Kind.UKI, Kind.INSTALLER})
+EMBEDDED_CONFIG_SINCE = (1, 12, 0)
 WITH_BOOTLOADER = frozenset({Kind.ISO, Kind.IMAGE})
 WITH_ENROLLMENT = frozenset({Kind.ISO, Kind.IMAGE})
 SECTOR_SIZES = (512, 4096)
@@ -73,7 +83,8 @@ SECTOR_SIZES = (512, 4096)
 
 @dataclass(frozen=True)
 class ExtensionInput:
-    """One layer source, in schematic order; the schematic extension comes last."""
+    """One layer source, in schematic order; then the schematic extension, then the
+    `embedded-config` one when the schematic has a configuration."""
 
     name: str
     version: str
@@ -231,9 +242,10 @@ def make_plan(
     """
     check_buildable(profile)
     version = normalize_version(version)
+    VersionPolicy.from_settings(settings).check(version)
     release = load_release(store, version, profile.arch)
     custom = schematic.customization
-    _check_unsupported(schematic, profile, version)
+    _check_unsupported(schematic, profile, release)
     kind = profile.kind
     has_cmdline = kind in WITH_KERNEL_ARGS or (kind is Kind.INSTALLER and profile.secureboot)
     plan = Plan(profile=profile, version=version, release_digest=release.digest)
@@ -241,9 +253,13 @@ def make_plan(
         extensions, withdrawn = _extensions(
             store, schematic, schematic_id, release, settings, record
         )
+        embedded: tuple[ExtensionInput, ...] = ()
+        if kind in WITH_EMBEDDED_CONFIG and custom.embedded_machine_configuration:
+            # After every other layer, as Talos' imager appends it.
+            embedded = (_embedded_config(store, schematic, release),)
         plan = replace(
             plan,
-            extensions=extensions,
+            extensions=extensions + embedded,
             withdrawn=withdrawn,
             kernel_modules=_kernel_modules(store, release, custom.kernel_modules, record),
         )
@@ -309,15 +325,29 @@ def _secureboot(schematic: Schematic, profile: Profile, settings: Settings) -> S
     return SecureBootInput(cert, enroll, well_known)
 
 
-def _check_unsupported(schematic: Schematic, profile: Profile, version: str) -> None:
-    custom = schematic.customization
-    kind = profile.kind
+def _check_unsupported(schematic: Schematic, profile: Profile, release: Release) -> None:
+    # Talos reads an embedded configuration from 1.12 on (upstream's quirk and words); the
+    # reference OS reads it in every version.
     if (
-        custom.embedded_machine_configuration
-        and kind is not Kind.KERNEL
-        and kind is not Kind.CMDLINE
+        schematic.customization.embedded_machine_configuration
+        and profile.kind in WITH_EMBEDDED_CONFIG
+        and release.origin.get("imported_layout") == TALOS_LAYOUT
+        and version_key(release.version)[:3] < EMBEDDED_CONFIG_SINCE
     ):
-        raise InvalidRequest(f"embedding configuration is not supported for version {version}")
+        raise InvalidRequest(
+            f"embedding configuration is not supported for Talos version {release.version}"
+        )
+
+
+def _embedded_config(store: Store, schematic: Schematic, release: Release) -> ExtensionInput:
+    """The `embedded-config` layer, stored as a blob as the schematic layer is."""
+    config = schematic.customization.embedded_machine_configuration.encode()
+    tar = make_embedded_config_extension(config, release.source_date_epoch)
+    digest = hashlib.sha256(tar).hexdigest()
+    if not store.exists(blob_key(digest)):
+        store.put_bytes(blob_key(digest), tar, content_type="application/x-tar")
+    version = embedded_config_version(config)
+    return ExtensionInput(EMBEDDED_CONFIG_EXTENSION, version, digest, SOURCE_BLOB)
 
 
 def _extensions(

@@ -73,6 +73,8 @@ PLATFORMS: dict[str, Platform] = {
         Platform("exoscale", "Exoscale", "qcow2", ("disk",), _BOTH),
         Platform("opennebula", "OpenNebula", "raw.zst", ("disk", "iso"), _BOTH),
         Platform("scaleway", "Scaleway", "raw.zst", ("disk", "iso"), _BOTH),
+        # Talos 1.14: disk images only, qcow2 with the default `cluster_size=8k`.
+        Platform("alibabacloud", "AlibabaCloud", "qcow2", ("disk",), _BOTH),
     )
 }
 

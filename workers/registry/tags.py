@@ -9,6 +9,7 @@ from __future__ import annotations
 from workers.errors import InvalidRequest
 from workers.planning.profiles import BUILT_ARCHES
 from workers.registry.errors import ManifestUnknown
+from workers.releases.availability import OFFER_ALL, VersionPolicy
 from workers.releases.stored import list_arches, list_versions
 from workers.releases.versions import normalize_version
 from workers.store import Store
@@ -27,18 +28,18 @@ def wants_release(tag: str) -> bool:
     return True
 
 
-def available_versions(store: Store) -> list[str]:
-    """Releases with an architecture this factory builds, ascending."""
+def available_versions(store: Store, policy: VersionPolicy = OFFER_ALL) -> list[str]:
+    """Releases the policy offers with an architecture this factory builds, ascending."""
     return [
         version
-        for version in list_versions(store)
+        for version in policy.offered(list_versions(store))
         if any(arch in BUILT_ARCHES for arch in list_arches(store, version))
     ]
 
 
-def resolve_version(store: Store, tag: str) -> str:
+def resolve_version(store: Store, tag: str, policy: VersionPolicy = OFFER_ALL) -> str:
     """The release a tag names: `latest` = the newest non-prerelease, `1.0.0` = `v1.0.0`."""
-    versions = available_versions(store)
+    versions = available_versions(store, policy)
     if tag == LATEST:
         stable = [v for v in versions if "-" not in v.partition("+")[0]]
         if not stable:

@@ -60,6 +60,8 @@ Progress = Callable[[str], None]
 
 TALOS_FILES = (VMLINUZ, INITRAMFS, SYSTEMD_BOOT, SYSTEMD_STUB)
 SETTINGS_FILES = ("release.yaml", "release.json")
+# `origin.imported_layout` of a release imported from a Talos imager's files.
+TALOS_LAYOUT = "talos-imager"
 _SETTINGS_KEYS = {"kernel_args", "platform_args", "source_date_epoch", "origin"}
 _PE_FILES = (VMLINUZ, SYSTEMD_BOOT, SYSTEMD_STUB)
 _GRUB_PACKAGES = {
@@ -106,7 +108,7 @@ def import_release(
     with tempfile.TemporaryDirectory(prefix="import-", dir=work_dir) as tmp_name:
         tmp = Path(tmp_name)
         files = {name: root / name for name in RELEASE_FILES if (root / name).is_file()}
-        layout = "factory" if len(files) == len(RELEASE_FILES) else "talos-imager"
+        layout = "factory" if len(files) == len(RELEASE_FILES) else TALOS_LAYOUT
         for name in _PE_FILES:
             _check_pe(files[name], name)
         progress(f"checking {INITRAMFS}")

@@ -199,12 +199,6 @@ def test_the_recipe_version_is_part_of_the_key(stocked: LocalStore, settings: Se
             InvalidRequest,
             'overlay "noboard" is not available for version v1.0.0',
         ),
-        (
-            BASE + "  embeddedMachineConfiguration: 'x: 1'\n",
-            "metal-amd64.iso",
-            InvalidRequest,
-            "embedding configuration is not supported for version v1.0.0",
-        ),
         (BASE, "metal-arm64-uki.efi", NotImplementedYet, "arm64 assets are not built yet"),
         (BASE, "foo-amd64.iso", InvalidRequest, 'unknown platform "foo"'),
     ],

@@ -104,6 +104,9 @@ def test_format_options_follow_upstream_defaults() -> None:
     assert parse_profile("metal-amd64.qcow2").disk_format_options == "cluster_size=8k"
     assert parse_profile("azure-amd64.vhd").disk_format_options == "subformat=fixed,force_size"
     assert parse_profile("metal-amd64.raw").disk_format_options == ""
+    alibaba = parse_profile("alibabacloud-amd64.qcow2")
+    assert (alibaba.platform, alibaba.disk_format) == ("alibabacloud", "qcow2")
+    assert alibaba.disk_format_options == "cluster_size=8k"
 
 
 def test_aliases_share_their_shape() -> None:
@@ -181,6 +184,9 @@ def test_platform_table_has_upstream_defaults() -> None:
     assert PLATFORMS["vmware"].disk_suffix == "ova"
     assert PLATFORMS["digital-ocean"].arches == ("amd64",)
     assert PLATFORMS["equinixMetal"].boot_methods == ("pxe",)
+    assert PLATFORMS["alibabacloud"].disk_suffix == "qcow2"
+    assert PLATFORMS["alibabacloud"].boot_methods == ("disk",)
+    assert PLATFORMS["alibabacloud"].arches == ("amd64", "arm64")
     every_default_parses = [
         parse_profile(f"{p.name}-amd64.{p.disk_suffix}")
         for p in PLATFORMS.values()
