@@ -27,7 +27,7 @@ from extensions.limits import DEFAULT_LIMITS, Limits
 from extensions.manifest import Manifest
 from extensions.package import extract_extension as extract_extension_tar
 from extensions.package import pack_extension
-from workers.catalog.index import index_for, touch_stamp
+from workers.catalog.index import added, index_for, log_change
 from workers.catalog.records import (
     CANONICAL_EPOCH,
     EXTENSIONS_PREFIX,
@@ -157,10 +157,12 @@ def add_extension(
         )
         existing = _check_conflicts(store, record)
         if existing is not None:
+            if not index_for(store).knows(store, existing.digest):
+                log_change(store, added(existing))  # its first adder stopped before logging
             return existing
         store.put_file(record.tar_key, packed.tar.path, content_type="application/x-tar")
         store.put_bytes(record.record_key, record_to_json(record), "application/json")
-        touch_stamp(store)
+        log_change(store, added(record))  # last: the record exists for whoever reads this
     return record
 
 
@@ -183,7 +185,7 @@ def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
     release = load_release(store, version, arch)
 
     def compute(records: list[ExtensionRecord]) -> list[ExtensionRecord]:
-        # Withdrawals touch the index's stamp, so a computed catalog never outlives one.
+        # Withdrawals are logged changes, so a computed catalog never outlives one.
         withdrawn = withdrawn_digests(store)
         best: dict[str, ExtensionRecord] = {}
         for record in records:
