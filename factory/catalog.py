@@ -26,6 +26,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -47,7 +48,7 @@ from workers.settings import Settings
 from workers.storage import check_free_space
 from workers.tenancy.audit import record_event
 from workers.tenancy.namespaces import publishing_into
-from workers.tenancy.tokens import ROLE_UPLOAD
+from workers.tenancy.tokens import ROLE_UPLOAD, Identity
 from workers.usage import Usage
 
 bp = Blueprint("catalog", __name__)
@@ -95,13 +96,14 @@ def official_overlays(version: str) -> Response:
     )
 
 
-def _spool_body(dest: Path, limit: int) -> None:
-    """Copy the request body to `dest`, refusing (413) more than `limit` bytes."""
+def _spool_body(source: IO[bytes], dest: Path, limit: int) -> None:
+    """Copy an upload from `source` to `dest`, refusing (413) more than `limit` bytes (a
+    larger declared request length before a byte is read)."""
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
     total = 0
     with dest.open("wb") as out:
-        while chunk := request.stream.read(_CHUNK):
+        while chunk := source.read(_CHUNK):
             total += len(chunk)
             if total > limit:
                 raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
@@ -157,10 +159,20 @@ def _check_upload_allowance(usage: Usage, client: str, settings: Settings) -> No
 
 @bp.route("/extensions", methods=["POST"])
 def upload_extension() -> Response:
+    who = require(ROLE_UPLOAD, "uploading an extension")
+    namespace = request.args.get("namespace", services().settings.extensions_namespace)
+    arch = request.args.get("arch", "amd64")
+    record = store_upload(who, namespace, arch, request.stream)
+    return _json(_upload_json(record, registry_reference_host()), status=201)
+
+
+def store_upload(who: Identity, namespace: str, arch: str, source: IO[bytes]) -> ExtensionRecord:
+    """Every extension upload once its sender is known (the API and the upload page): the
+    namespace, the client's allowance and free space checked, `source` spooled, validated,
+    stored and audited. InvalidRequest names what is wrong with it; nothing is stored then."""
     svc = services()
     settings = svc.settings
-    who = require(ROLE_UPLOAD, "uploading an extension")
-    namespace = check_namespace(request.args.get("namespace", settings.extensions_namespace))
+    check_namespace(namespace)
     usage = engine().usage
     client = client_identity()
     _check_upload_allowance(usage, client, settings)
@@ -172,17 +184,12 @@ def upload_extension() -> Response:
         tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp,
     ):
         body = Path(tmp) / "upload"
-        _spool_body(body, settings.max_extension_bytes)
+        _spool_body(source, body, settings.max_extension_bytes)
         # Refused uploads count too: validating them is the work a flood would cost.
         usage.add_upload(client, body.stat().st_size)
         record = add_extension(
-            svc.store,
-            body,
-            namespace,
-            arch=request.args.get("arch", "amd64"),
-            label="upload",
-            uploaded_by=who.name,
+            svc.store, body, namespace, arch=arch, label="upload", uploaded_by=who.name
         )
     subject = f"{record.full_name} {record.version}"
     record_event(svc.store, who.name, "extension.upload", subject, record.digest)
-    return _json(_upload_json(record, registry_reference_host()), status=201)
+    return record

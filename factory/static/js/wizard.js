@@ -2,7 +2,7 @@
 // - extension list: filter as you type (checked items stay visible);
 // - kernel modules: search as you type (server-rendered fragment), chosen ones kept apart;
 // - copy buttons for IDs, commands and URLs (shown only where the clipboard can be written);
-// - focus on the error box of a refused step; the upload page keeps the chosen file on errors.
+// - focus on the error box of a refused step; the upload pages keep the chosen file on errors.
 (function () {
   "use strict";
 
@@ -123,11 +123,11 @@
     });
   }
 
-  // A refused upload comes back without the file (browsers never refill a file field): send
-  // the form from here, so a refusal only replaces the error and the file stays chosen.
+  // A refused upload (of a schematic or an extension) comes back without the file (browsers
+  // never refill a file field): send the form from here, so a refusal only replaces the
+  // error, the file stays chosen, and the field the error is about is marked.
   function setUpUpload(form) {
     var box = document.getElementById("upload-error");
-    var field = document.getElementById("field-schematic");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       fetch(form.action, { method: "POST", body: new FormData(form) })
@@ -138,8 +138,18 @@
             var error = page.getElementById("upload-error");
             if (!error) { throw new Error("HTTP " + response.status); }
             box.innerHTML = error.innerHTML;
-            field.setAttribute("aria-invalid", "true");
-            field.setAttribute("aria-describedby", "error-message schematic-help");
+            form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+              field.removeAttribute("aria-invalid");
+            });
+            var link = box.querySelector("#error-message a");
+            var field = link && document.getElementById(link.getAttribute("href").slice(1));
+            if (field) {
+              field.setAttribute("aria-invalid", "true");
+              var described = (field.getAttribute("aria-describedby") || "").split(" ");
+              if (described.indexOf("error-message") === -1) {
+                field.setAttribute("aria-describedby", ["error-message"].concat(described).join(" ").trim());
+              }
+            }
             focusError();
           });
         })
