@@ -39,7 +39,6 @@ from workers.catalog.records import (
     utc_now,
     version_sort_key,
 )
-from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.releases.catalog import list_versions, load_release
 from workers.releases.versions import normalize_version, validate_arch
@@ -184,21 +183,11 @@ def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
     version = normalize_version(version)
     release = load_release(store, version, arch)
 
-    def compute(records: list[ExtensionRecord]) -> list[ExtensionRecord]:
-        # Withdrawals are logged changes, so a computed catalog never outlives one.
-        withdrawn = withdrawn_digests(store)
-        best: dict[str, ExtensionRecord] = {}
-        for record in records:
-            if record.digest in withdrawn or not _listed(
-                record, version, arch, release.kernel_version
-            ):
-                continue
-            current = best.get(record.full_name)
-            if current is None or _preference(record) > _preference(current):
-                best[record.full_name] = record
-        return [best[name] for name in sorted(best)]
+    def choose(records: list[ExtensionRecord]) -> ExtensionRecord | None:
+        listed = [r for r in records if _listed(r, version, arch, release.kernel_version)]
+        return max(listed, key=_preference, default=None)
 
-    return index_for(store).catalog(store, (version, arch, release.kernel_version), compute)
+    return index_for(store).catalog(store, (version, arch, release.kernel_version), choose)
 
 
 def _preference(record: ExtensionRecord) -> tuple[object, ...]:

@@ -11,20 +11,23 @@ release's computed catalog, and follows the store's **change log**:
   names). A writer creates the next generation with a conditional create (`put_new`); when
   another writer took that number first it reads that entry and tries the next one, so two
   processes (or machines: S3 has no locks) never lose each other's changes.
-- `catalog-index/snapshots/<generation>.json`: every record as of that generation, written
-  by whoever appends generation 1 and each `SNAPSHOT_EVERY`-th, so a new process reads one
-  snapshot and the few entries after it instead of every record. The snapshot before the
-  previous one is deleted.
+- `catalog-index/snapshots/<generation>.json`: every record (and which are withdrawn) as
+  of that generation, written by whoever appends generation 1 and each
+  `SNAPSHOT_EVERY`-th, so a new process reads one snapshot and the few entries after it
+  instead of every record. The snapshot before the previous one is deleted.
 
 A lookup asks the store only whether the next generation exists (one small read, a miss
 when nothing changed); a change costs the lookups after it one read per new entry, whatever
-the number of records. Records written before the log existed are found once, by listing
-the store, when no snapshot exists yet; entries replayed over that listing give the same
-records in any order, because an entry states the outcome of its change.
+the number of records, and each computed catalog chooses again for the one name the
+entry touches. Records (and withdrawals) written before the log existed are found once, by
+listing the store, when no snapshot exists yet; replaying every entry over that listing
+gives the right records whenever it was taken, because an entry states the outcome of its
+change and the last entry about a digest wins.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import weakref
@@ -34,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workers.catalog.records import EXTENSIONS_PREFIX, ExtensionRecord, record_from_json
+from workers.catalog.withdrawn import withdrawn_digests
 from workers.store import ObjectNotFound, Store
 
 CHANGES_PREFIX = "catalog-index/changes/"
@@ -64,7 +68,7 @@ def removed(digest: str) -> dict[str, Any]:
 
 
 def withdrawn(digest: str) -> dict[str, Any]:
-    """The change entry for a withdrawal (no record changes; every catalog does)."""
+    """The change entry for a withdrawal (the record stays; catalogs stop offering it)."""
     return {"withdraw": digest}
 
 
@@ -72,19 +76,48 @@ def _record(doc: dict[str, Any]) -> ExtensionRecord:
     return record_from_json(ExtensionRecord, json.dumps(doc).encode())
 
 
+Choose = Callable[[list[ExtensionRecord]], "ExtensionRecord | None"]
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """A computed catalog: `choose`'s pick among each name's offerable records, by name."""
+
+    choose: Choose
+    offered: list[ExtensionRecord]
+
+    def updated(self, name: str, offerable: list[ExtensionRecord]) -> _Catalog:
+        """This catalog with `name` chosen again (among `offerable`, its records now)."""
+        offered = list(self.offered)
+        at = bisect.bisect_left(offered, name, key=lambda r: r.full_name)
+        if at < len(offered) and offered[at].full_name == name:
+            del offered[at]
+        best = self.choose(offerable) if offerable else None
+        if best is not None:
+            offered.insert(at, best)
+        return _Catalog(self.choose, offered)
+
+
 @dataclass
 class _Snapshot:
     generation: int = -1  # -1: nothing read yet
     records: dict[str, ExtensionRecord] = field(default_factory=dict)  # by digest
+    withdrawn: frozenset[str] = frozenset()
     by_name: dict[str, list[ExtensionRecord]] = field(default_factory=dict)
-    catalogs: dict[tuple[str, ...], list[ExtensionRecord]] = field(default_factory=dict)
+    catalogs: dict[tuple[str, ...], _Catalog] = field(default_factory=dict)
+
+    def offerable(self, name: str) -> list[ExtensionRecord]:
+        """The records of `name` not withdrawn, by digest."""
+        return [r for r in self.by_name.get(name, ()) if r.digest not in self.withdrawn]
 
 
-def _indexed(generation: int, records: dict[str, ExtensionRecord]) -> _Snapshot:
+def _indexed(
+    generation: int, records: dict[str, ExtensionRecord], withdrawn: frozenset[str]
+) -> _Snapshot:
     by_name: defaultdict[str, list[ExtensionRecord]] = defaultdict(list)
     for digest in sorted(records):
         by_name[records[digest].full_name].append(records[digest])
-    return _Snapshot(generation, records, dict(by_name))
+    return _Snapshot(generation, records, withdrawn, dict(by_name))
 
 
 def _listed_records(store: Store) -> dict[str, ExtensionRecord]:
@@ -101,38 +134,48 @@ def _listed_records(store: Store) -> dict[str, ExtensionRecord]:
     return records
 
 
-def _latest_snapshot(store: Store) -> tuple[int, dict[str, ExtensionRecord]]:
-    """(generation, records) of the newest snapshot, else (0, the listed records)."""
+def _latest_snapshot(store: Store) -> _Snapshot:
+    """The newest snapshot, else generation 0 as listed in the store."""
     while True:
         keys = list(store.list(SNAPSHOTS_PREFIX))
         if not keys:
-            return 0, _listed_records(store)
+            return _indexed(0, _listed_records(store), withdrawn_digests(store))
         try:
             doc = json.loads(store.get_bytes(keys[-1]))
         except ObjectNotFound:
             continue  # replaced by a newer one since the listing: list again
         records = {r.digest: r for r in map(_record, doc["records"])}
-        return int(doc["generation"]), records
+        return _indexed(int(doc["generation"]), records, frozenset(doc["withdrawn"]))
 
 
 def _apply(snapshot: _Snapshot, entry: dict[str, Any]) -> _Snapshot:
     """The snapshot after `entry`, one generation on; `snapshot` is left as it was (other
-    threads may be reading it), and only the changed name's list is rebuilt."""
+    threads may be reading it). Only the changed name's list, and its place in each
+    computed catalog, are done again."""
     records, by_name = dict(snapshot.records), dict(snapshot.by_name)
+    withdrawn, generation = snapshot.withdrawn, snapshot.generation + 1
     if "add" in entry:
         record = _record(entry["add"])
         records[record.digest] = record
         name, digest, new = record.full_name, record.digest, [record]
     elif "remove" in entry and (gone := records.pop(str(entry["remove"]), None)) is not None:
         name, digest, new = gone.full_name, gone.digest, []
+        withdrawn -= {digest}
+    elif "withdraw" in entry and (marked := records.get(str(entry["withdraw"]))) is not None:
+        name, digest = marked.full_name, marked.digest
+        new = [marked]
+        withdrawn |= {digest}
     else:
-        return _Snapshot(snapshot.generation + 1, records, by_name)
+        return _Snapshot(generation, records, withdrawn, by_name, dict(snapshot.catalogs))
     named = [r for r in by_name.get(name, ()) if r.digest != digest] + new
     if named:
         by_name[name] = sorted(named, key=lambda r: r.digest)
     else:
         by_name.pop(name, None)
-    return _Snapshot(snapshot.generation + 1, records, by_name)
+    after = _Snapshot(generation, records, withdrawn, by_name)
+    offerable = after.offerable(name)
+    after.catalogs = {k: c.updated(name, offerable) for k, c in snapshot.catalogs.items()}
+    return after
 
 
 class ExtensionIndex:
@@ -156,7 +199,7 @@ class ExtensionIndex:
         with self._lock:
             snapshot = self._snapshot
             if snapshot.generation < 0:
-                snapshot = _indexed(*_latest_snapshot(store))
+                snapshot = _latest_snapshot(store)
             while (entry := self._read_change(store, snapshot.generation + 1)) is not None:
                 snapshot = _apply(snapshot, entry)
             self._snapshot = snapshot
@@ -174,19 +217,18 @@ class ExtensionIndex:
     def knows(self, store: Store, digest: str) -> bool:
         return digest in self._current(store).records
 
-    def catalog(
-        self,
-        store: Store,
-        key: tuple[str, ...],
-        compute: Callable[[list[ExtensionRecord]], list[ExtensionRecord]],
-    ) -> list[ExtensionRecord]:
-        """`compute(every record)`, remembered under `key` until the records change."""
+    def catalog(self, store: Store, key: tuple[str, ...], choose: Choose) -> list[ExtensionRecord]:
+        """One record per name, sorted by name: `choose(the name's records not withdrawn,
+        by digest)`, None leaving the name out. Remembered under `key` (which must name
+        everything `choose` depends on besides the records); a change chooses again for
+        the name it touches only."""
         snapshot = self._current(store)
         found = snapshot.catalogs.get(key)
         if found is None:
-            records = snapshot.records
-            found = snapshot.catalogs[key] = compute([records[d] for d in sorted(records)])
-        return list(found)
+            picks = (choose(snapshot.offerable(name)) for name in sorted(snapshot.by_name))
+            offered = [pick for pick in picks if pick is not None]
+            found = snapshot.catalogs[key] = _Catalog(choose, offered)
+        return list(found.offered)
 
     def append(self, store: Store, entry: dict[str, Any]) -> int:
         """Log `entry` as the next generation (after the change it describes is stored);
@@ -205,8 +247,11 @@ class ExtensionIndex:
         snapshot = self._current(store)
         if snapshot.generation != generation:
             return
-        records = [asdict(snapshot.records[d]) for d in sorted(snapshot.records)]
-        doc = {"generation": generation, "records": records}
+        doc = {
+            "generation": generation,
+            "records": [asdict(snapshot.records[d]) for d in sorted(snapshot.records)],
+            "withdrawn": sorted(snapshot.withdrawn),
+        }
         store.put_new(snapshot_key(generation), _encoded(doc), "application/json")
         if generation > SNAPSHOT_EVERY:
             for key in store.list(SNAPSHOTS_PREFIX):

@@ -27,6 +27,7 @@ from workers.catalog.index import (
     log_change,
     removed,
 )
+from workers.catalog.lifecycle import withdraw_extension
 from workers.catalog.records import (
     EXTENSIONS_PREFIX,
     ExtensionRecord,
@@ -127,6 +128,20 @@ def test_a_deleted_record_leaves_the_index_once_logged(root: Path, tmp_path: Pat
     log_change(store, removed(record.digest))
     assert list_extension_records(store) == []
     assert index_for(store).named(store, record.full_name) == []
+
+
+def test_a_withdrawal_reaches_other_processes_and_new_ones(root: Path, tmp_path: Path) -> None:
+    mine, theirs = LocalStore(root), LocalStore(root)
+    add_extension(mine, _extension(tmp_path, "one"), "factory")
+    add_extension(mine, _extension(tmp_path, "one", "2.0"), "factory")
+    assert _names(catalog_for(theirs, "v1.0.0", "amd64")) == ["factory/one 2.0"]
+    withdraw_extension(mine, "factory/one", "2.0", "admin")
+    assert _names(catalog_for(theirs, "v1.0.0", "amd64")) == ["factory/one 1.0"]
+    withdraw_extension(mine, "factory/one", "1.0", "admin")
+    assert catalog_for(theirs, "v1.0.0", "amd64") == []
+    for digest in list(theirs.list(SNAPSHOTS_PREFIX)):
+        theirs.delete(digest)  # a new process lists the store: withdrawals included
+    assert catalog_for(LocalStore(root), "v1.0.0", "amd64") == []
 
 
 class _Counting(LocalStore):
