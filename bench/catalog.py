@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import shutil
 import statistics
 import sys
@@ -35,10 +34,9 @@ from results import write_section  # noqa: E402  (bench/results.py, beside this 
 from serve import machine  # noqa: E402
 
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write  # noqa: E402
+from tests.workers.catalog.fakes import made_up_record, store_and_log  # noqa: E402
 from tests.workers.releases.fakes import save_fake_release  # noqa: E402
 from workers.catalog import add_extension, catalog_for  # noqa: E402
-from workers.catalog.index import added, log_change  # noqa: E402
-from workers.catalog.records import ExtensionRecord, record_to_json  # noqa: E402
 from workers.store import LocalStore  # noqa: E402
 
 START_MARK = "<!-- bench/catalog.py: start -->"
@@ -56,18 +54,7 @@ def seconds(action: Callable[[], object]) -> float:
 def stock(store: LocalStore, count: int) -> None:
     """`count` extension records, logged (their tars are not needed to list the catalog)."""
     for n in range(count):
-        record = ExtensionRecord(
-            namespace="bench",
-            name=f"ext-{n}",
-            version="1.0",
-            author="bench",
-            description="a stored record",
-            compatibility=">= v1.0.0",
-            digest=hashlib.sha256(f"bench {n}".encode()).hexdigest(),
-            size=1024,
-        )
-        store.put_bytes(record.record_key, record_to_json(record), "application/json")
-        log_change(store, added(record))
+        store_and_log(store, made_up_record(n))
 
 
 def upload_source(work: Path, n: int) -> Path:

@@ -46,7 +46,7 @@ def catalog() -> Response:
         message = _(
             "Release %(version)s (%(arch)s) is not available here.", version=version, arch=arch
         )
-        return _page(
+        return catalog_page(
             "catalog.html",
             404,
             versions=versions,
@@ -58,7 +58,7 @@ def catalog() -> Response:
         )
     offered = releases.extensions(version, arch) if releases.has_arch(version, arch) else []
     shown = [record for record in offered if matches(record, query)]
-    return _page(
+    return catalog_page(
         "catalog.html",
         200,
         versions=versions,
@@ -83,14 +83,14 @@ def extension(digest: str) -> Response:
     store = services().store
     record = _load_record(digest)
     if record is None:
-        return _page(
+        return catalog_page(
             "message.html",
             404,
             title=_("Extension not found"),
             message=_("There is no extension with digest %(digest)s here.", digest=digest[:64]),
         )
     files, more = _installed_files(store.open(record.tar_key))
-    return _page(
+    return catalog_page(
         "catalog_extension.html",
         200,
         title=record.full_name,
@@ -125,6 +125,8 @@ def _installed_files(stream: BinaryIO) -> tuple[list[InstalledFile], bool]:
     return files, False
 
 
-def _page(template: str, status: int, **context: object) -> Response:
+def catalog_page(template: str, status: int, **context: object) -> Response:
+    """A page of the catalog's (the upload page's too), titled "Extensions catalog" unless
+    `context` says otherwise."""
     context.setdefault("title", _("Extensions catalog"))
     return Response(render_template(template, **context), status=status)

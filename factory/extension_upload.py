@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from factory.auth import authorize
 from factory.catalog import store_upload
+from factory.extension_pages import catalog_page
 from factory.extension_words import explain_extension_error
 from factory.i18n import _
 from factory.services import services
@@ -43,8 +44,9 @@ class ExtensionForm:
 
 
 def _page(form: ExtensionForm, status: int, error: str = "", field: str = "") -> Response:
-    html = render_template(
+    return catalog_page(
         "extension_upload.html",
+        status,
         title=_("Upload an extension"),
         form=form,
         arches=ARCHES,
@@ -52,7 +54,6 @@ def _page(form: ExtensionForm, status: int, error: str = "", field: str = "") ->
         error_field=field,
         max_bytes=services().settings.max_extension_bytes,
     )
-    return Response(html, status=status)
 
 
 @bp.get("/catalog/upload")

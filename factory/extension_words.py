@@ -36,6 +36,43 @@ _SAME_CONTENT = re.compile(
 )
 
 
+def N_(text: str) -> str:
+    """Marks `text` for translation (gettext's name for "translate later", which pybabel
+    finds); `explain_extension_error` translates it when used."""
+    return text
+
+
+# Each shape of message, and its words; the words are filled from the shape's named parts.
+_EXPLAINED = (
+    (_YAML_LINE, N_("Line %(line)s of manifest.yaml is not valid YAML.")),
+    (_UNKNOWN_FIELD, N_("manifest.yaml has no setting “%(name)s” inside “%(parent)s”.")),
+    (
+        _OUTSIDE,
+        N_(
+            "The archive installs %(path)s, outside the places an extension may add files "
+            "to (such as /usr/local, /usr/lib/firmware and /usr/lib/modules)."
+        ),
+    ),
+    (
+        _NO_RELEASE,
+        N_(
+            "Extension %(name)s %(version)s is for releases %(range)s, and this factory has "
+            "none of those (it has %(available)s)."
+        ),
+    ),
+    (
+        _TAKEN,
+        N_(
+            "Version %(version)s of %(name)s is already in the catalog with other content. "
+            "Give yours a new version in manifest.yaml."
+        ),
+    ),
+    (_SAME_CONTENT, N_("The same content is already in the catalog as %(name)s %(version)s.")),
+    (_MANIFEST_FIELD, N_("In manifest.yaml, “%(setting)s”: %(problem)s")),
+    (_MEMBER, N_("In the archive, %(member)s: %(problem)s")),
+)
+
+
 def _shape() -> str:
     return _("An extension is a manifest.yaml beside a rootfs/ directory.")
 
@@ -52,52 +89,12 @@ def explain_extension_error(message: str) -> str:
         return _("The archive has no manifest.yaml at its top.") + " " + _shape()
     if text == "missing rootfs/":
         return _("The archive has no rootfs/ directory.") + " " + _shape()
-    if found := _YAML_LINE.match(text):
-        return _("Line %(line)s of manifest.yaml is not valid YAML.", line=found["line"])
-    if found := _UNKNOWN_FIELD.match(text):
-        return _(
-            "manifest.yaml has no setting “%(name)s” inside “%(parent)s”.",
-            name=found["name"],
-            parent=found["parent"],
-        )
-    if found := _OUTSIDE.match(text):
-        return _(
-            "The archive installs %(path)s, outside the places an extension may add files "
-            "to (such as /usr/local, /usr/lib/firmware and /usr/lib/modules).",
-            path=found["path"],
-        )
-    if found := _NO_RELEASE.match(text):
-        return _(
-            "Extension %(name)s %(version)s is for releases %(range)s, and this factory has "
-            "none of those (it has %(available)s).",
-            name=found["name"],
-            version=found["version"],
-            range=found["range"],
-            available=found["available"] or _("none"),
-        )
-    if found := _TAKEN.match(text):
-        return _(
-            "Version %(version)s of %(name)s is already in the catalog with other content. "
-            "Give yours a new version in manifest.yaml.",
-            name=found["name"],
-            version=found["version"],
-        )
-    if found := _SAME_CONTENT.match(text):
-        return _(
-            "The same content is already in the catalog as %(name)s %(version)s.",
-            name=found["name"],
-            version=found["version"],
-        )
-    if found := _MANIFEST_FIELD.match(text):
-        return _(
-            "In manifest.yaml, “%(setting)s”: %(problem)s",
-            setting=found["setting"],
-            problem=sentence(found["problem"]),
-        )
-    if found := _MEMBER.match(text):
-        return _(
-            "In the archive, %(member)s: %(problem)s",
-            member=found["member"],
-            problem=sentence(found["problem"]),
-        )
+    for shape, words in _EXPLAINED:
+        if found := shape.match(text):
+            parts = found.groupdict()
+            if "problem" in parts:
+                parts["problem"] = sentence(parts["problem"])
+            if "available" in parts:
+                parts["available"] = parts["available"] or _("none")
+            return _(words, **parts)
     return sentence(text)

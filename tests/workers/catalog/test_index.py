@@ -5,7 +5,6 @@ no change lost when two processes write at once (S3: conditional creates, no loc
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import subprocess
 import sysconfig
@@ -16,12 +15,12 @@ import pytest
 
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.services import S3Server
+from tests.workers.catalog.fakes import made_up_record, store_and_log
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import add_extension, catalog_for, list_extension_records
 from workers.catalog.index import (
     SNAPSHOT_EVERY,
     SNAPSHOTS_PREFIX,
-    added,
     change_key,
     index_for,
     log_change,
@@ -34,7 +33,7 @@ from workers.catalog.records import (
     record_from_json,
     record_to_json,
 )
-from workers.store import LocalStore, Store
+from workers.store import LocalStore
 from workers.store.s3 import S3Store
 
 
@@ -87,7 +86,7 @@ def test_a_conflicting_add_is_refused_by_another_process(root: Path, tmp_path: P
         add_extension(theirs, other, "factory")
 
 
-def test_an_unchanged_catalog_reads_no_record(root: Path, tmp_path: Path) -> None:
+def test_an_unchanged_catalog_reads_nomade_up_record(root: Path, tmp_path: Path) -> None:
     store = LocalStore(root)
     add_extension(store, _extension(tmp_path, "one"), "factory")
     assert _names(catalog_for(store, "v1.0.0", "amd64")) == ["factory/one 1.0"]
@@ -156,42 +155,23 @@ class _Counting(LocalStore):
         return super().list(prefix)
 
 
-def _record(n: int, name: str = "") -> ExtensionRecord:
-    return ExtensionRecord(
-        namespace="bench",
-        name=name or f"ext-{n}",
-        version="1.0",
-        author="test",
-        description="a stored record",
-        compatibility=">= v1.0.0",
-        digest=hashlib.sha256(f"record {name} {n}".encode()).hexdigest(),
-        size=1024,
-    )
-
-
-def _store_and_log(store: Store, record: ExtensionRecord) -> None:
-    """What `add_extension` does once the tar is stored: the record, then its log entry."""
-    store.put_bytes(record.record_key, record_to_json(record), "application/json")
-    log_change(store, added(record))
-
-
 def test_the_first_lookup_after_a_change_lists_nothing(root: Path, tmp_path: Path) -> None:
     writer, reader = LocalStore(root), _Counting(root)
     for n in range(30):
-        _store_and_log(writer, _record(n))
+        store_and_log(writer, made_up_record(n))
     assert len(list_extension_records(reader)) == 30
     reader.listed.clear()
-    one_more = _record(30)
-    _store_and_log(writer, one_more)
+    one_more = made_up_record(30)
+    store_and_log(writer, one_more)
     assert one_more in list_extension_records(reader)
     assert reader.listed == []
 
 
 def test_a_new_process_starts_from_the_newest_snapshot(root: Path) -> None:
     writer = LocalStore(root)
-    records = [_record(n) for n in range(SNAPSHOT_EVERY * 2 + 5)]
+    records = [made_up_record(n) for n in range(SNAPSHOT_EVERY * 2 + 5)]
     for record in records:
-        _store_and_log(writer, record)
+        store_and_log(writer, record)
     # Generation 1's snapshot went once a later one had a successor.
     assert list(writer.list(SNAPSHOTS_PREFIX)) == [
         f"{SNAPSHOTS_PREFIX}{SNAPSHOT_EVERY:012d}.json",
@@ -206,11 +186,11 @@ def test_records_stored_before_the_log_are_found(root: Path) -> None:
     """A store from before the change log: its records are listed once, then logged ones
     are added on top."""
     store = LocalStore(root)
-    old = _record(1, "old")
+    old = made_up_record(1, "old")
     store.put_bytes(old.record_key, record_to_json(old), "application/json")
     assert list_extension_records(LocalStore(root)) == [old]
-    new = _record(2, "new")
-    _store_and_log(store, new)  # generation 1 snapshots both
+    new = made_up_record(2, "new")
+    store_and_log(store, new)  # generation 1 snapshots both
     fresh = _Counting(root)
     assert set(list_extension_records(fresh)) == {old, new}
     assert fresh.listed == [SNAPSHOTS_PREFIX]
@@ -222,7 +202,7 @@ _PER_WRITER = 15
 def _write_records(server: S3Server, data_dir: Path, bucket: str, writer: int) -> None:
     store = S3Store.from_settings(server.settings(data_dir, bucket))
     for n in range(_PER_WRITER):
-        _store_and_log(store, _record(n, f"writer-{writer}"))
+        store_and_log(store, made_up_record(n, f"writer-{writer}"))
 
 
 @pytest.mark.integration
@@ -242,5 +222,5 @@ def test_two_processes_writing_at_once_lose_no_change(s3_server: S3Server, tmp_p
     entries = [store.get_bytes(change_key(g)) for g in range(1, 2 * _PER_WRITER + 1)]
     assert len(set(entries)) == 2 * _PER_WRITER  # every change has its own generation
     assert not store.exists(change_key(2 * _PER_WRITER + 1))
-    expected = {_record(n, f"writer-{w}") for w in range(2) for n in range(_PER_WRITER)}
+    expected = {made_up_record(n, f"writer-{w}") for w in range(2) for n in range(_PER_WRITER)}
     assert set(list_extension_records(store)) == expected
