@@ -19,6 +19,18 @@
     }
   }
 
+  // Shows the items whose data-search text holds every word (or that `kept` keeps); how many.
+  function filterItems(items, words, kept) {
+    var shown = 0;
+    items.forEach(function (item) {
+      var text = item.getAttribute("data-search");
+      var match = words.every(function (word) { return text.indexOf(word) !== -1; });
+      item.hidden = !(match || kept(item));
+      if (!item.hidden) { shown += 1; }
+    });
+    return shown;
+  }
+
   function setUpExtensionFilter(box) {
     var list = document.getElementById(box.getAttribute("data-filter-for"));
     var input = box.querySelector("input");
@@ -32,13 +44,9 @@
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var shown = 0;
-      items.forEach(function (item) {
-        var text = item.getAttribute("data-search");
-        var checked = item.querySelector("input:checked") !== null;
-        var match = words.every(function (word) { return text.indexOf(word) !== -1; });
-        item.hidden = !(match || checked);
-        if (!item.hidden) { shown += 1; }
+      // Checked items stay visible: hiding a choice would hide that it is made.
+      var shown = filterItems(items, words, function (item) {
+        return item.querySelector("input:checked") !== null;
       });
       status.textContent = words.length
         ? fill(box.getAttribute("data-shown"), { shown: shown, count: items.length })
@@ -165,12 +173,7 @@
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var shown = 0;
-      items.forEach(function (item) {
-        var text = item.getAttribute("data-search");
-        item.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
-        if (!item.hidden) { shown += 1; }
-      });
+      var shown = filterItems(items, words, function () { return false; });
       if (count) {
         count.textContent = fill(input.getAttribute("data-shown"), { shown: shown, count: items.length });
       }
