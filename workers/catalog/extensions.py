@@ -16,6 +16,7 @@ Catalog rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tempfile
 from collections.abc import Iterable
@@ -170,8 +171,15 @@ def _listed(record: ExtensionRecord, version: str, arch: str, kernel_version: st
         record.arch in ("", arch)
         and record.release in ("", version)
         and all(k == kernel_version for k in record.kernel_versions)
-        and parse_range(record.compatibility).accepts(version)
+        and _accepts(record.compatibility, version)
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepts(compatibility: str, version: str) -> bool:
+    """Whether a compatibility range accepts `version` (most records share a few ranges:
+    each is parsed once, not once per record and catalog)."""
+    return parse_range(compatibility).accepts(version)
 
 
 def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:

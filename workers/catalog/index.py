@@ -36,7 +36,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workers.catalog.records import EXTENSIONS_PREFIX, ExtensionRecord, record_from_json
+from workers.catalog.records import (
+    EXTENSIONS_PREFIX,
+    ExtensionRecord,
+    record_from_doc,
+    record_from_json,
+)
 from workers.catalog.withdrawn import withdrawn_digests
 from workers.store import ObjectNotFound, Store
 
@@ -73,7 +78,7 @@ def withdrawn(digest: str) -> dict[str, Any]:
 
 
 def _record(doc: dict[str, Any]) -> ExtensionRecord:
-    return record_from_json(ExtensionRecord, json.dumps(doc).encode())
+    return record_from_doc(ExtensionRecord, dict(doc))
 
 
 Choose = Callable[[list[ExtensionRecord]], "ExtensionRecord | None"]
