@@ -9,6 +9,7 @@ import multiprocessing
 import subprocess
 import sysconfig
 import uuid
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -199,8 +200,12 @@ def test_records_stored_before_the_log_are_found(root: Path) -> None:
 _PER_WRITER = 15
 
 
-def _write_records(server: S3Server, data_dir: Path, bucket: str, writer: int) -> None:
+def _write_records(
+    server: S3Server, data_dir: Path, bucket: str, writer: int, start: Barrier
+) -> None:
     store = S3Store.from_settings(server.settings(data_dir, bucket))
+    store.exists(change_key(1))  # connected: from here on both write at once
+    start.wait(60)
     for n in range(_PER_WRITER):
         store_and_log(store, made_up_record(n, f"writer-{writer}"))
 
@@ -209,8 +214,9 @@ def _write_records(server: S3Server, data_dir: Path, bucket: str, writer: int) -
 def test_two_processes_writing_at_once_lose_no_change(s3_server: S3Server, tmp_path: Path) -> None:
     bucket = f"test-{uuid.uuid4().hex[:16]}"
     context = multiprocessing.get_context("spawn")
+    start = context.Barrier(2)
     writers = [
-        context.Process(target=_write_records, args=(s3_server, tmp_path, bucket, w))
+        context.Process(target=_write_records, args=(s3_server, tmp_path, bucket, w, start))
         for w in range(2)
     ]
     for process in writers:
