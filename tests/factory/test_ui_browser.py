@@ -630,7 +630,7 @@ def test_extension_upload_page_explains_then_lands_in_the_catalog(
         page.get_by_role("button", name="Upload").click()
     assert _heading(page) == "browser/browser-tool 1.0.0"
     page.goto(f"{web_factory.url}/catalog?q=browser-tool")
-    assert page.get_by_role("link", name="browser/browser-tool").count() == 1
+    assert page.get_by_role("link", name="browser/browser-tool", exact=True).count() == 1
 
 
 def _tar_file(name: str, data: bytes) -> FilePayload:
