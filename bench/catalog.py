@@ -2,13 +2,15 @@
 
     python bench/catalog.py [--out bench/RESULTS.md] [--work /var/tmp/factory-bench-catalog]
 
-For each size, a local store with a (fake) release and that many extension records, then,
-in this one process:
+For each size, a local store with a (fake) release and that many extension records (each
+stored and logged as an upload does), then, in this one process:
 - the first catalog lookup (`catalog_for`, what `/version/<v>/extensions/official` and every
-  plan use), which reads the records;
+  plan use), which reads the newest index snapshot and the changes after it;
 - a lookup once that is done (median of 20);
 - an upload (`add_extension` of a small extension: validation, conflict check, store; median
-  of 5), and the lookup just after one (median of 5).
+  of 5), and the lookup just after one (median of 5);
+- the lookup just after an upload by another process (another store object, so another
+  index, as a second web process has; median of 5).
 
 Prints the figures and writes them as a section of `--out` (other sections are kept).
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import shutil
 import statistics
 import sys
@@ -33,9 +34,9 @@ from results import write_section  # noqa: E402  (bench/results.py, beside this 
 from serve import machine  # noqa: E402
 
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write  # noqa: E402
+from tests.workers.catalog.fakes import made_up_record, store_and_log  # noqa: E402
 from tests.workers.releases.fakes import save_fake_release  # noqa: E402
 from workers.catalog import add_extension, catalog_for  # noqa: E402
-from workers.catalog.records import ExtensionRecord, record_to_json  # noqa: E402
 from workers.store import LocalStore  # noqa: E402
 
 START_MARK = "<!-- bench/catalog.py: start -->"
@@ -51,19 +52,9 @@ def seconds(action: Callable[[], object]) -> float:
 
 
 def stock(store: LocalStore, count: int) -> None:
-    """`count` extension records (their tars are not needed to list the catalog)."""
+    """`count` extension records, logged (their tars are not needed to list the catalog)."""
     for n in range(count):
-        record = ExtensionRecord(
-            namespace="bench",
-            name=f"ext-{n}",
-            version="1.0",
-            author="bench",
-            description="a stored record",
-            compatibility=">= v1.0.0",
-            digest=hashlib.sha256(f"bench {n}".encode()).hexdigest(),
-            size=1024,
-        )
-        store.put_bytes(record.record_key, record_to_json(record), "application/json")
+        store_and_log(store, made_up_record(n))
 
 
 def upload_source(work: Path, n: int) -> Path:
@@ -77,7 +68,7 @@ def measure(work: Path, count: int) -> dict[str, float]:
     shutil.rmtree(root, ignore_errors=True)
     store = LocalStore(root / "store")
     save_fake_release(store, VERSION, root / "release")
-    stock(store, count)
+    stock(LocalStore(root / "store"), count)  # another process stocked it
 
     def lookup() -> None:
         catalog_for(store, VERSION, "amd64")
@@ -88,11 +79,17 @@ def measure(work: Path, count: int) -> dict[str, float]:
     for n in range(5):
         uploads.append(seconds(partial(add_extension, store, upload_source(root, n), "bench")))
         after.append(seconds(lookup))
+    other_process = LocalStore(root / "store")
+    after_other = []
+    for n in range(5, 10):
+        add_extension(other_process, upload_source(root, n), "bench")
+        after_other.append(seconds(lookup))
     return {
         "first": first * 1000,
         "lookup": warm * 1000,
         "upload": statistics.median(uploads) * 1000,
         "after_upload": statistics.median(after) * 1000,
+        "after_other": statistics.median(after_other) * 1000,
     }
 
 
@@ -106,6 +103,7 @@ def report(results: dict[int, dict[str, float]]) -> str:
             ("lookup (median of 20)", "lookup"),
             ("upload (median of 5)", "upload"),
             ("lookup just after an upload (median of 5)", "after_upload"),
+            ("lookup just after another process's upload (median of 5)", "after_other"),
         )
     ]
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -117,6 +115,10 @@ def report(results: dict[int, dict[str, float]]) -> str:
         "`/version/<v>/extensions/official` and every plan use).",
         "",
         f"Machine: {machine()}; {when}. Shared with other jobs: figures move between runs.",
+        "",
+        "Before the change log (`workers/catalog/index.py`), every lookup after a change listed "
+        "every record key: at 10,000 records the first lookup in a process took 4805 ms and "
+        "the lookup just after an upload 777 ms (2026-12-07 00:07 UTC, same machine).",
         "",
         "| extension records | " + " | ".join(f"{size:,}" for size in SIZES) + " | ratio |",
         "|---|" + "---:|" * (len(SIZES) + 1),

@@ -22,33 +22,19 @@ A malformed version → 400, a version without a release → 404.
 from __future__ import annotations
 
 import json
-import math
-import tempfile
-import time
-from pathlib import Path
 
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.auth import require
-from factory.clients import client_identity
-from factory.engine import engine
+from factory.extension_uploads import store_upload
 from factory.services import services
 from factory.urls import registry_reference_host
 from workers.catalog import (
     ExtensionRecord,
-    add_extension,
     catalog_for,
     overlay_catalog_for,
 )
-from workers.catalog.records import check_namespace
-from workers.errors import TooManyRequests
-from workers.outputs.storage_budget import check_free_space
-from workers.settings import Settings
-from workers.tenancy.audit import record_event
-from workers.tenancy.namespaces import publishing_into
 from workers.tenancy.tokens import ROLE_UPLOAD
-from workers.tenancy.usage import Usage
 
 bp = Blueprint("catalog", __name__)
 _CHUNK = 1024 * 1024
@@ -95,19 +81,6 @@ def official_overlays(version: str) -> Response:
     )
 
 
-def _spool_body(dest: Path, limit: int) -> None:
-    """Copy the request body to `dest`, refusing (413) more than `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
-    total = 0
-    with dest.open("wb") as out:
-        while chunk := request.stream.read(_CHUNK):
-            total += len(chunk)
-            if total > limit:
-                raise RequestEntityTooLarge(f"extension upload is larger than {limit} bytes")
-            out.write(chunk)
-
-
 def _upload_json(record: ExtensionRecord, host: str) -> dict[str, object]:
     return {
         "name": record.full_name,
@@ -134,55 +107,10 @@ def origin_fields(record: ExtensionRecord) -> dict[str, str]:
     }
 
 
-def _check_upload_allowance(usage: Usage, client: str, settings: Settings) -> None:
-    """TooManyRequests when `client` used up this hour's uploads or bytes (a declared body
-    length counts already)."""
-    used = usage.uploads(client)
-    incoming = request.content_length or 0
-    retry_after = max(1, math.ceil(used.window_ends - time.time()))
-    if used.uploads >= settings.max_client_uploads:
-        raise TooManyRequests(
-            f"{used.uploads} uploads this hour is the most one client may make "
-            f"({settings.max_client_uploads}); try again later",
-            retry_after,
-        )
-    if used.bytes + incoming > settings.max_client_upload_bytes:
-        raise TooManyRequests(
-            f"this upload would take this hour's uploads past "
-            f"{settings.max_client_upload_bytes} bytes, the most one client may send; "
-            "try again later",
-            retry_after,
-        )
-
-
 @bp.route("/extensions", methods=["POST"])
 def upload_extension() -> Response:
-    svc = services()
-    settings = svc.settings
     who = require(ROLE_UPLOAD, "uploading an extension")
-    namespace = check_namespace(request.args.get("namespace", settings.extensions_namespace))
-    usage = engine().usage
-    client = client_identity()
-    _check_upload_allowance(usage, client, settings)
-    check_free_space(settings)
-    spool_root = settings.data_dir / "tmp"
-    spool_root.mkdir(parents=True, exist_ok=True)
-    with (
-        publishing_into(svc.store, settings, who, namespace),
-        tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp,
-    ):
-        body = Path(tmp) / "upload"
-        _spool_body(body, settings.max_extension_bytes)
-        # Refused uploads count too: validating them is the work a flood would cost.
-        usage.add_upload(client, body.stat().st_size)
-        record = add_extension(
-            svc.store,
-            body,
-            namespace,
-            arch=request.args.get("arch", "amd64"),
-            label="upload",
-            uploaded_by=who.name,
-        )
-    subject = f"{record.full_name} {record.version}"
-    record_event(svc.store, who.name, "extension.upload", subject, record.digest)
+    namespace = request.args.get("namespace", services().settings.extensions_namespace)
+    arch = request.args.get("arch", "amd64")
+    record = store_upload(who, namespace, arch, request.stream)
     return _json(_upload_json(record, registry_reference_host()), status=201)

@@ -13,10 +13,10 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, request
 
 from factory.i18n import _
-from factory.page_headers import security_headers
+from factory.page_headers import catalog_page, security_headers
 from factory.releases_view import Releases
 from factory.services import services
 from workers.catalog import ExtensionRecord
@@ -47,7 +47,7 @@ def catalog() -> Response:
         message = _(
             "Release %(version)s (%(arch)s) is not available here.", version=version, arch=arch
         )
-        return _page(
+        return catalog_page(
             "catalog.html",
             404,
             versions=versions,
@@ -59,7 +59,7 @@ def catalog() -> Response:
         )
     offered = releases.extensions(version, arch) if releases.has_arch(version, arch) else []
     shown = [record for record in offered if matches(record, query)]
-    return _page(
+    return catalog_page(
         "catalog.html",
         200,
         versions=versions,
@@ -84,14 +84,14 @@ def extension(digest: str) -> Response:
     store = services().store
     record = _load_record(digest)
     if record is None:
-        return _page(
+        return catalog_page(
             "message.html",
             404,
             title=_("Extension not found"),
             message=_("There is no extension with digest %(digest)s here.", digest=digest[:64]),
         )
     files, more = _installed_files(store.open(record.tar_key))
-    return _page(
+    return catalog_page(
         "catalog_extension.html",
         200,
         title=record.full_name,
@@ -124,8 +124,3 @@ def _installed_files(stream: BinaryIO) -> tuple[list[InstalledFile], bool]:
             link = member.linkname if member.issym() else ""
             files.append(InstalledFile("/" + member.name[len(ROOTFS) :], member.size, link))
     return files, False
-
-
-def _page(template: str, status: int, **context: object) -> Response:
-    context.setdefault("title", _("Extensions catalog"))
-    return Response(render_template(template, **context), status=status)

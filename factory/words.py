@@ -32,13 +32,13 @@ def explain_schematic_error(message: str) -> str:
     if text.startswith("construct errors: "):
         problems = text.removeprefix("construct errors: ").split("; ")
         return " ".join(_explain_problem(p) for p in problems)
-    return _sentence(text)
+    return sentence(text)
 
 
 def _explain_problem(problem: str) -> str:
     found = _PROBLEM.match(problem)
     if found is None:
-        return _sentence(problem)
+        return sentence(problem)
     line, message, path = found["line"], found["message"], found["path"] or ""
     construct = _CONSTRUCT.match(message)
     if construct:
@@ -74,10 +74,10 @@ def _explain_problem(problem: str) -> str:
         return _(
             "Line %(line)s: a schematic has no setting “%(name)s”.", line=line, name=unknown["name"]
         )
-    return _("Line %(line)s: %(problem)s", line=line, problem=_sentence(message))
+    return _("Line %(line)s: %(problem)s", line=line, problem=sentence(message))
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text

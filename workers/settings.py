@@ -45,6 +45,7 @@ class Settings:
     max_client_upload_bytes: int = 2 * 1024 * 1024 * 1024
     asset_budget_bytes: int = 0
     min_free_bytes: int = 1024 * 1024 * 1024
+    upload_grace_seconds: int = 7 * 24 * 3600
     build_time_limit: int = 60 * 60
     worker_concurrency: int = 2
     s3_redirect: bool = True

@@ -1,5 +1,5 @@
-"""`image-factory extension add|validate|list|withdraw|delete`: custom extensions from the
-command line (the operator's own hand on the store: no token, audited as "cli")."""
+"""`image-factory extension add|validate|list|withdraw|delete|collect`: custom extensions
+from the command line (the operator's own hand on the store: no token, audited as "cli")."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import click
 from extensions.errors import ExtensionError
 from extensions.package import pack_extension
 from workers.catalog import add_extension, catalog_for, list_extension_records
+from workers.catalog.collect import collect_unused_uploads
 from workers.catalog.lifecycle import delete_extension, withdraw_extension
 from workers.catalog.records import CANONICAL_EPOCH, ExtensionRecord
 from workers.errors import FactoryError
@@ -88,6 +89,21 @@ def _change_versions(
         return
     for record in records:
         click.echo(f"{done} {record.full_name} {record.version} sha256:{record.digest}")
+
+
+@extension.command("collect")
+def collect() -> None:
+    """Delete uploads nobody uses, once unused for IMAGE_FACTORY_UPLOAD_GRACE_SECONDS (what
+    the embedded default's housekeeping does hourly; run it from cron in the scaled mode)."""
+    settings = Settings.from_env()
+    store = make_store(settings)
+    try:
+        collected = collect_unused_uploads(store, settings.upload_grace_seconds, ACTOR_CLI)
+    except FactoryError as exc:
+        _fail(str(exc))
+        return
+    for gone in collected:
+        click.echo(f"collected {gone.kind} {gone.subject} sha256:{gone.digest}")
 
 
 @extension.command("validate")

@@ -6,7 +6,7 @@ again (a few times, then the whole service stops, rather than accept builds nobo
 gunicorn exits, or the service gets SIGTERM/SIGINT, both children are stopped. Each child
 also gets SIGTERM from the kernel if the supervising process itself is killed. The
 supervising process also runs the housekeeping (expiring old build states, removing dead
-builds' work directories) at start and then
+builds' work directories, collecting unused uploads) at start and then
 every `housekeeping_every` seconds.
 """
 
@@ -23,6 +23,8 @@ import signal
 import time
 from collections.abc import Callable
 from types import FrameType
+
+from workers.errors import FactoryError
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,9 @@ class Supervisor:
         self._housekept = time.monotonic()
         try:
             self._housekeeping()
-        except OSError:
-            # A full or unreadable data directory must not stop the service; it is logged,
-            # and tried again next time.
+        except (OSError, FactoryError):
+            # A full or unreadable data directory, or a store not answering, must not stop
+            # the service; it is logged, and tried again next time.
             log.exception("housekeeping failed")
 
     def _start(self, name: str, target: Callable[[], None]) -> multiprocessing.process.BaseProcess:

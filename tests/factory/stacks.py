@@ -21,7 +21,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,18 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+_CLIENT_TOKENS: dict[tuple[Path, str], str] = {}
+
+
+def client_token(root: Path, client: str, make: Callable[[], str]) -> str:
+    """The token of the client named `client` of the deployment at `root`, made by `make` on
+    first use: per-client limits count against a token's name, and a name is made once."""
+    key = (root, client)
+    if key not in _CLIENT_TOKENS:
+        _CLIENT_TOKENS[key] = make()
+    return _CLIENT_TOKENS[key]
 
 
 @dataclass

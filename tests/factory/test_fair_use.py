@@ -27,6 +27,7 @@ import pytest
 from tests.factory.slow_clients import IDLE, SLOW, STREAMS, open_slow_clients
 from tests.factory.stacks import (
     Stack,
+    client_token,
     image_factory,
     prepare_scaled,
     scaled_env,
@@ -68,15 +69,9 @@ def _schematic(stack: Stack, marker: str) -> str:
     return stack.create_schematic(f"customization:\n  extraKernelArgs: [fair={marker}]\n".encode())
 
 
-_TOKENS: dict[tuple[Path, str], str] = {}
-
-
 def _token(stack: Stack, client: str) -> str:
-    """The token of the client named `client` on `stack` (made on first use)."""
-    key = (stack.root, client)
-    if key not in _TOKENS:
-        _TOKENS[key] = stack.token(client, "read")
-    return _TOKENS[key]
+    """The `read` token of the client named `client` on `stack`."""
+    return client_token(stack.root, client, lambda: stack.token(client, "read"))
 
 
 def _post_build(stack: Stack, client: str, schematic: str) -> tuple[int, dict[str, str], bytes]:

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from factory import create_app
 from schematics import parse_schematic
+from tests.factory.stacks import client_token
 from tests.workers.releases.fakes import save_fake_release
 from workers.dispatch.celery_app import celery_dirs
 from workers.outputs.schematics_store import save_schematic
@@ -21,16 +22,10 @@ def _client(settings: Settings, store: LocalStore) -> FlaskClient:
     return create_app(settings, store=store).test_client()
 
 
-_TOKENS: dict[tuple[Path, str], str] = {}
-
-
 def _as(store: LocalStore, client: str) -> dict[str, str]:
-    """The Authorization header of the uploader named `client` (an `upload` token, made on
-    first use): per-client limits count against the token's name."""
-    key = (store.root, client)
-    if key not in _TOKENS:
-        _TOKENS[key] = create_token(store, client, ROLE_UPLOAD)[1]
-    return {"Authorization": f"Bearer {_TOKENS[key]}"}
+    """The Authorization header of the uploader named `client` (an `upload` token)."""
+    token = client_token(store.root, client, lambda: create_token(store, client, ROLE_UPLOAD)[1])
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _upload(client: FlaskClient, store: LocalStore, who: str, body: bytes = b"x") -> int:

@@ -24,7 +24,10 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.extensions.builders import file, hello_members, manifest, tar_bytes
 from tests.factory.live import LiveFactory
+from workers.store import LocalStore
+from workers.tenancy.tokens import ROLE_UPLOAD, create_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -588,3 +591,47 @@ def test_build_failures_are_explained(
     assert iso.locator(".result").inner_text() == (
         "The factory is busy or its storage is unreachable; try again in a minute (queue is full)."
     )
+
+
+def test_extension_upload_page_explains_then_lands_in_the_catalog(
+    web_factory: LiveFactory, page: Page, expected_errors: set[str]
+) -> None:
+    store = LocalStore(web_factory.data_dir / "store")
+    _, token = create_token(store, "browser-uploader", ROLE_UPLOAD)
+    page.goto(f"{web_factory.url}/catalog")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Upload an extension").click()
+    assert _heading(page) == "Upload an extension"
+    _shot(page, "11-extension-upload")
+    page.get_by_label("Upload token").fill(token)
+    page.get_by_label("Namespace").fill("browser")
+    no_manifest = tar_bytes(hello_members()[1:])
+    page.get_by_label("Extension file").set_input_files(files=[_tar_file("bad.tar", no_manifest)])
+    before = page.url
+    page.get_by_role("button", name="Upload").click()
+    expected_errors.add(_failed_load("400 (BAD REQUEST)"))
+    page.get_by_role("alert").wait_for()
+    # In words, focus on the message, the chosen file kept, the field marked.
+    assert page.locator("#error-message").inner_text() == (
+        "The archive has no manifest.yaml at its top. An extension is a manifest.yaml beside "
+        "a rootfs/ directory."
+    )
+    assert page.evaluate("document.activeElement.id") == "error"
+    assert page.url == before
+    assert page.evaluate("document.getElementById('field-extension').files[0].name") == "bad.tar"
+    assert page.get_by_label("Extension file").get_attribute("aria-invalid") == "true"
+    _shot(page, "12-extension-upload-error")
+
+    members = hello_members()
+    members[0] = file("manifest.yaml", manifest("browser-tool", "1.0.0", ">= v1.0.0"))
+    good = _tar_file("good.tar", tar_bytes(members))
+    page.get_by_label("Extension file").set_input_files(files=[good])
+    with page.expect_navigation():
+        page.get_by_role("button", name="Upload").click()
+    assert _heading(page) == "browser/browser-tool 1.0.0"
+    page.goto(f"{web_factory.url}/catalog?q=browser-tool")
+    assert page.get_by_role("link", name="browser/browser-tool", exact=True).count() == 1
+
+
+def _tar_file(name: str, data: bytes) -> FilePayload:
+    return FilePayload(name=name, mimeType="application/x-tar", buffer=data)

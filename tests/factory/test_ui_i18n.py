@@ -20,10 +20,12 @@ from flask.testing import FlaskClient
 
 from factory import create_app
 from factory.i18n import TRANSLATIONS
+from tests.extensions.builders import hello_members, tar_bytes
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import install_bundled_extensions
 from workers.settings import Settings
 from workers.store import LocalStore
+from workers.tenancy.tokens import ROLE_UPLOAD, create_token
 
 METAL = "target=metal&version=v1.0.0&arch=amd64"
 FINAL = f"{METAL}&extensions=factory%2Fhello&modules=zram&cmdline=a%3D1&cmdline-set=true"
@@ -50,6 +52,7 @@ PAGES = [
     "/upload",
     "/catalog",
     "/catalog?q=program",
+    "/catalog/upload",
 ]
 # Words German shares with English (names of things), allowed in a text both pages show.
 SHARED = {
@@ -192,6 +195,31 @@ def test_the_extension_and_upload_error_pages_are_german_too(client: FlaskClient
     german = refused("de")
     assert "Zeile 3: „customization.extraKernelArgs“ muss eine Liste von Texten sein" in german
     assert _english_words_left(refused("en"), german) == []
+
+
+def test_the_extension_upload_refusals_are_german_too(client: FlaskClient, tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "data" / "store")
+    _, token = create_token(store, "uploader", ROLE_UPLOAD)
+    no_manifest = tar_bytes(hello_members()[1:])
+
+    def refused(language: str, token: str) -> str:
+        response = client.post(
+            "/catalog/upload",
+            data={
+                "token": token,
+                "namespace": "mine",
+                "extension": (BytesIO(no_manifest), "extension.tar"),
+            },
+            content_type="multipart/form-data",
+            headers={"Accept-Language": language},
+        )
+        assert response.status_code in (400, 401)
+        return response.get_data(as_text=True)
+
+    for sent in ("", token):
+        german = refused("de", sent)
+        assert _english_words_left(refused("en", sent), german) == []
+    assert "Das Archiv hat keine manifest.yaml auf oberster Ebene." in german
 
 
 def test_the_language_comes_from_the_link_then_the_cookie_then_the_browser(

@@ -21,7 +21,6 @@ from workers.airgap.layout import (
     SECUREBOOT_CERT_NAME,
     SIGNING_KEY_NAME,
 )
-from workers.catalog.index import STAMP_KEY
 from workers.catalog.resolutions import PINS_PREFIX, REFERENCES_PREFIX, RESOLUTIONS_PREFIX
 from workers.errors import NotFound
 from workers.keys.secureboot_key import load_or_create_secureboot_key
@@ -153,7 +152,6 @@ def _signed(store: Store, built: BuiltAsset, key: SigningKey) -> BuiltAsset:
 
 def _catalog_keys(store: Store) -> set[str]:
     keys = {key for prefix in CATALOG_PREFIXES for key in store.list(prefix)}
-    keys.discard(STAMP_KEY)
     # The files a release manifest or client index names are blobs by digest.
     for key in [k for k in keys if k.startswith(RELEASES_PREFIX)]:
         if key.endswith("/manifest.json"):

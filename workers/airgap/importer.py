@@ -28,7 +28,9 @@ from workers.airgap.layout import (
     SIGNING_KEY_NAME,
 )
 from workers.airgap.trust import trust_signing_key
-from workers.catalog.index import touch_stamp
+from workers.catalog.index import added, log_change, withdrawn
+from workers.catalog.records import EXTENSIONS_PREFIX, ExtensionRecord, record_from_json
+from workers.catalog.withdrawn import WITHDRAWN_PREFIX
 from workers.errors import Conflict, InvalidRequest
 from workers.outputs.finished_builds import BUILDS_PREFIX
 from workers.releases.stored import RELEASES_PREFIX
@@ -62,14 +64,24 @@ def load_bundle(store: Store, bundle: Path, workdir: Path, note: Callable[[str],
         present = {key for key in listed if _holds(store, key, listed[key]["sha256"])}
         # Before the build manifests whose signatures it verifies.
         trust_signing_key(store, keys[SIGNING_KEY_NAME])
-        for key in sorted(listed, key=_commit_order):
-            if key not in present:
-                store.put_file(key, workdir / "objects" / key, str(listed[key]["content_type"]))
-        touch_stamp(store)
+        written = [key for key in sorted(listed, key=_commit_order) if key not in present]
+        for key in written:
+            store.put_file(key, workdir / "objects" / key, str(listed[key]["content_type"]))
+        announce_catalog_changes(store, written)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     note(f"loaded {len(listed) - len(present)} objects ({len(present)} already held)")
     return Loaded(len(listed) - len(present), len(present), list(index["assets"]), keys)
+
+
+def announce_catalog_changes(store: Store, written: list[str]) -> None:
+    """Enter the extension records and withdrawals just written in the catalog's change log,
+    so every process of this factory (which follows the log) offers them."""
+    for key in written:
+        if key.startswith(EXTENSIONS_PREFIX) and key.endswith(".json"):
+            log_change(store, added(record_from_json(ExtensionRecord, store.get_bytes(key))))
+        elif key.startswith(WITHDRAWN_PREFIX) and key.endswith(".json"):
+            log_change(store, withdrawn(key.removeprefix(WITHDRAWN_PREFIX).removesuffix(".json")))
 
 
 def _unpack(bundle: Path, workdir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:

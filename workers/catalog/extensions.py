@@ -16,6 +16,7 @@ Catalog rules:
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,7 +27,7 @@ from extensions.limits import DEFAULT_LIMITS, Limits
 from extensions.manifest import Manifest
 from extensions.package import extract_extension as extract_extension_tar
 from extensions.package import pack_extension
-from workers.catalog.index import index_for, touch_stamp
+from workers.catalog.index import added, index_for, log_change
 from workers.catalog.records import (
     CANONICAL_EPOCH,
     EXTENSIONS_PREFIX,
@@ -38,7 +39,6 @@ from workers.catalog.records import (
     utc_now,
     version_sort_key,
 )
-from workers.catalog.withdrawn import withdrawn_digests
 from workers.errors import FactoryError, InvalidRequest, NotFound
 from workers.hashing import sha256_file
 from workers.releases.stored import list_versions, load_release
@@ -155,10 +155,12 @@ def add_extension(
         )
         existing = _check_conflicts(store, record)
         if existing is not None:
+            if not index_for(store).knows(store, existing.digest):
+                log_change(store, added(existing))  # its first adder stopped before logging
             return existing
         store.put_file(record.tar_key, packed.tar.path, content_type="application/x-tar")
         store.put_bytes(record.record_key, record_to_json(record), "application/json")
-        touch_stamp(store)
+        log_change(store, added(record))  # last: the record exists for whoever reads this
     return record
 
 
@@ -167,8 +169,15 @@ def _listed(record: ExtensionRecord, version: str, arch: str, kernel_version: st
         record.arch in ("", arch)
         and record.release in ("", version)
         and all(k == kernel_version for k in record.kernel_versions)
-        and parse_range(record.compatibility).accepts(version)
+        and _accepts(record.compatibility, version)
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepts(compatibility: str, version: str) -> bool:
+    """Whether a compatibility range accepts `version` (most records share a few ranges:
+    each is parsed once, not once per record and catalog)."""
+    return parse_range(compatibility).accepts(version)
 
 
 def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
@@ -180,21 +189,11 @@ def catalog_for(store: Store, version: str, arch: str) -> list[ExtensionRecord]:
     version = normalize_version(version)
     release = load_release(store, version, arch)
 
-    def compute(records: list[ExtensionRecord]) -> list[ExtensionRecord]:
-        # Withdrawals touch the index's stamp, so a computed catalog never outlives one.
-        withdrawn = withdrawn_digests(store)
-        best: dict[str, ExtensionRecord] = {}
-        for record in records:
-            if record.digest in withdrawn or not _listed(
-                record, version, arch, release.kernel_version
-            ):
-                continue
-            current = best.get(record.full_name)
-            if current is None or _preference(record) > _preference(current):
-                best[record.full_name] = record
-        return [best[name] for name in sorted(best)]
+    def choose(records: list[ExtensionRecord]) -> ExtensionRecord | None:
+        listed = [r for r in records if _listed(r, version, arch, release.kernel_version)]
+        return max(listed, key=_preference, default=None)
 
-    return index_for(store).catalog(store, (version, arch, release.kernel_version), compute)
+    return index_for(store).catalog(store, (version, arch, release.kernel_version), choose)
 
 
 def _preference(record: ExtensionRecord) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from workers.catalog.extensions import list_extension_records
-from workers.catalog.index import touch_stamp
+from workers.catalog.index import log_change, removed, withdrawn
 from workers.catalog.records import ExtensionRecord, utc_now
 from workers.catalog.resolutions import references_to
 from workers.catalog.withdrawn import withdrawn_key
@@ -37,8 +37,8 @@ def withdraw_extension(store: Store, name: str, version: str, actor: str) -> lis
     for record in records:
         doc = {"by": actor, "at": utc_now()}
         if store.put_new(withdrawn_key(record.digest), (json.dumps(doc) + "\n").encode()):
+            log_change(store, withdrawn(record.digest))  # every process recomputes its catalogs
             record_event(store, actor, "extension.withdraw", f"{name} {version}", record.digest)
-    touch_stamp(store)  # every process recomputes its catalogs without it
     return records
 
 
@@ -63,6 +63,6 @@ def delete_extension(store: Store, name: str, version: str, actor: str) -> list[
         store.delete(record.record_key)
         store.delete(record.tar_key)
         store.delete(withdrawn_key(record.digest))
+        log_change(store, removed(record.digest))  # every process forgets the record
         record_event(store, actor, "extension.delete", f"{name} {version}", record.digest)
-    touch_stamp(store)  # every process forgets the deleted records
     return records

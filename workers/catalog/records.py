@@ -131,9 +131,17 @@ def record_to_json(record: ExtensionRecord | OverlayRecord) -> bytes:
 
 
 def record_from_json(kind: type[R], data: bytes) -> R:
-    doc = json.loads(data)
-    names = {f.name for f in fields(kind)}
-    if not isinstance(doc, dict) or not set(doc) <= names:
+    return record_from_doc(kind, json.loads(data))
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {
+    kind: frozenset(f.name for f in fields(kind)) for kind in (ExtensionRecord, OverlayRecord)
+}
+
+
+def record_from_doc(kind: type[R], doc: object) -> R:
+    """A record from its decoded JSON (a dict); ValueError if it is not one."""
+    if not isinstance(doc, dict) or not set(doc) <= _FIELD_NAMES[kind]:
         raise ValueError(f"not a {kind.__name__}: {sorted(doc) if isinstance(doc, dict) else doc}")
     for key in ("kernel_versions", "kernel_args", "options"):
         if key in doc:

@@ -45,9 +45,12 @@ from kombu.transport import filesystem, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
+from workers.catalog.collect import collect_unused_uploads
 from workers.dispatch import heartbeat
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
 from workers.settings import Settings
+from workers.store import make_store
+from workers.tenancy.audit import ACTOR_HOUSEKEEPING
 
 log = logging.getLogger(__name__)
 
@@ -325,10 +328,16 @@ def expire_results(app: FactoryCelery) -> None:
 
 
 def keep_house(app: FactoryCelery) -> None:
-    """The embedded default's periodic chores: expire old build states, and remove the work
-    directories of builds whose worker died (a live build's stay: it holds their lock)."""
+    """The embedded default's periodic chores: expire old build states, remove the work
+    directories of builds whose worker died (a live build's stay: it holds their lock), and
+    collect uploads nobody uses (`workers.catalog.collect`)."""
     expire_results(app)
     remove_dead_workdirs(work_root(app.settings))
+    store = make_store(app.settings)
+    for gone in collect_unused_uploads(
+        store, app.settings.upload_grace_seconds, ACTOR_HOUSEKEEPING
+    ):
+        log.info("collected unused %s %s (sha256:%s)", gone.kind, gone.subject, gone.digest)
 
 
 def forget_build(app: FactoryCelery, key: str) -> None:

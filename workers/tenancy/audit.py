@@ -16,6 +16,7 @@ from workers.store import Store
 
 AUDIT_PREFIX = "audit/"
 ACTOR_CLI = "cli"  # the operator, acting through the command line on the store itself
+ACTOR_HOUSEKEEPING = "housekeeping"  # the embedded default's periodic chores
 
 
 @dataclass(frozen=True)

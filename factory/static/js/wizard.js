@@ -2,7 +2,7 @@
 // - extension list: filter as you type (checked items stay visible);
 // - kernel modules: search as you type (server-rendered fragment), chosen ones kept apart;
 // - copy buttons for IDs, commands and URLs (shown only where the clipboard can be written);
-// - focus on the error box of a refused step; the upload page keeps the chosen file on errors.
+// - focus on the error box of a refused step; the upload pages keep the chosen file on errors.
 (function () {
   "use strict";
 
@@ -19,6 +19,18 @@
     }
   }
 
+  // Shows the items whose data-search text holds every word (or that `kept` keeps); how many.
+  function filterItems(items, words, kept) {
+    var shown = 0;
+    items.forEach(function (item) {
+      var text = item.getAttribute("data-search");
+      var match = words.every(function (word) { return text.indexOf(word) !== -1; });
+      item.hidden = !(match || kept(item));
+      if (!item.hidden) { shown += 1; }
+    });
+    return shown;
+  }
+
   function setUpExtensionFilter(box) {
     var list = document.getElementById(box.getAttribute("data-filter-for"));
     var input = box.querySelector("input");
@@ -32,13 +44,9 @@
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var shown = 0;
-      items.forEach(function (item) {
-        var text = item.getAttribute("data-search");
-        var checked = item.querySelector("input:checked") !== null;
-        var match = words.every(function (word) { return text.indexOf(word) !== -1; });
-        item.hidden = !(match || checked);
-        if (!item.hidden) { shown += 1; }
+      // Checked items stay visible: hiding a choice would hide that it is made.
+      var shown = filterItems(items, words, function (item) {
+        return item.querySelector("input:checked") !== null;
       });
       status.textContent = words.length
         ? fill(box.getAttribute("data-shown"), { shown: shown, count: items.length })
@@ -123,11 +131,11 @@
     });
   }
 
-  // A refused upload comes back without the file (browsers never refill a file field): send
-  // the form from here, so a refusal only replaces the error and the file stays chosen.
+  // A refused upload (of a schematic or an extension) comes back without the file (browsers
+  // never refill a file field): send the form from here, so a refusal only replaces the
+  // error, the file stays chosen, and the field the error is about is marked.
   function setUpUpload(form) {
     var box = document.getElementById("upload-error");
-    var field = document.getElementById("field-schematic");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       fetch(form.action, { method: "POST", body: new FormData(form) })
@@ -138,8 +146,18 @@
             var error = page.getElementById("upload-error");
             if (!error) { throw new Error("HTTP " + response.status); }
             box.innerHTML = error.innerHTML;
-            field.setAttribute("aria-invalid", "true");
-            field.setAttribute("aria-describedby", "error-message schematic-help");
+            form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+              field.removeAttribute("aria-invalid");
+            });
+            var link = box.querySelector("#error-message a");
+            var field = link && document.getElementById(link.getAttribute("href").slice(1));
+            if (field) {
+              field.setAttribute("aria-invalid", "true");
+              var described = (field.getAttribute("aria-describedby") || "").split(" ");
+              if (described.indexOf("error-message") === -1) {
+                field.setAttribute("aria-describedby", ["error-message"].concat(described).join(" ").trim());
+              }
+            }
             focusError();
           });
         })
@@ -155,12 +173,7 @@
     var items = Array.prototype.slice.call(list.querySelectorAll("li[data-search]"));
     input.addEventListener("input", function () {
       var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var shown = 0;
-      items.forEach(function (item) {
-        var text = item.getAttribute("data-search");
-        item.hidden = !words.every(function (word) { return text.indexOf(word) !== -1; });
-        if (!item.hidden) { shown += 1; }
-      });
+      var shown = filterItems(items, words, function () { return false; });
       if (count) {
         count.textContent = fill(input.getAttribute("data-shown"), { shown: shown, count: items.length });
       }

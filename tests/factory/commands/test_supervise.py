@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from factory.commands.supervise import Supervisor
+from workers.store import StoreUnavailable
 
 
 @pytest.fixture(autouse=True)
@@ -42,19 +43,28 @@ def test_housekeeping_runs_at_start_and_then_every_period() -> None:
     assert runs[1] - runs[0] >= 3.0
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(28, "No space left on device"),
+        # The collection of unused uploads reads the store, which may not answer.
+        StoreUnavailable("store at http://127.0.0.1:1 does not answer"),
+    ],
+    ids=["full-disk", "store-unavailable"],
+)
 def test_failing_housekeeping_is_logged_and_the_service_goes_on(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, failure: Exception
 ) -> None:
     calls: list[float] = []
 
-    def full_disk() -> None:
+    def failing() -> None:
         calls.append(time.monotonic())
-        raise OSError(28, "No space left on device")
+        raise failure
 
     with caplog.at_level(logging.ERROR, logger="factory.commands.supervise"):
-        status = Supervisor(_web, _worker, full_disk, 3.0).run()
+        status = Supervisor(_web, _worker, failing, 3.0).run()
 
     assert status == 0
     assert len(calls) >= 2  # tried again the next period
     assert "housekeeping failed" in caplog.text
-    assert "No space left on device" in caplog.text
+    assert str(failure) in caplog.text
