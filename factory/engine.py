@@ -29,10 +29,11 @@ from workers.integrity import BlobVerifier
 from workers.metrics import Metrics, make_metrics
 from workers.plans import Plan, make_plan
 from workers.profiles import Profile
+from workers.public_keys import PublicKeys, load_public_keys
 from workers.queue import BuildQueue
+from workers.registry.publishing import InstallerPublisher
 from workers.schematics_store import load_schematic
 from workers.settings import Settings
-from workers.signing import SigningKey, load_or_create_signing_key
 from workers.storage import DownloadRecorder
 from workers.store import Store
 from workers.usage import Usage, make_usage
@@ -137,8 +138,13 @@ class Engine:
         return BlobVerifier()
 
     @cached_property
-    def signing_key(self) -> SigningKey:
-        return load_or_create_signing_key(self.settings)
+    def public_keys(self) -> PublicKeys:
+        """The public halves of the deployment's keys; the web side signs nothing."""
+        return load_public_keys(self.settings, self.store)
+
+    @cached_property
+    def publisher(self) -> InstallerPublisher:
+        return InstallerPublisher(self.settings)
 
 
 def engine() -> Engine:

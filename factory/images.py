@@ -172,7 +172,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     else:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
-        return bundle_response(_bundle(eng, built), filename)
+        return _bundle(eng, plan, built, BuildRequest.for_plan(schematic_id, plan), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)
@@ -219,19 +219,34 @@ def _stored_at(eng: Engine, built: BuiltAsset) -> int:
     return int(eng.store.stat(built.blob).modified)
 
 
-def _bundle(eng: Engine, built: BuiltAsset) -> bytes:
-    """The bundle signed at publish time, or (a manifest from before signing moved there, or
-    signed with a key this service no longer uses) one signed now with the current key."""
+def _bundle(
+    eng: Engine, plan: Plan, built: BuiltAsset, job: BuildRequest, filename: str
+) -> Response:
+    """The bundle the worker signed at publish time. One from before signing moved there, or
+    made with a key the deployment no longer uses, is not served: the web side holds no
+    private key to sign again, so the build is made again (by a worker, which signs it)."""
+    if not _signed_now(eng, built):
+        discard_build(eng.store, built, "its signature is not from the deployment's key")
+        eng.forget_build(built.key)
+        found = build_then_find(eng, plan, job)
+        if isinstance(found, Response):
+            return found
+        built = found
+    if built.sigstore_bundle is None or not _signed_now(eng, built):
+        return text_error("this build is not signed with the deployment's signing key", 500)
+    return bundle_response(bundle_json(dict(built.sigstore_bundle)), filename)
+
+
+def _signed_now(eng: Engine, built: BuiltAsset) -> bool:
+    """Whether the build's bundle carries the hint of the deployment's signing key."""
     bundle = built.sigstore_bundle
     hint = (
         bundle.get("verificationMaterial", {}).get("publicKey", {}).get("hint") if bundle else None
     )
-    if bundle is None or hint != eng.signing_key.public_key_hint:
-        return bundle_json(eng.signing_key.sigstore_bundle(built.sha256))
-    return bundle_json(dict(bundle))
+    return hint == eng.public_keys.signing_key_hint
 
 
 @bp.route("/oci/cosign/signing-key.pub", methods=["GET"])
 def signing_key() -> Response:
     """The public key that verifies every asset's `.sigstore.json` (PKIX PEM)."""
-    return Response(engine().signing_key.public_key_pem, status=200, mimetype=PEM_TYPE)
+    return Response(engine().public_keys.signing_key_pem, status=200, mimetype=PEM_TYPE)

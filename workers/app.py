@@ -38,6 +38,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
 from workers import heartbeat, tasks
+from workers.registry import publish_task
 from workers.settings import Settings
 from workers.workdirs import remove_dead_workdirs, work_root
 
@@ -181,7 +182,7 @@ def celery_dirs(settings: Settings) -> dict[str, Path]:
 
 
 def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
-    """The app for these settings, with the build task registered.
+    """The app for these settings, with the build and publish tasks registered.
 
     The web side (`worker=False`) fails fast when Redis is down: a request must get its 503
     in seconds, not minutes. A worker (`worker=True`) waits the outage out instead, however
@@ -249,6 +250,7 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     tasks.register(app)
+    publish_task.register(app)
     return app
 
 
