@@ -110,7 +110,9 @@ def ensure_published(
     `local_builder`; the web service passes one that goes through the build workers);
     `publish` has a worker publish the built tag (default: publish and sign here)."""
     plans = _plans(store, settings, repo, schematic, version)
-    hint = load_public_keys(settings, store).signing_key_hint
+    # Signing here takes this process's key; a publisher's worker signs with the deployment's.
+    key = load_or_create_signing_key(settings) if publish is None else None
+    hint = key.public_key_hint if key else load_public_keys(settings, store).signing_key_hint
     wanted = _wanted(settings, repo, plans, hint)
     record = content.read_tag(store, repo, version)
     if _current(store, repo, record, wanted):
@@ -122,9 +124,9 @@ def ensure_published(
             assert record is not None
             return record
         builder = build or local_builder(store, settings)
-        if publish is None:
-            key = load_or_create_signing_key(settings)
+        if key is not None:
             return _publish(store, settings, repo, version, plans, wanted, key, builder)
+        assert publish is not None
         for plan in plans.values():
             builder(plan)
         publish(repo, version)
