@@ -37,11 +37,12 @@ from factory.delivery import (
 )
 from factory.engine import engine
 from factory.errors import text_error
-from factory.sidecars import signed_bundle, split_suffix
+from factory.sidecars import signed_now, split_suffix
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.dispatch.build_request import BuildRequest
 from workers.engine import Engine
 from workers.errors import FactoryError
+from workers.keys.signing import bundle_json
 from workers.outputs.finished_builds import BuiltAsset, discard_build
 from workers.planning.plans import Plan
 from workers.planning.profiles import parse_profile
@@ -136,7 +137,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     else:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
-        return bundle_response(signed_bundle(eng, built), filename)
+        return _bundle(eng, plan, built, BuildRequest.for_plan(schematic_id, plan), filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)
@@ -183,7 +184,25 @@ def _stored_at(eng: Engine, built: BuiltAsset) -> int:
     return int(eng.store.stat(built.blob).modified)
 
 
+def _bundle(
+    eng: Engine, plan: Plan, built: BuiltAsset, job: BuildRequest, filename: str
+) -> Response:
+    """The bundle the worker signed at publish time. One from before signing moved there, or
+    made with a key the deployment no longer uses, is not served: the web side holds no
+    private key to sign again, so the build is made again (by a worker, which signs it)."""
+    if not signed_now(eng, built):
+        discard_build(eng.store, built, "its signature is not from the deployment's key")
+        eng.forget_build(built.key)
+        found = build_then_find(eng, plan, job)
+        if isinstance(found, Response):
+            return found
+        built = found
+    if built.sigstore_bundle is None or not signed_now(eng, built):
+        return text_error("this build is not signed with the deployment's signing key", 500)
+    return bundle_response(bundle_json(dict(built.sigstore_bundle)), filename)
+
+
 @bp.route("/oci/cosign/signing-key.pub", methods=["GET"])
 def signing_key() -> Response:
     """The public key that verifies every asset's `.sigstore.json` (PKIX PEM)."""
-    return Response(engine().signing_key.public_key_pem, status=200, mimetype=PEM_TYPE)
+    return Response(engine().public_keys.signing_key_pem, status=200, mimetype=PEM_TYPE)

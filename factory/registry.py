@@ -2,8 +2,9 @@
 
 - `GET|HEAD /v2/` → 200 `{}` (the API ping);
 - `GET|HEAD /v2/<image>/<schematic-id>/manifests/<tag|digest>`: a version tag or `latest`
-  publishes the tag on first pull (build through the workers, convert, index, sign;
-  `workers.registry.publish`) and answers the OCI index; other tags (`sha256-<hex>.sig`)
+  publishes the tag on first pull (build through the workers, then a worker converts,
+  indexes and signs: this process holds no private key; `workers.registry.publish`) and
+  answers the OCI index; other tags (`sha256-<hex>.sig`)
   and digests are looked up;
 - `GET|HEAD …/blobs/<digest>`: streamed from the store, or 307 to a presigned URL when the
   store is S3 and redirects are on (as downloads do);
@@ -150,7 +151,9 @@ def manifest(image: str, schematic_id: str, reference: str) -> Response:
         if wants_release(tag):
             version = resolve_version(svc.store, tag, version_policy())
             build = _through_workers(engine(), repo.schematic_id)
-            record = ensure_published(svc.store, svc.settings, repo, schematic, version, build)
+            record = ensure_published(
+                svc.store, svc.settings, repo, schematic, version, build, engine().publisher
+            )
             descriptor = record.descriptor
         else:
             stored = content.read_tag(svc.store, repo, tag)

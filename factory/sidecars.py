@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from workers.airgap.trust import trusted_hints
 from workers.engine import Engine
-from workers.keys.signing import bundle_json
 from workers.outputs.finished_builds import BuiltAsset
 
 # Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
@@ -20,15 +19,11 @@ def split_suffix(path: str) -> tuple[str, str]:
     return path, ""
 
 
-def signed_bundle(eng: Engine, built: BuiltAsset) -> bytes:
-    """The bundle signed at publish time, or (a manifest from before signing moved there, or
-    signed with a key this service no longer uses) one signed now with the current key.
-    A bundle signed by the exporter of an imported air-gap bundle is served as it is."""
+def signed_now(eng: Engine, built: BuiltAsset) -> bool:
+    """Whether the build's bundle was signed with the deployment's key (or, for an asset
+    imported from an air-gap bundle, the exporter's trusted key)."""
     bundle = built.sigstore_bundle
     hint = (
         bundle.get("verificationMaterial", {}).get("publicKey", {}).get("hint") if bundle else None
     )
-    own = eng.signing_key.public_key_hint
-    if bundle is None or (hint != own and hint not in trusted_hints(eng.store)):
-        return bundle_json(eng.signing_key.sigstore_bundle(built.sha256))
-    return bundle_json(dict(bundle))
+    return hint == eng.public_keys.signing_key_hint or hint in trusted_hints(eng.store)

@@ -22,9 +22,11 @@ from factory.delivery import (
     stream_asset,
 )
 from factory.engine import engine
-from factory.sidecars import signed_bundle, split_suffix
+from factory.errors import text_error
+from factory.sidecars import signed_now, split_suffix
 from factory.urls import external_url
 from workers.errors import NotFound
+from workers.keys.signing import bundle_json
 from workers.outputs.finished_builds import BuiltAsset
 from workers.releases.clients import ClientFile, load_clients
 from workers.releases.stored import list_arches
@@ -61,7 +63,11 @@ def client(version: str, path: str) -> Response:
     asset = _as_asset(version, found)
     filename = download_name(request.args.get("filename"), name)
     if wanted == "sigstore":
-        return bundle_response(signed_bundle(eng, asset), filename)
+        if asset.sigstore_bundle is None or not signed_now(eng, asset):
+            # Signed when imported; the web side holds no private key to sign again.
+            unsigned = "this file is not signed with the deployment's signing key: import it again"
+            return text_error(unsigned, 500)
+        return bundle_response(bundle_json(dict(asset.sigstore_bundle)), filename)
     if wanted:
         return checksum_response(asset, wanted, filename)
     modified = int(eng.store.stat(found.blob).modified)

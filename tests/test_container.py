@@ -69,7 +69,9 @@ class ContainerStack(Stack):
         env: dict[str, str],
         probe_url: str | None = None,
         options: tuple[str, ...] = (),
+        secrets_dir: Path | None = None,
     ) -> None:
+        """Run `role`'s container, its secrets from `secrets_dir` (default: the deployment's)."""
         container = f"factory-test-{self.port}-{role}"
         remove_containers([container])
         self.containers[role] = container
@@ -78,7 +80,7 @@ class ContainerStack(Stack):
             container,
             args,
             env,
-            {data: DATA, self.secrets_dir: f"{SECRETS}:ro"},
+            {data: DATA, (secrets_dir or self.secrets_dir): f"{SECRETS}:ro"},
             ("--hostname", role, *options),
         )
         self.start(role, argv, probe_url)
@@ -106,23 +108,31 @@ class ContainerStack(Stack):
         return "".join(self.log(name) for name in self.containers)
 
 
-def _secret_env(secrets_dir: Path, redis_url: str, access: str, secret: str) -> dict[str, str]:
-    """Every credential and key as a file; the variables only name the files. The keys are
-    made with the README's openssl commands."""
+KEY_VARIABLES = {
+    "IMAGE_FACTORY_SIGNING_KEY": f"{SECRETS}/signing-key.pem",
+    "IMAGE_FACTORY_SECUREBOOT_KEY": f"{SECRETS}/secureboot-key.pem",
+    "IMAGE_FACTORY_SECUREBOOT_CERT": f"{SECRETS}/secureboot-cert.pem",
+}
+
+
+def _secret_env(
+    secrets_dir: Path, redis_url: str, access: str, secret: str, keys: bool = True
+) -> dict[str, str]:
+    """Every credential (and with `keys`, every key) as a file; the variables only name the
+    files. The keys are made with the README's openssl commands."""
     for name, content in {
         "broker-url": redis_url.encode(),
         "s3-access-key": access.encode(),
         "s3-secret-key": secret.encode(),
     }.items():
         write_secret(secrets_dir, name, content)
-    make_keys(secrets_dir)
+    if keys:
+        make_keys(secrets_dir)
     return {
         "IMAGE_FACTORY_BROKER_URL_FILE": f"{SECRETS}/broker-url",
         "IMAGE_FACTORY_S3_ACCESS_KEY_FILE": f"{SECRETS}/s3-access-key",
         "IMAGE_FACTORY_S3_SECRET_KEY_FILE": f"{SECRETS}/s3-secret-key",
-        "IMAGE_FACTORY_SIGNING_KEY": f"{SECRETS}/signing-key.pem",
-        "IMAGE_FACTORY_SECUREBOOT_KEY": f"{SECRETS}/secureboot-key.pem",
-        "IMAGE_FACTORY_SECUREBOOT_CERT": f"{SECRETS}/secureboot-cert.pem",
+        **(KEY_VARIABLES if keys else {}),
     }
 
 
@@ -165,11 +175,18 @@ def deployment(
         assert stack.processes["prepare"].proc.wait(timeout=600) == 0, stack.log("prepare")
         stack.start_worker("worker1")
         stack.start_worker("worker2")
+        # The web container gets the credentials but no key: it signs nothing.
+        web_secrets = owned_dir(root / "web-secrets", 0o500)
+        web_env = {
+            **{k: v for k, v in env.items() if k not in KEY_VARIABLES},
+            **_secret_env(web_secrets, redis.url, s3.access_key, s3.secret_key, keys=False),
+        }
         stack.run(
             "web",
             ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env,
+            web_env,
             f"http://127.0.0.1:{port}/healthz",
+            secrets_dir=web_secrets,
         )
         yield stack
 
@@ -249,6 +266,20 @@ def test_no_secret_reaches_a_log_or_the_container_config(deployment: ContainerSt
         assert value not in inspected
     config = json.loads(inspected)
     web = next(c for c in config if c["Name"] == deployment.containers["web"])
+    # The web container holds no private key, and still serves the deployment's public key.
+    (secrets_mount,) = [m["Source"] for m in web["Mounts"] if m["Destination"] == SECRETS]
+    assert sorted(p.name for p in Path(secrets_mount).iterdir()) == [
+        "broker-url",
+        "s3-access-key",
+        "s3-secret-key",
+    ]
+    assert not [v for v in web["Config"]["Env"] if v.split("=")[0] in KEY_VARIABLES]
+    public = subprocess.run(
+        ["openssl", "pkey", "-pubout", "-in", str(deployment.secrets_dir / "signing-key.pem")],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert deployment.curl("--fail", "/oci/cosign/signing-key.pub").stdout == public
     assert web["HostConfig"]["ReadonlyRootfs"] is True
     assert web["HostConfig"]["SecurityOpt"] == ["no-new-privileges"]
     assert IMAGE in web["ImageName"]

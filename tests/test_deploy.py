@@ -125,6 +125,9 @@ def test_compose_variables_are_settings_and_point_at_its_services() -> None:
     assert set(COMPOSE["volumes"]) >= {"redis-data", "s3-data"}
 
 
+KEY_VARIABLES = ("SIGNING_KEY", "SECUREBOOT_KEY", "SECUREBOOT_CERT")
+
+
 def test_compose_takes_every_credential_and_key_from_a_secret_file() -> None:
     services = COMPOSE["services"]
     declared = COMPOSE["secrets"]
@@ -141,8 +144,15 @@ def test_compose_takes_every_credential_and_key_from_a_secret_file() -> None:
             secret = env[variable].removeprefix("/run/secrets/")
             assert secret in services[name]["secrets"]
         assert not {f"{PREFIX}{field.upper()}" for field in SECRET_FIELDS} & set(env)
-        for key in ("SIGNING_KEY", "SECUREBOOT_KEY", "SECUREBOOT_CERT"):
+    for name in ("prepare", "worker"):
+        env = services[name]["environment"]
+        for key in KEY_VARIABLES:
             assert env[PREFIX + key].removeprefix("/run/secrets/") in services[name]["secrets"]
+    # Signing happens where builds happen: the web service is given no key file at all (it
+    # serves the public halves `prepare` records in S3).
+    web = services["web"]
+    assert not {PREFIX + key for key in KEY_VARIABLES} & set(web["environment"])
+    assert not [secret for secret in web["secrets"] if secret.endswith(".pem")]
     # Redis takes its password from a file, not from its command line.
     assert "redis-password" in services["redis"]["secrets"]
     assert "requirepass $$(cat /run/secrets/redis-password)" in services["redis"]["command"][0]

@@ -26,6 +26,7 @@ from schematics import Schematic
 from workers.dispatch.build_queue import BuildQueue
 from workers.dispatch.coordination import Coordination, make_coordination
 from workers.dispatch.shared_metrics import Metrics, make_metrics
+from workers.keys.public_keys import PublicKeys, load_public_keys
 from workers.keys.signing import SigningKey, load_or_create_signing_key
 from workers.outputs.finished_builds import BuiltAsset, read_manifest
 from workers.outputs.integrity import BlobVerifier
@@ -33,6 +34,7 @@ from workers.outputs.schematics_store import load_schematic
 from workers.outputs.storage_budget import DownloadRecorder
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import Profile
+from workers.registry.publishing import InstallerPublisher
 from workers.settings import Settings
 from workers.store import Store
 from workers.tenancy.usage import Usage, make_usage
@@ -160,4 +162,15 @@ class Engine:
 
     @cached_property
     def signing_key(self) -> SigningKey:
+        """The private signing key: workers only (never asked for on the web side)."""
         return load_or_create_signing_key(self.settings)
+
+    @cached_property
+    def public_keys(self) -> PublicKeys:
+        """The public halves of the deployment's keys: the web side signs nothing."""
+        return load_public_keys(self.settings, self.store)
+
+    @cached_property
+    def publisher(self) -> InstallerPublisher:
+        """Has a worker publish (and sign) an installer tag."""
+        return InstallerPublisher(self.settings)

@@ -1,8 +1,9 @@
 """`image-factory worker`: a build worker (Celery) on this machine.
 
 Scaled mode: run it on any number of machines with the same `IMAGE_FACTORY_BROKER_URL`,
-`IMAGE_FACTORY_S3_*`, `IMAGE_FACTORY_SIGNING_KEY` and `IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT`
-as the web processes; it refuses to start without them (`factory.commands.startup`). It
+`IMAGE_FACTORY_S3_*` as the web processes, and `IMAGE_FACTORY_SIGNING_KEY` and
+`IMAGE_FACTORY_SECUREBOOT_KEY`/`_CERT` (only workers sign; the web processes hold no private
+key); it refuses to start without them (`factory.commands.startup`). It
 needs no Redis to start: it waits for the broker, and rides out its outages. Without a broker
 URL it consumes the embedded broker's queue in the data directory (what `serve` starts for
 itself in the embedded default).

@@ -4,7 +4,8 @@
   local store in its data directory): no Redis, no S3.
 - `ScaledStack`: `redis-server`, a SeaweedFS S3 server, `image-factory serve` (gunicorn,
   two web processes) and two `image-factory worker` processes, each in its own data
-  directory (so nothing but Redis, S3 and the signing key file is shared).
+  directory (so nothing but Redis, S3 and the workers' key files is shared). The web side
+  is given no key file at all: it serves the public halves `prepare` recorded in the store.
 
 Both hand out the same client helpers (`get`, `curl`, `metric`), so one set of download checks
 runs against each. Every process is stopped at the end, also when tests fail.
@@ -92,11 +93,12 @@ class Stack:
         name: str,
         argv: Sequence[str],
         probe_url: str | None = None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
     ) -> None:
-        """Start (or restart) one process of the deployment, logging to `<root>/<name>.log`."""
+        """Start (or restart) one process of the deployment, logging to `<root>/<name>.log`
+        (`env`: variables to add to the deployment's, or with None to leave out)."""
         variables = {**self.env, **(env or {})}
-        command = ["env", *(f"{k}={v}" for k, v in variables.items()), *argv]
+        command = ["env", *(f"{k}={v}" for k, v in variables.items() if v is not None), *argv]
         self.processes[name] = _start_ready(
             lambda attempt: ServerProcess(name, command, self.root / f"{name}.log", self.root),
             (lambda: _answers(probe_url)) if probe_url else (lambda: True),
@@ -229,6 +231,10 @@ class ScaledStack(Stack):
         return "".join(self.log(name) for name in self.workers)
 
 
+# What only workers are given: the web side holds no private key.
+WORKER_ONLY = ("IMAGE_FACTORY_SIGNING_KEY", "IMAGE_FACTORY_SECUREBOOT_KEY")
+
+
 def scaled_env(
     redis: RedisServer, s3: S3Server, bucket: str, keys: Path, port: int
 ) -> dict[str, str]:
@@ -275,10 +281,15 @@ def start_scaled(root: Path, env: dict[str, str], port: int, workers: int = 2) -
         stack.start_worker(f"worker{number}")
     web_data = root / "web-data"
     web_data.mkdir(exist_ok=True)
+    # No key file for the web side, not even the certificate: it reads the public halves
+    # from the store.
+    no_keys: dict[str, str | None] = dict.fromkeys(
+        (*WORKER_ONLY, "IMAGE_FACTORY_SECUREBOOT_CERT"), None
+    )
     stack.start(
         "serve",
         [image_factory(), "serve", "--port", str(port), "--workers", "2"],
         f"http://127.0.0.1:{port}/healthz",
-        env={"IMAGE_FACTORY_DATA_DIR": str(web_data)},
+        env={"IMAGE_FACTORY_DATA_DIR": str(web_data), **no_keys},
     )
     return stack

@@ -26,7 +26,7 @@ from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers.assembly.run import ToolError, run_tool
 from workers.engine import Engine
-from workers.outputs.finished_builds import BUILDS_PREFIX, read_manifest
+from workers.outputs.finished_builds import BUILDS_PREFIX, build_manifest_key, read_manifest
 from workers.outputs.schematics_store import load_schematic, save_schematic
 from workers.pipeline import build_asset as build_module
 from workers.pipeline import build_once as builds_module
@@ -314,6 +314,32 @@ def test_the_bundle_is_signed_when_the_build_is_published(srv: Served) -> None:
     stored = [read_manifest(srv.store, k.split("/")[1]) for k in keys]
     bundles = [b.sigstore_bundle for b in stored if b is not None and b.sigstore_bundle]
     assert served_bundle.get_json() in bundles
+
+
+def test_a_bundle_from_another_key_is_not_served_but_the_build_made_again(srv: Served) -> None:
+    """The web side cannot sign: a stored build signed with a key the deployment no longer
+    uses (or not at all) is built again by a worker, whose bundle is then served."""
+    sid = _new_schematic(srv, "resigned")
+    url = f"/image/{sid}/v1.0.0/cmdline-metal-amd64"
+    assert srv.client.get(url).status_code == 200
+    schematic = load_schematic(srv.store, sid)
+    profile = parse_profile("cmdline-metal-amd64")
+    key = make_plan(srv.store, schematic, sid, "v1.0.0", profile, srv.settings).key
+    manifest_key = build_manifest_key(key)
+    doc = json.loads(srv.store.get_bytes(manifest_key))
+    doc["sigstore_bundle"]["verificationMaterial"]["publicKey"]["hint"] = "another key"
+    srv.store.put_bytes(manifest_key, json.dumps(doc).encode())
+    engine: Engine = srv.client.application.extensions["image_factory_engine"]
+    engine.forget_build(key)
+
+    served_bundle = srv.client.get(f"{url}.sigstore.json")
+
+    assert served_bundle.status_code == 200
+    rebuilt = read_manifest(srv.store, key)
+    assert rebuilt is not None
+    assert rebuilt.sigstore_bundle is not None
+    assert rebuilt.sigstore_bundle["verificationMaterial"]["publicKey"]["hint"] != "another key"
+    assert served_bundle.get_json() == rebuilt.sigstore_bundle
 
 
 def test_hostile_filenames_are_cleaned(srv: Served) -> None:

@@ -189,6 +189,28 @@ def test_signature_tag_and_referrers(client: FlaskClient, sid: str) -> None:
     assert other.get_json()["manifests"] == []
 
 
+def test_every_platform_manifest_is_signed_as_well_as_the_index(
+    client: FlaskClient, sid: str
+) -> None:
+    """containers/image (podman, CRI-O) looks up the signature of the platform manifest it
+    pulls, cosign verify that of the index: both are there, as `cosign sign --recursive`."""
+    index = _index(client, sid)
+    entries = index.get_json()["manifests"]
+    assert entries
+    identity = f"localhost/installer/{sid}"
+    for digest in (index.headers["Docker-Content-Digest"], *(e["digest"] for e in entries)):
+        tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+        signature = client.get(f"/v2/installer/{sid}/manifests/{tag}")
+        assert signature.status_code == 200, tag
+        assert signature.get_json()["subject"]["digest"] == digest
+        (layer,) = signature.get_json()["layers"]
+        payload = json.loads(client.get(f"/v2/installer/{sid}/blobs/{layer['digest']}").data)
+        assert payload["critical"]["image"]["docker-manifest-digest"] == digest
+        assert payload["critical"]["identity"]["docker-reference"] == identity
+        (referrer,) = client.get(f"/v2/installer/{sid}/referrers/{digest}").get_json()["manifests"]
+        assert referrer["digest"] == signature.headers["Docker-Content-Digest"]
+
+
 def test_referrers_of_an_unknown_digest_is_an_empty_index(client: FlaskClient, sid: str) -> None:
     response = client.get(f"/v2/installer/{sid}/referrers/sha256:{HEX}")
     assert response.status_code == 200
@@ -199,13 +221,19 @@ def test_tags_list(client: FlaskClient, store: LocalStore) -> None:
     sid = _new_schematic(store, "tags")
     before = client.get(f"/v2/installer/{sid}/tags/list").get_json()
     assert before == {"name": f"installer/{sid}", "tags": ["latest", "v1.0.0"]}
-    digest = _index(client, sid).headers["Docker-Content-Digest"]
-    sig = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    index = _index(client, sid)
+    sigs = sorted(
+        "sha256-" + digest.removeprefix("sha256:") + ".sig"
+        for digest in (
+            index.headers["Docker-Content-Digest"],
+            *(entry["digest"] for entry in index.get_json()["manifests"]),
+        )
+    )
 
     after = client.get(f"/v2/installer/{sid}/tags/list").get_json()["tags"]
-    assert after == ["latest", sig, "v1.0.0"]
+    assert after == ["latest", *sigs, "v1.0.0"]
     page = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": "1", "last": "latest"})
-    assert page.get_json()["tags"] == [sig]
+    assert page.get_json()["tags"] == sigs[:1]
     for bad in ("-1", "x", "\u00b2"):
         response = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": bad})
         _error(response, 400, "PAGINATION_NUMBER_INVALID")

@@ -16,6 +16,9 @@ from factory import create_app
 from schematics import parse_schematic
 from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
+from workers.keys.deployment_keys import record_keys
+from workers.keys.secureboot_key import load_or_create_secureboot_key
+from workers.keys.signing import load_or_create_signing_key
 from workers.outputs.schematics_store import save_schematic
 from workers.registry.names import parse_repository
 from workers.registry.publish import ensure_published
@@ -36,6 +39,9 @@ def test_s3_blobs_redirect_to_presigned_urls(s3_server: S3Server, tmp_path: Path
     save_fake_release(store, "v1.0.0", tmp_path / "releases")
     schematic = parse_schematic(SCHEMATIC)
     sid = save_schematic(store, schematic)
+    # What `prepare` does for the scaled web side: record the keys' public halves.
+    signing = load_or_create_signing_key(settings)
+    record_keys(store, signing, load_or_create_secureboot_key(settings))
     ensure_published(store, settings, parse_repository("installer", sid), schematic, "v1.0.0")
     redirecting = create_app(settings, store=store).test_client()
     streaming = create_app(replace(settings, s3_redirect=False), store=store).test_client()

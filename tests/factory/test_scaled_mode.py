@@ -21,6 +21,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from cryptography.hazmat.primitives import serialization
 
 from schematics import parse_schematic, schematic_id
 from tests.factory.download_checks import (
@@ -31,6 +32,7 @@ from tests.factory.download_checks import (
     sha256_of,
     status_of,
 )
+from tests.factory.podman_pull import check_podman_policy, sigstore_check
 from tests.factory.stacks import (
     ScaledStack,
     prepare_scaled,
@@ -159,6 +161,41 @@ def test_downloads_with_real_clients(deployment: Deployment, tmp_path: Path) -> 
     digest = check_downloads(stack, sid, path, tmp_path)
     assert stack.build_key(sid, path) in deployment.stack.worker_logs()
     assert digest == hashlib.sha256((tmp_path / path).read_bytes()).hexdigest()
+
+
+def test_the_web_side_holds_no_private_key(deployment: Deployment, tmp_path: Path) -> None:
+    """The web processes are given no key file and find none in their data directory; they
+    serve the public halves `prepare` recorded, the workers sign (downloads above, installer
+    images here, SecureBoot ones included), and podman's policy check accepts the result."""
+    stack = deployment.stack
+    serve = stack.processes["serve"].proc.pid
+    environ = Path(f"/proc/{serve}/environ").read_bytes().split(b"\0")
+    assert not [
+        v for v in environ if v.startswith((b"IMAGE_FACTORY_SIGNING", b"IMAGE_FACTORY_SECUREBOOT"))
+    ]
+    assert not (stack.root / "web-data" / "keys").exists()
+    keys = Path(stack.env["IMAGE_FACTORY_SIGNING_KEY"]).parent
+    private = serialization.load_pem_private_key(
+        (keys / "signing-key.pem").read_bytes(), password=None
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert _body(stack, "/oci/cosign/signing-key.pub") == public
+    cert = (keys / "secureboot-signing-cert.pem").read_bytes()
+    assert _body(stack, "/secureboot/signing-cert.pem") == cert
+
+    sid = _schematic(stack, "no-keys")
+    check_podman_policy(stack.url, f"installer/{sid}", "v1.0.0", tmp_path)
+    (tmp_path / "key.pub").write_bytes(public)
+    registry = stack.url.removeprefix("http://")
+    assert sigstore_check(registry, f"installer-secureboot/{sid}", "v1.0.0", tmp_path / "key.pub")
+
+
+def _body(stack: ScaledStack, path: str) -> bytes:
+    with urllib.request.urlopen(f"{stack.url}{path}", timeout=60) as response:
+        data: bytes = response.read()
+    return data
 
 
 def test_another_host_is_redirected_to_presigned_s3(deployment: Deployment, tmp_path: Path) -> None:

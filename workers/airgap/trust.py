@@ -33,14 +33,14 @@ def trust_signing_key(store: Store, pem: bytes) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     store.put_bytes(f"{TRUSTED_PREFIX}{hashlib.sha256(der).hexdigest()}.pem", pem, "text/plain")
-    return public_key_hint(key)
+    return public_key_hint(pem)
 
 
 def trusted_hints(store: Store) -> frozenset[str]:
     """The Sigstore hints of every imported signing key."""
     hints = set()
     for key in store.list(TRUSTED_PREFIX):
-        public = serialization.load_pem_public_key(store.get_bytes(key))
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            hints.add(public_key_hint(public))
+        pem = store.get_bytes(key)
+        if isinstance(serialization.load_pem_public_key(pem), ec.EllipticCurvePublicKey):
+            hints.add(public_key_hint(pem))
     return frozenset(hints)

@@ -178,14 +178,14 @@ class BuildQueue:
         if depth >= self.settings.max_queue:
             full = f"the build queue is full ({depth} builds waiting); try again in a few minutes"
             raise Unavailable(full, public=full)
-        with _broker_errors():
+        with broker_errors():
             if fresh:
                 celery_side.forget_build(self._app, request.key)
             celery_side.send_build(self._app, request.key, request.to_json(), priority)
         log.info("enqueued build %s (%s)", request.key, request.download_url)
 
     def status(self, key: str) -> BuildStatus | None:
-        with _broker_errors():
+        with broker_errors():
             state, meta, error = celery_side.task_meta(self._app, key)
         url = _download_url(meta)
         if state in celery_side.STATE_QUEUED:
@@ -290,12 +290,12 @@ class BuildQueue:
                 raise
 
     def queue_depth(self) -> int:
-        with _broker_errors():
+        with broker_errors():
             return celery_side.queue_depth(self._app)
 
 
 @contextlib.contextmanager
-def _broker_errors() -> Iterator[None]:
+def broker_errors() -> Iterator[None]:
     """Anything the broker or result backend raises becomes `Unavailable` (HTTP 503)."""
     try:
         yield

@@ -24,6 +24,7 @@ from workers.dispatch.celery_app import BUILD_TASK, FactoryCelery
 from workers.engine import Engine
 from workers.errors import FactoryError, Unavailable
 from workers.pipeline.progress import StageClock
+from workers.registry import publish_task
 from workers.store import StoreUnavailable, make_store
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def _user_message(error: BaseException) -> str:
 
 
 def register(app: FactoryCelery) -> FactoryCelery:
-    """Register the build task on `app` (a worker's: the web side sends it by name only)."""
+    """Register the build and installer-publish tasks on `app` (a worker's: the web side sends
+    them by name only)."""
 
     # Not shared: each app (one per settings) runs its own copy, bound to its own settings.
     @app.task(bind=True, name=BUILD_TASK, max_retries=MAX_RETRIES, shared=False)
@@ -130,6 +132,7 @@ def register(app: FactoryCelery) -> FactoryCelery:
         finish(runtime, request.key)
         return result
 
+    publish_task.register(app)
     return app
 
 

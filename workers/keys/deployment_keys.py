@@ -1,17 +1,20 @@
 """One set of keys per deployment: what `prepare` records and every process checks at start.
 
-Every web process and worker of a scaled deployment must sign with the same asset signing
-key and the same SecureBoot key: otherwise two web machines serve different public keys,
-and a SecureBoot build planned with one certificate and built with another fails. So in
-the scaled mode nothing is generated behind the operator's back:
+Every worker of a scaled deployment must sign with the same asset signing key and the same
+SecureBoot key, and every web process must serve their public halves: otherwise two web
+machines serve different public keys, and a SecureBoot build planned with one certificate
+and built with another fails. So in the scaled mode nothing is generated behind the
+operator's back:
 
 - `image-factory prepare` generates the keys that are not configured (or takes the
-  configured ones), says where they are, and records their public fingerprints in the
-  store (`deployment/keys.json`);
-- `image-factory serve` and `image-factory worker` refuse to start unless the keys are
-  configured (`IMAGE_FACTORY_SIGNING_KEY`, `IMAGE_FACTORY_SECUREBOOT_KEY` and `_CERT`, PEM
-  files), readable, and the ones the store records: a mismatch is reported as such, naming
-  both fingerprints.
+  configured ones), says where they are, and records their fingerprints and public halves
+  in the store (`deployment/keys.json`, `workers.keys.public_keys`);
+- `image-factory worker` refuses to start unless the keys are configured
+  (`IMAGE_FACTORY_SIGNING_KEY`, `IMAGE_FACTORY_SECUREBOOT_KEY` and `_CERT`, PEM files),
+  readable, and the ones the store records: a mismatch is reported as such, naming both
+  fingerprints;
+- `image-factory serve` holds no private key (signing happens in the workers): it refuses
+  to start unless the store records the public halves it serves.
 
 The embedded default (one machine, one data directory) still generates its keys there on
 first start.
@@ -19,28 +22,24 @@ first start.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
-from workers.errors import FactoryError
+from workers.keys.public_keys import (
+    PREPARE_HINT,
+    RECORD,
+    KeyProblem,
+    PublicKeys,
+    read_record,
+    record_public_keys,
+    recorded_public_keys,
+)
 from workers.keys.secureboot_key import SecureBootKey, load_secureboot_key, secureboot_paths
 from workers.keys.signing import SigningKey, key_path, load_or_create_signing_key
 from workers.settings import Settings
-from workers.store import ObjectNotFound, Store
+from workers.store import Store
 
-RECORD = "deployment/keys.json"
-PREPARE_HINT = (
-    "run `image-factory prepare` once for the deployment (it writes the keys and records "
-    "them in the store) and give every process its key files"
-)
-
-
-class KeyProblem(FactoryError):
-    """The keys this process would sign with are missing, unreadable or not the deployment's."""
+__all__ = ["RECORD", "Fingerprints", "KeyProblem", "check_deployment_keys", "check_public_keys"]
 
 
 @dataclass(frozen=True)
@@ -52,27 +51,45 @@ class Fingerprints:
 
     @classmethod
     def of(cls, signing: SigningKey, secureboot: SecureBootKey) -> Fingerprints:
-        public = signing.private_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return cls(hashlib.sha256(public).hexdigest(), secureboot.fingerprint)
+        return cls.of_public(public_halves(signing, secureboot))
+
+    @classmethod
+    def of_public(cls, keys: PublicKeys) -> Fingerprints:
+        return cls(keys.signing_key_fingerprint, keys.secureboot_cert_fingerprint)
 
     def to_json(self) -> dict[str, Any]:
         return {"signing_key": self.signing_key, "secureboot_cert": self.secureboot_cert}
 
 
+def public_halves(signing: SigningKey, secureboot: SecureBootKey) -> PublicKeys:
+    return PublicKeys(signing.public_key_pem, secureboot.cert_pem)
+
+
 def recorded_fingerprints(store: Store) -> Fingerprints | None:
     """The fingerprints `prepare` recorded, None when it never ran on this store."""
-    try:
-        doc = json.loads(store.get_bytes(RECORD))
-    except ObjectNotFound:
+    doc = read_record(store)
+    if doc is None:
         return None
     return Fingerprints(str(doc["signing_key"]), str(doc["secureboot_cert"]))
 
 
-def record_fingerprints(store: Store, found: Fingerprints) -> None:
-    body = json.dumps(found.to_json(), indent=2, sort_keys=True) + "\n"
-    store.put_bytes(RECORD, body.encode(), content_type="application/json")
+def record_keys(store: Store, signing: SigningKey, secureboot: SecureBootKey) -> Fingerprints:
+    """Record the keys' fingerprints and public halves as the deployment's."""
+    record_public_keys(store, public_halves(signing, secureboot))
+    return Fingerprints.of(signing, secureboot)
+
+
+def check_public_keys(store: Store) -> Fingerprints:
+    """Start-up check of `serve` in the scaled mode: the store records the public halves it
+    serves (and no key file is needed); their fingerprints."""
+    keys = recorded_public_keys(store)
+    found = Fingerprints.of_public(keys)
+    if found != recorded_fingerprints(store):
+        raise KeyProblem(
+            f"the store's key record ({RECORD}) is inconsistent: its public halves do not have "
+            f"the fingerprints it records; {PREPARE_HINT}"
+        )
+    return found
 
 
 def require_configured_keys(settings: Settings) -> tuple[SigningKey, SecureBootKey]:

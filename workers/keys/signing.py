@@ -26,14 +26,6 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 DEFAULT_KEY_FILE = Path("keys") / "signing-key.pem"
 
 
-def public_key_hint(public_key: ec.EllipticCurvePublicKey) -> str:
-    """base64(sha256(PKIX DER)), the key hint Sigstore bundles carry."""
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 @dataclass(frozen=True)
 class SigningKey:
     private_key: ec.EllipticCurvePrivateKey
@@ -46,7 +38,7 @@ class SigningKey:
 
     @property
     def public_key_hint(self) -> str:
-        return public_key_hint(self.private_key.public_key())
+        return public_key_hint(self.public_key_pem)
 
     def sign_digest(self, sha256_digest: bytes) -> bytes:
         """DER ECDSA signature over data whose SHA-256 is `sha256_digest`."""
@@ -67,6 +59,18 @@ class SigningKey:
                 "signature": base64.b64encode(self.sign_digest(digest)).decode(),
             },
         }
+
+
+def public_key_der(public_key_pem: bytes) -> bytes:
+    """The PKIX DER form of a PEM public key (what hints and fingerprints hash)."""
+    return serialization.load_pem_public_key(public_key_pem).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_key_hint(public_key_pem: bytes) -> str:
+    """base64(sha256(PKIX DER)), the key hint Sigstore bundles carry."""
+    return base64.b64encode(hashlib.sha256(public_key_der(public_key_pem)).digest()).decode()
 
 
 def key_path(settings: Settings) -> Path:

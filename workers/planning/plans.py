@@ -48,9 +48,9 @@ from workers.catalog import check_overlay_options, resolve_overlay
 from workers.catalog.records import ORIGIN_UPLOAD
 from workers.catalog.resolutions import resolve_durably
 from workers.errors import Gone, InvalidRequest
+from workers.keys.public_keys import load_public_keys
 from workers.keys.secureboot_key import (
     Signer,
-    load_or_create_secureboot_key,
     load_signer,
     load_well_known_certs,
 )
@@ -278,7 +278,7 @@ def make_plan(
     if has_cmdline and schematic.overlay.name:
         plan = replace(plan, overlay=_overlay(store, schematic, version, settings))
     if profile.secureboot:
-        plan = replace(plan, secureboot=_secureboot(schematic, profile, settings))
+        plan = replace(plan, secureboot=_secureboot(store, schematic, profile, settings))
     return plan
 
 
@@ -313,8 +313,11 @@ def _overlay(store: Store, schematic: Schematic, version: str, settings: Setting
     )
 
 
-def _secureboot(schematic: Schematic, profile: Profile, settings: Settings) -> SecureBootInput:
-    cert = load_or_create_secureboot_key(settings).fingerprint
+def _secureboot(
+    store: Store, schematic: Schematic, profile: Profile, settings: Settings
+) -> SecureBootInput:
+    # The certificate's public half: plans are made on the web side too, which has no key.
+    cert = load_public_keys(settings, store).secureboot_cert_fingerprint
     if profile.kind not in WITH_ENROLLMENT:
         return SecureBootInput(cert)
     options = schematic.customization.secureboot

@@ -8,8 +8,15 @@
    workers, single flight per plan key, as downloads; otherwise `ensure_built` here);
 3. each docker archive converted into OCI blobs + an image manifest, then one OCI index
    with a `linux/<arch>` descriptor per image (sorted by arch);
-4. the index signed (cosign simple signing) under `<host>/<image>/<schematic-id>`;
-5. the repository's records, the `sha256-<hex>.sig` tag and, last, the version tag.
+4. the index and every platform manifest signed (cosign simple signing, as `cosign sign
+   --recursive` does) under `<host>/<image>/<schematic-id>`: cosign verifies the index a
+   tag resolves to, containers/image (podman, CRI-O, skopeo) the platform manifest it pulls;
+5. the repository's records, the `sha256-<hex>.sig` tags and, last, the version tag.
+
+Steps 3-5 sign, so they run where the signing key is, in a build worker: the web service
+builds through the workers and then asks one to publish (`publisher`, a
+`workers.registry.publishing.InstallerPublisher`); it holds only the public key, whose hint
+says whether a stored tag is current. Without a publisher (CLI, tests) they run here.
 
 The tag record keeps what the index was made from (plan keys per arch, signing key hint,
 signed identity): when any of them changes, or a piece of the index is missing or damaged,
@@ -36,8 +43,9 @@ from schematics import Schematic
 from workers.catalog.records import registry_host
 from workers.dispatch.coordination import make_coordination
 from workers.errors import InvalidRequest, NotFound, NotImplementedYet
+from workers.keys.public_keys import load_public_keys
 from workers.keys.signing import SigningKey, load_or_create_signing_key
-from workers.outputs.finished_builds import BuiltAsset
+from workers.outputs.finished_builds import BuiltAsset, load_build
 from workers.outputs.schematics_store import load_schematic
 from workers.pipeline.workdirs import work_root
 from workers.planning.plans import Plan, make_plan
@@ -58,6 +66,8 @@ from workers.store import Store
 
 LEASE_POLL_SECONDS = 0.5
 Builder = Callable[[Plan], BuiltAsset]
+# Has a build worker run `publish_built(repo, version)` and returns once it has.
+Publisher = Callable[[Repository, str], None]
 
 
 def load_repository_schematic(store: Store, repo: Repository) -> Schematic:
@@ -96,17 +106,17 @@ def ensure_published(
     schematic: Schematic,
     version: str,
     build: Builder | None = None,
+    publish: Publisher | None = None,
 ) -> content.TagRecord:
     """The record of tag `version` in `repo` (whose schematic is `schematic`), publishing it
     first when missing or stale. `build` turns a plan into a stored build (default:
-    `local_builder`; the web service passes one that goes through the build workers)."""
+    `local_builder`; the web service passes one that goes through the build workers);
+    `publish` has a worker publish the built tag (default: publish and sign here)."""
     plans = _plans(store, settings, repo, schematic, version)
-    key = load_or_create_signing_key(settings)
-    wanted: dict[str, Any] = {
-        "plans": {arch: plan.key for arch, plan in plans.items()},
-        "signer": key.public_key_hint,
-        "identity": docker_reference(settings, repo),
-    }
+    # Signing here takes this process's key; a publisher's worker signs with the deployment's.
+    key = load_or_create_signing_key(settings) if publish is None else None
+    hint = key.public_key_hint if key else load_public_keys(settings, store).signing_key_hint
+    wanted = _wanted(settings, repo, plans, hint)
     record = content.read_tag(store, repo, version)
     if _current(store, repo, record, wanted):
         assert record is not None
@@ -117,7 +127,48 @@ def ensure_published(
             assert record is not None
             return record
         builder = build or local_builder(store, settings)
-        return _publish(store, settings, repo, version, plans, wanted, key, builder)
+        if key is not None:
+            return _publish(store, settings, repo, version, plans, wanted, key, builder)
+        assert publish is not None
+        for plan in plans.values():
+            builder(plan)
+        publish(repo, version)
+        record = content.read_tag(store, repo, version)
+        if not _current(store, repo, record, wanted):
+            raise RegistryUnavailable("this tag is still being published; retry later")
+        assert record is not None
+        return record
+
+
+def publish_built(store: Store, settings: Settings, repo: Repository, version: str) -> None:
+    """Steps 3-5 in a build worker, for a web service holding no private key: publish
+    `version` of `repo` from its stored builds, signed with this worker's key."""
+    plans = _plans(store, settings, repo, load_repository_schematic(store, repo), version)
+    key = load_or_create_signing_key(settings)
+    wanted = _wanted(settings, repo, plans, key.public_key_hint)
+    _publish(store, settings, repo, version, plans, wanted, key, _stored_build(store))
+
+
+def _wanted(
+    settings: Settings, repo: Repository, plans: dict[str, Plan], signer_hint: str
+) -> dict[str, Any]:
+    return {
+        "plans": {arch: plan.key for arch, plan in plans.items()},
+        "signer": signer_hint,
+        "identity": docker_reference(settings, repo),
+    }
+
+
+def _stored_build(store: Store) -> Builder:
+    """A builder that only finds builds (the web service has had them built)."""
+
+    def find(plan: Plan) -> BuiltAsset:
+        built = load_build(store, plan.key)
+        if built is None:
+            raise RegistryUnavailable("an installer build is no longer stored; retry shortly")
+        return built
+
+    return find
 
 
 def _plans(
@@ -151,8 +202,9 @@ def _current(
     if index is None or signature is None:
         return False
     for entry in json.loads(index)["manifests"]:
-        manifest = content.read_verified(store, oci.Descriptor.from_json(entry))
-        if manifest is None:
+        platform = oci.Descriptor.from_json(entry)
+        manifest = content.read_verified(store, platform)
+        if manifest is None or content.read_tag(store, repo, signature_tag(platform.hex)) is None:
             return False
         document = json.loads(manifest)
         for blob in (document["config"], *document["layers"]):
@@ -209,6 +261,10 @@ def _publish(
             content.record_blob(store, repo, blob)
         content.record_manifest(store, repo, _plain(image.manifest))
     content.record_manifest(store, repo, index)
+    # containers/image looks up the signature of the platform manifest it pulls; cosign
+    # verify, of the index the tag names.
+    for image in images:
+        _sign(store, repo, _plain(image.manifest), key, wanted["identity"])
     _sign(store, repo, index, key, wanted["identity"])
     record = content.TagRecord(index, wanted)
     content.write_tag(store, repo, version, record)

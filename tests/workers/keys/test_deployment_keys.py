@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from workers.keys.deployment_keys import (
     Fingerprints,
     KeyProblem,
     check_deployment_keys,
-    record_fingerprints,
+    check_public_keys,
+    record_keys,
 )
+from workers.keys.public_keys import RECORD, load_public_keys
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import load_or_create_signing_key
 from workers.settings import Settings
@@ -32,12 +35,11 @@ def _configured(tmp_path: Path, name: str) -> Settings:
 
 def _prepared(settings: Settings, store: LocalStore) -> Fingerprints:
     """What `prepare` does with the keys: create the configured files, record them."""
-    found = Fingerprints.of(
+    return record_keys(
+        store,
         load_or_create_signing_key(settings, create_configured=True),
         load_or_create_secureboot_key(settings, create_configured=True),
     )
-    record_fingerprints(store, found)
-    return found
 
 
 def test_the_recorded_keys_pass(tmp_path: Path) -> None:
@@ -85,3 +87,42 @@ def test_other_keys_are_a_mismatch_naming_both_fingerprints(tmp_path: Path) -> N
         assert fingerprint in message
     for fingerprint in (recorded.secureboot_cert, mine.secureboot_cert):
         assert fingerprint in message
+
+
+def test_the_web_side_gets_the_public_halves_from_the_store_alone(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    settings = _configured(tmp_path, "keys")
+    recorded = _prepared(settings, store)
+    signing = load_or_create_signing_key(settings)
+    secureboot = load_or_create_secureboot_key(settings)
+    # A web process: scaled, no key file configured, nothing in its data directory.
+    web = Settings(data_dir=tmp_path / "web", broker_url="redis://127.0.0.1:1/0")
+
+    public = load_public_keys(web, store)
+
+    assert public.signing_key_pem == signing.public_key_pem
+    assert public.signing_key_hint == signing.public_key_hint
+    assert public.secureboot_cert_pem == secureboot.cert_pem
+    assert public.secureboot_cert_fingerprint == secureboot.fingerprint
+    assert check_public_keys(store) == recorded
+    assert b"PRIVATE" not in store.get_bytes(RECORD)
+    assert not (tmp_path / "web").exists()
+
+
+def test_a_store_without_public_halves_says_to_run_prepare_again(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    found = _prepared(_configured(tmp_path, "keys"), store)
+    # What an older `prepare` recorded: the fingerprints only.
+    store.put_bytes(RECORD, json.dumps(found.to_json()).encode())
+    with pytest.raises(KeyProblem, match="run `image-factory prepare` again"):
+        check_public_keys(store)
+
+
+def test_a_record_whose_halves_do_not_match_its_fingerprints_is_refused(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    _prepared(_configured(tmp_path, "keys"), store)
+    record = json.loads(store.get_bytes(RECORD))
+    record["signing_key"] = "0" * 64
+    store.put_bytes(RECORD, json.dumps(record).encode())
+    with pytest.raises(KeyProblem, match="inconsistent"):
+        check_public_keys(store)
