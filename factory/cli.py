@@ -14,6 +14,7 @@ from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
 from factory.commands.token import token
+from factory.commands.verify import verify
 from factory.commands.worker import worker
 from workers.assembly.run import tool_timeout
 from workers.settings import Settings
@@ -46,3 +47,4 @@ main.add_command(worker)
 main.add_command(prepare)
 main.add_command(token)
 main.add_command(audit)
+main.add_command(verify)

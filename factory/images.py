@@ -1,4 +1,5 @@
-"""`GET|HEAD /image/<schematic>/<version>/<path>` (+ `.sha256`, `.sha512`, `.sigstore.json`)
+"""`GET|HEAD /image/<schematic>/<version>/<path>` (+ `.sha256`, `.sha512`, `.sigstore.json`,
+`.spdx.json`, `.intoto.jsonl`)
 and `GET /oci/cosign/signing-key.pub`.
 
 As upstream (image-factory-api §2.3), better:
@@ -36,6 +37,8 @@ from factory.delivery import (
 )
 from factory.engine import Engine, engine
 from factory.errors import text_error
+from factory.evidence import PROVENANCE, SBOM, evidence_response
+from factory.evidence import SUFFIXES as EVIDENCE_SUFFIXES
 from workers.builds import BuiltAsset, discard_build
 from workers.errors import FactoryError
 from workers.jobs import BuildRequest
@@ -51,7 +54,12 @@ bp = Blueprint("images", __name__)
 
 PEM_TYPE = "application/x-pem-file"
 # Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
-SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "sha512"))
+SUFFIXES = (
+    (".sigstore.json", "sigstore"),
+    (".sha256", "sha256"),
+    (".sha512", "sha512"),
+    *EVIDENCE_SUFFIXES,
+)
 RETRY_AFTER_BUILDING = "10"
 # Redirects and checksum files may rely on a digest check this recent (no store round trip).
 TRUST_SECONDS = 10.0
@@ -173,6 +181,8 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
         return bundle_response(_bundle(eng, built), filename)
+    if wanted in (SBOM, PROVENANCE):
+        return evidence_response(eng, built, wanted, filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)

@@ -21,6 +21,7 @@ from typing import Any
 
 from workers.assembly.run import DEFAULT_TIMEOUT, sandboxed, tool_timeout
 from workers.build import Progress, build_asset
+from workers.evidence.documents import describe_build, store_evidence
 from workers.plans import Plan
 from workers.releases.catalog import blob_key
 from workers.secureboot import Signer
@@ -64,6 +65,10 @@ class BuiltAsset:
     built_at: int = 0  # seconds since the epoch, when the manifest was written
     stages: Mapping[str, float] = field(default_factory=dict)  # seconds per progress stage
     sigstore_bundle: Mapping[str, Any] | None = None
+    # The build's SBOM and provenance statement blobs (`workers.evidence`); "" for builds
+    # published before they existed, or without the inputs to describe (`publish_build`).
+    sbom_sha256: str = ""
+    provenance_sha256: str = ""
 
     @property
     def blob(self) -> str:
@@ -180,7 +185,7 @@ def ensure_built(
     clock = StageClock(progress)
     with build_workdir(work_root) as workdir, tool_timeout(timeout), sandboxed(workdir):
         path = build_asset(plan, store, workdir, clock, signer)
-        return publish_build(store, plan, path, started, clock, signing_key)
+        return publish_build(store, plan, path, started, clock, signing_key, workdir / "evidence")
 
 
 def publish_build(
@@ -190,14 +195,20 @@ def publish_build(
     started: float,
     clock: StageClock,
     signing_key: SigningKey | None,
+    evidence_dir: Path | None = None,
 ) -> BuiltAsset:
     """Store the built file `path` as the build of `plan`: the blob under its digest (unless
-    it is there already), then the manifest, the commit point. `started` is when the build
-    began (`time.monotonic()`); `clock` reports the upload stage and gives the seconds each
-    stage took."""
+    it is there already), its SBOM and provenance statement (made in the new directory
+    `evidence_dir`; none without it), then the manifest, the commit point. `started` is when
+    the build began (`time.monotonic()`); `clock` reports the upload stage and gives the
+    seconds each stage took."""
     clock("upload", 0)
     sha256, sha512, size = _hashes(path)
     content_type = content_type_for(plan.profile.path)
+    evidence = None
+    if evidence_dir is not None:
+        evidence = describe_build(store, plan, evidence_dir, plan.profile.path, sha256, sha512)
+        store_evidence(store, evidence)
     if not store.exists(blob_key(sha256)):
         store.put_file(blob_key(sha256), path, content_type=content_type)
     clock("upload", 100)
@@ -212,6 +223,8 @@ def publish_build(
         built_at=int(time.time()),
         stages=clock.finish(),
         sigstore_bundle=None if signing_key is None else signing_key.sigstore_bundle(sha256),
+        sbom_sha256=evidence.sbom_sha256 if evidence is not None else "",
+        provenance_sha256=evidence.statement_sha256 if evidence is not None else "",
     )
     doc: dict[str, Any] = {**asdict(built), "plan": plan.to_json()}
     store.put_bytes(
