@@ -191,13 +191,17 @@ def test_tags_list(client: FlaskClient, store: LocalStore) -> None:
     sid = _new_schematic(store, "tags")
     before = client.get(f"/v2/installer/{sid}/tags/list").get_json()
     assert before == {"name": f"installer/{sid}", "tags": ["latest", "v1.0.0"]}
-    digest = _index(client, sid).headers["Docker-Content-Digest"]
+    index = _index(client, sid)
+    digest = index.headers["Docker-Content-Digest"]
     sig = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    # The platform manifest's attestations (SBOM and provenance), cosign's `.att` tag.
+    (platform,) = index.get_json()["manifests"]
+    att = "sha256-" + platform["digest"].removeprefix("sha256:") + ".att"
 
     after = client.get(f"/v2/installer/{sid}/tags/list").get_json()["tags"]
-    assert after == ["latest", sig, "v1.0.0"]
+    assert after == ["latest", *sorted([sig, att]), "v1.0.0"]
     page = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": "1", "last": "latest"})
-    assert page.get_json()["tags"] == [sig]
+    assert page.get_json()["tags"] == sorted([sig, att])[:1]
     for bad in ("-1", "x", "\u00b2"):
         response = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": bad})
         _error(response, 400, "PAGINATION_NUMBER_INVALID")

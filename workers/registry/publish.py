@@ -9,7 +9,9 @@
 3. each docker archive converted into OCI blobs + an image manifest, then one OCI index
    with a `linux/<arch>` descriptor per image (sorted by arch);
 4. the index signed (cosign simple signing) under `<host>/<image>/<schematic-id>`;
-5. the repository's records, the `sha256-<hex>.sig` tag and, last, the version tag.
+5. each platform manifest's SBOM and signed provenance attached as referrers
+   (`workers.registry.attestations`);
+6. the repository's records, the `sha256-<hex>.sig` tag and, last, the version tag.
 
 The tag record keeps what the index was made from (plan keys per arch, signing key hint,
 signed identity): when any of them changes, or a piece of the index is missing or damaged,
@@ -41,6 +43,7 @@ from workers.plans import Plan, make_plan
 from workers.profiles import BUILT_ARCHES, parse_profile
 from workers.registry import content, cosign, oci
 from workers.registry.archive import ImportedImage, import_docker_archive
+from workers.registry.attestations import attach_evidence
 from workers.registry.errors import (
     BuildRefused,
     ManifestUnknown,
@@ -57,6 +60,8 @@ from workers.store import Store
 from workers.workdirs import work_root
 
 LEASE_POLL_SECONDS = 0.5
+# In the tag record: tags published before SBOM and provenance were attached publish again.
+EVIDENCE_LAYOUT = 1
 Builder = Callable[[Plan], BuiltAsset]
 
 
@@ -103,6 +108,7 @@ def ensure_published(
         "plans": {arch: plan.key for arch, plan in plans.items()},
         "signer": key.public_key_hint,
         "identity": docker_reference(settings, repo),
+        "evidence": EVIDENCE_LAYOUT,
     }
     record = content.read_tag(store, repo, version)
     if _current(store, repo, record, wanted):
@@ -191,9 +197,11 @@ def _publish(
     root = work_root(settings)
     root.mkdir(parents=True, exist_ok=True)
     images: list[ImportedImage] = []
+    builds: list[BuiltAsset] = []
     with tempfile.TemporaryDirectory(prefix="registry-", dir=root) as tmp:
         for arch, plan in sorted(plans.items()):
             built = build(plan)
+            builds.append(built)
             archive = Path(tmp) / f"installer-{arch}.tar"
             store.download(built.blob, archive)
             images.append(import_docker_archive(store, archive, arch, Path(tmp)))
@@ -207,6 +215,8 @@ def _publish(
         content.record_manifest(store, repo, _plain(image.manifest))
     content.record_manifest(store, repo, index)
     _sign(store, repo, index, key, wanted["identity"])
+    for image, built in zip(images, builds, strict=True):
+        attach_evidence(store, repo, key, wanted["identity"], image.manifest, built)
     record = content.TagRecord(index, wanted)
     content.write_tag(store, repo, version, record)
     return record
