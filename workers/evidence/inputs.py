@@ -108,8 +108,10 @@ def release_files_used(plan: Plan) -> tuple[str, ...]:
     if kind in (Kind.INITRAMFS, Kind.SYSEXT):
         return (INITRAMFS, *modules)
     used = [VMLINUZ, INITRAMFS, *modules]
-    if kind is Kind.UKI or (kind is Kind.INSTALLER and plan.profile.secureboot):
+    if kind is Kind.UKI:
         used.append(SYSTEMD_STUB)
+    if kind is Kind.INSTALLER and plan.profile.secureboot:
+        used += [SYSTEMD_BOOT, SYSTEMD_STUB]
     if uses_grub(plan):
         used += [GRUB_BIOS_TAR, GRUB_EFI_TAR]
     if kind in (Kind.ISO, Kind.IMAGE) and plan.bootloader != "grub":
