@@ -39,7 +39,8 @@ def _only_layer(client: FlaskClient, sid: str, manifest: dict[str, Any]) -> byte
     (layer,) = manifest["layers"]
     response = client.get(f"/v2/installer/{sid}/blobs/{layer['digest']}")
     assert response.status_code == 200
-    return response.data
+    data: bytes = response.data
+    return data
 
 
 def _referrer(srv: Served, digest: str, artifact_type: str) -> dict[str, Any]:
