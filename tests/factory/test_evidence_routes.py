@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +18,14 @@ from werkzeug.serving import make_server
 
 from factory import create_app
 from factory.cli import main
+from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers.assembly.run import run_tool
+from workers.builds import StageClock, publish_build
 from workers.evidence.sbom import asset_sha256, check_sbom
+from workers.plans import make_plan
+from workers.profiles import parse_profile
+from workers.schematics_store import save_schematic
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +94,37 @@ def test_verify_fetches_and_checks_everything(srv: Served, http_url: str, tmp_pa
     result = CliRunner().invoke(main, ["verify", str(asset), "--url", url])
     assert result.exit_code != 0
     assert "checksum: the file's sha256 is" in result.output
+
+
+def test_a_build_stored_without_evidence_answers_404(srv: Served, tmp_path: Path) -> None:
+    text = b"customization:\n  extraKernelArgs: [factory.evidence=older]\n"
+    schematic = parse_schematic(text)
+    sid = save_schematic(srv.store, schematic)
+    profile = parse_profile("cmdline-metal-amd64")
+    plan = make_plan(srv.store, schematic, sid, "v1.0.0", profile, srv.settings)
+    path = tmp_path / "cmdline"
+    path.write_text("talos.platform=metal factory.evidence=older")
+    # As a build published before the factory made SBOMs: no evidence directory given.
+    publish_build(srv.store, plan, path, time.monotonic(), StageClock(lambda s, p: None), None)
+    for suffix, what in ((".spdx.json", "SBOM"), (".intoto.jsonl", "provenance")):
+        response = srv.client.get(f"/image/{sid}/v1.0.0/cmdline-metal-amd64{suffix}")
+        assert response.status_code == 404
+        assert f"no {what} is stored for this build" in response.text
+
+
+def test_verify_needs_a_key_or_a_url(tmp_path: Path) -> None:
+    asset = tmp_path / "kernel-amd64"
+    asset.write_bytes(b"bytes")
+    result = CliRunner().invoke(main, ["verify", str(asset)])
+    assert result.exit_code == 2
+    assert "give --key with local documents, or --url" in result.output
+
+
+def test_verify_names_a_missing_local_document(srv: Served, tmp_path: Path) -> None:
+    asset = tmp_path / "kernel-amd64"
+    asset.write_bytes(b"bytes")
+    key = tmp_path / "key.pub"
+    key.write_bytes(srv.client.get("/oci/cosign/signing-key.pub").data)
+    result = CliRunner().invoke(main, ["verify", str(asset), "--key", str(key)])
+    assert result.exit_code == 1
+    assert "kernel-amd64.sha256" in result.output
