@@ -18,6 +18,7 @@ from workers.boot_media import uses_grub
 from workers.catalog.extensions import fetch_extension, fetch_verified
 from workers.catalog.records import EXTENSIONS_PREFIX, ORIGIN_UPLOAD, ExtensionRecord
 from workers.catalog.records import record_from_json as catalog_record
+from workers.layer_cache import cache_key, load_entry, save_entry
 from workers.plans import SOURCE_BLOB, Plan
 from workers.profiles import Kind
 from workers.releases.catalog import Release, blob_key
@@ -201,17 +202,29 @@ def _modules(plan: Plan, release: Release, store: Store, workdir: Path) -> tuple
         return ()
     index = module_index(store, release)
     closure = resolve_modules(index, plan.kernel_modules, release.version)
-    prefix = f"usr/lib/modules/{release.kernel_version}/"
-    wanted = {prefix + index.modules[name].path for name in closure}
+    digests = _module_digests(release, store, workdir)
+    prefix = f"/usr/lib/modules/{release.kernel_version}/"
+    paths = sorted(prefix + index.modules[name].path for name in closure)
+    return tuple(FileDigest(path, *digests[path]) for path in paths)
+
+
+def _module_digests(release: Release, store: Store, workdir: Path) -> dict[str, list[str]]:
+    """path → [sha256, sha1] of every file in the release's `modules.tar` (400 MB for the
+    reference kernel): read once per release, then kept in the shared layer cache."""
+    prefix = cache_key("module-digests", {"release": release.digest, "recipe": 1})
+    entry = load_entry(store, prefix, workdir / "module-digests")
+    if entry is not None:
+        cached: dict[str, list[str]] = entry.info["files"]
+        return cached
     tar = release.fetch(store, MODULES_TAR, workdir / MODULES_TAR)
-    found = []
+    found: dict[str, list[str]] = {}
     try:
         with tarfile.open(tar) as archive:
             for member in archive:
-                name = member.name.removeprefix("./")
-                if name in wanted and member.isfile():
-                    sha256, sha1 = _digests(_member(archive, member))
-                    found.append(FileDigest("/" + name, sha256, sha1))
+                if member.isfile():
+                    name = "/" + member.name.removeprefix("./")
+                    found[name] = list(_digests(_member(archive, member)))
     finally:
         tar.unlink()
-    return tuple(sorted(found, key=lambda f: f.path))
+    save_entry(store, prefix, {}, {"files": found})
+    return found
