@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from extensions.manifest import Manifest, parse_manifest
+from schematics import Bootloader
 from workers.boot_media import uses_grub
 from workers.catalog.extensions import fetch_extension, fetch_verified
 from workers.catalog.records import EXTENSIONS_PREFIX, ORIGIN_UPLOAD, ExtensionRecord
@@ -115,7 +116,7 @@ def release_files_used(plan: Plan) -> tuple[str, ...]:
         used += [SYSTEMD_BOOT, SYSTEMD_STUB]
     if uses_grub(plan):
         used += [GRUB_BIOS_TAR, GRUB_EFI_TAR]
-    if kind in (Kind.ISO, Kind.IMAGE) and plan.bootloader != "grub":
+    if kind in (Kind.ISO, Kind.IMAGE) and plan.bootloader != Bootloader.GRUB:
         used += [SYSTEMD_BOOT, SYSTEMD_STUB]
     return tuple(sorted(set(used)))
 
