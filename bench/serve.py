@@ -62,8 +62,8 @@ from workers.catalog import install_bundled_extensions  # noqa: E402
 from workers.keys.deployment_keys import Fingerprints, record_fingerprints  # noqa: E402
 from workers.keys.secureboot_key import load_or_create_secureboot_key  # noqa: E402
 from workers.keys.signing import load_or_create_signing_key  # noqa: E402
-from workers.outputs.finished_builds import publish_build  # noqa: E402
 from workers.outputs.schematics_store import save_schematic  # noqa: E402
+from workers.pipeline.build_once import publish_build  # noqa: E402
 from workers.pipeline.progress import StageClock  # noqa: E402
 from workers.planning.plans import make_plan  # noqa: E402
 from workers.planning.profiles import parse_profile  # noqa: E402

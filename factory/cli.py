@@ -15,6 +15,7 @@ from factory.commands.release import release
 from factory.commands.schematic import schematic
 from factory.commands.serve import serve
 from factory.commands.token import token
+from factory.commands.verify import verify
 from factory.commands.worker import worker
 from workers.assembly.run import tool_timeout
 from workers.settings import Settings
@@ -49,3 +50,4 @@ main.add_command(token)
 main.add_command(audit)
 main.add_command(export)
 main.add_command(import_bundle)
+main.add_command(verify)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from workers.planning.profiles import PLATFORMS
 
-DIGEST_SUFFIXES = (".sha256", ".sha512", ".sigstore.json")
+# Linked beside each download: checksums, signature, SBOM and signed provenance.
+DIGEST_SUFFIXES = (".sha256", ".sha512", ".sigstore.json", ".spdx.json", ".intoto.jsonl")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""`GET|HEAD /image/<schematic>/<version>/<path>` (+ `.sha256`, `.sha512`, `.sigstore.json`)
+"""`GET|HEAD /image/<schematic>/<version>/<path>` (+ `.sha256`, `.sha512`, `.sigstore.json`,
+`.spdx.json`, `.intoto.jsonl`)
 and `GET /oci/cosign/signing-key.pub`.
 
 As upstream (image-factory-api §2.3), better:
@@ -37,6 +38,7 @@ from factory.delivery import (
 )
 from factory.engine import engine
 from factory.errors import text_error
+from factory.evidence import PROVENANCE, SBOM, evidence_response
 from factory.sidecars import signed_now, split_suffix
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.dispatch.build_request import BuildRequest
@@ -138,6 +140,8 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         eng.metrics.count("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
         return _bundle(eng, plan, built, BuildRequest.for_plan(schematic_id, plan), filename)
+    if wanted in (SBOM, PROVENANCE):
+        return evidence_response(eng, built, wanted, filename)
     if wanted:
         return checksum_response(built, wanted, filename)
     _record_download(eng, plan.key)

@@ -3,12 +3,18 @@ for, and the bundle to serve. Shared by the image and talosctl blueprints."""
 
 from __future__ import annotations
 
+from factory.evidence import SUFFIXES as EVIDENCE_SUFFIXES
 from workers.airgap.trust import trusted_hints
 from workers.engine import Engine
 from workers.outputs.finished_builds import BuiltAsset
 
 # Checked in this order, as upstream: `.sigstore.json` wins over a `.sha256` before it.
-SUFFIXES = ((".sigstore.json", "sigstore"), (".sha256", "sha256"), (".sha512", "sha512"))
+SUFFIXES = (
+    (".sigstore.json", "sigstore"),
+    (".sha256", "sha256"),
+    (".sha512", "sha512"),
+    *EVIDENCE_SUFFIXES,
+)
 
 
 def split_suffix(path: str) -> tuple[str, str]:

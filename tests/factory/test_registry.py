@@ -207,8 +207,9 @@ def test_every_platform_manifest_is_signed_as_well_as_the_index(
         payload = json.loads(client.get(f"/v2/installer/{sid}/blobs/{layer['digest']}").data)
         assert payload["critical"]["image"]["docker-manifest-digest"] == digest
         assert payload["critical"]["identity"]["docker-reference"] == identity
-        (referrer,) = client.get(f"/v2/installer/{sid}/referrers/{digest}").get_json()["manifests"]
-        assert referrer["digest"] == signature.headers["Docker-Content-Digest"]
+        referrers = client.get(f"/v2/installer/{sid}/referrers/{digest}").get_json()["manifests"]
+        # Platform manifests also have their SBOM and provenance as referrers.
+        assert signature.headers["Docker-Content-Digest"] in [r["digest"] for r in referrers]
 
 
 def test_referrers_of_an_unknown_digest_is_an_empty_index(client: FlaskClient, sid: str) -> None:
@@ -222,18 +223,18 @@ def test_tags_list(client: FlaskClient, store: LocalStore) -> None:
     before = client.get(f"/v2/installer/{sid}/tags/list").get_json()
     assert before == {"name": f"installer/{sid}", "tags": ["latest", "v1.0.0"]}
     index = _index(client, sid)
+    platforms = [entry["digest"] for entry in index.get_json()["manifests"]]
     sigs = sorted(
         "sha256-" + digest.removeprefix("sha256:") + ".sig"
-        for digest in (
-            index.headers["Docker-Content-Digest"],
-            *(entry["digest"] for entry in index.get_json()["manifests"]),
-        )
+        for digest in (index.headers["Docker-Content-Digest"], *platforms)
     )
+    # The platform manifests' attestations (SBOM and provenance), cosign's `.att` tag.
+    atts = ["sha256-" + digest.removeprefix("sha256:") + ".att" for digest in platforms]
 
     after = client.get(f"/v2/installer/{sid}/tags/list").get_json()["tags"]
-    assert after == ["latest", *sigs, "v1.0.0"]
+    assert after == ["latest", *sorted(sigs + atts), "v1.0.0"]
     page = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": "1", "last": "latest"})
-    assert page.get_json()["tags"] == sigs[:1]
+    assert page.get_json()["tags"] == sorted(sigs + atts)[:1]
     for bad in ("-1", "x", "\u00b2"):
         response = client.get(f"/v2/installer/{sid}/tags/list", query_string={"n": bad})
         _error(response, 400, "PAGINATION_NUMBER_INVALID")

@@ -51,8 +51,8 @@ from tests.services import (
     free_ports,
     weed_argv,
 )
-from workers.outputs.finished_builds import publish_build
 from workers.outputs.schematics_store import load_schematic
+from workers.pipeline.build_once import publish_build
 from workers.pipeline.progress import StageClock
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile

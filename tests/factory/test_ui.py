@@ -159,7 +159,7 @@ def test_the_final_page_links_every_metal_asset(client: FlaskClient) -> None:
         "metal-amd64-uki.efi",
     ):
         assert f'href="{base}/{path}"' in html
-        for suffix in (".sha256", ".sha512", ".sigstore.json"):
+        for suffix in (".sha256", ".sha512", ".sigstore.json", ".spdx.json", ".intoto.jsonl"):
             assert f'href="{base}/{path}{suffix}"' in html
         assert f"curl -LO {base}/{path}</code>" in html
     assert f"http://pxe.example/pxe/{sid}/v1.0.0/metal-amd64</code>" in html

@@ -2,20 +2,30 @@
 
 `stock_store(reference_release, root)` copies the release into a fresh writable store and
 installs the bundled extensions, as the embedded default's first start does.
+`build_assets` writes each asset's SBOM and signed provenance beside it (`<asset>.spdx.json`,
+`<asset>.intoto.jsonl`, as served), signed with `TEST_SIGNING_KEY`, the same in every build.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from schematics import Schematic, parse_schematic, schematic_id
 from workers.catalog.bundled import install_bundled_extensions
+from workers.evidence.provenance import sign_statement
+from workers.evidence.stored import PROVENANCE_SUFFIX, SBOM_SUFFIX, load_document
+from workers.keys.signing import SigningKey
 from workers.pipeline.build_once import ensure_built
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore
+
+# A fixed key, so that two independent builds sign their provenance alike.
+TEST_SIGNING_KEY = SigningKey(ec.derive_private_key(0x1F2E3D4C5B6A, ec.SECP256R1()))
 
 META_VALUE = '{"externalIPs":["1.2.3.4"]}'
 SCHEMATIC = f"""
@@ -78,4 +88,10 @@ def build_assets(
         dest = out / path
         store.download(asset.blob, dest)
         built[path] = dest
+        sbom = load_document(store, asset.sbom_sha256)
+        statement = load_document(store, asset.provenance_sha256)
+        assert sbom is not None, f"{path} has no SBOM stored"
+        assert statement is not None, f"{path} has no provenance stored"
+        (out / (path + SBOM_SUFFIX)).write_bytes(sbom)
+        (out / (path + PROVENANCE_SUFFIX)).write_bytes(sign_statement(TEST_SIGNING_KEY, statement))
     return built

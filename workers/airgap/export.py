@@ -23,6 +23,7 @@ from workers.airgap.layout import (
 )
 from workers.catalog.resolutions import PINS_PREFIX, REFERENCES_PREFIX, RESOLUTIONS_PREFIX
 from workers.errors import NotFound
+from workers.evidence.stored import DSSE_TYPE, SBOM_TYPE, STATEMENT_TYPE
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import SigningKey, load_or_create_signing_key
 from workers.outputs.finished_builds import BuiltAsset, build_manifest_key
@@ -82,6 +83,14 @@ def write_bundle(
     for asset in exported:
         content_types[build_manifest_key(asset.built.key)] = "application/json"
         content_types[asset.built.blob] = asset.built.content_type
+        # Its SBOM and signed provenance (`workers.evidence`), served beside it.
+        for digest, content_type in (
+            (asset.built.sbom_sha256, SBOM_TYPE),
+            (asset.built.provenance_sha256, STATEMENT_TYPE),
+            (asset.built.provenance_envelope_sha256, DSSE_TYPE),
+        ):
+            if digest:
+                content_types[blob_key(digest)] = content_type
     keys = {
         SIGNING_KEY_NAME: load_or_create_signing_key(settings).public_key_pem,
         SECUREBOOT_CERT_NAME: load_or_create_secureboot_key(settings).cert_pem,

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from workers.hashing import hash_file
-from workers.keys.signing import SigningKey
-from workers.pipeline.progress import StageClock
-from workers.planning.asset_kinds import content_type_for
 from workers.planning.plans import Plan
 from workers.releases.stored import blob_key
 from workers.store import ObjectNotFound, Store
@@ -44,6 +38,14 @@ class BuiltAsset:
     built_at: int = 0  # seconds since the epoch, when the manifest was written
     stages: Mapping[str, float] = field(default_factory=dict)  # seconds per progress stage
     sigstore_bundle: Mapping[str, Any] | None = None
+    # The build's SBOM and provenance statement blobs (`workers.evidence`); "" for builds
+    # published before they existed, or without the inputs to describe
+    # (`workers.pipeline.build_once.publish_build`).
+    sbom_sha256: str = ""
+    provenance_sha256: str = ""
+    # The statement signed into a DSSE envelope when published (where the key is); "" when
+    # published without a signing key.
+    provenance_envelope_sha256: str = ""
 
     @property
     def blob(self) -> str:
@@ -93,47 +95,3 @@ def discard_build(store: Store, built: BuiltAsset, reason: str) -> None:
     if current is not None and current.sha256 == built.sha256:
         store.delete(build_manifest_key(built.key))
     store.delete(built.blob)
-
-
-def publish_build(
-    store: Store,
-    plan: Plan,
-    path: Path,
-    started: float,
-    clock: StageClock,
-    signing_key: SigningKey | None,
-) -> BuiltAsset:
-    """Store the built file `path` as the build of `plan`: the blob under its digest (unless
-    it is there already), then the manifest, the commit point. `started` is when the build
-    began (`time.monotonic()`); `clock` reports the upload stage and gives the seconds each
-    stage took."""
-    clock("upload", 0)
-    hashes = hash_file(path, ("sha256", "sha512"))
-    sha256, sha512, size = hashes.sha256, hashes.hexdigests["sha512"], hashes.size
-    content_type = content_type_for(plan.profile.path)
-    if not store.exists(blob_key(sha256)):
-        store.put_file(blob_key(sha256), path, content_type=content_type)
-    clock("upload", 100)
-    built = BuiltAsset(
-        key=plan.key,
-        filename=plan.profile.path,
-        size=size,
-        sha256=sha256,
-        sha512=sha512,
-        content_type=content_type,
-        seconds=round(time.monotonic() - started, 3),
-        built_at=int(time.time()),
-        stages=clock.finish(),
-        sigstore_bundle=None if signing_key is None else signing_key.sigstore_bundle(sha256),
-    )
-    doc: dict[str, Any] = {**asdict(built), "plan": plan.to_json()}
-    store.put_bytes(
-        build_manifest_key(plan.key),
-        json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n",
-        content_type="application/json",
-    )
-    if not store.exists(blob_key(sha256)):
-        # Evicted (`workers.outputs.storage_budget`) between the check above and the manifest:
-        # put it back.
-        store.put_file(blob_key(sha256), path, content_type=content_type)
-    return built

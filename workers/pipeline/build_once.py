@@ -1,23 +1,30 @@
 """Build once per plan key: the stored build of a plan, built and published first if needed.
 
 What the CLI, the Celery workers and the registry call; `workers.outputs.finished_builds`
-holds the stored side (manifests, `publish_build`), which the web processes read without
-importing this module or the assembly code behind it.
+holds the stored side (manifests), which the web processes read without importing this
+module or the assembly code (or the evidence making) behind it.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from workers.assembly.run import DEFAULT_TIMEOUT, sandboxed, tool_timeout
+from workers.evidence.documents import describe_build, store_evidence
+from workers.hashing import hash_file
 from workers.keys.secureboot_key import Signer
 from workers.keys.signing import SigningKey
-from workers.outputs.finished_builds import BuiltAsset, load_built, publish_build
+from workers.outputs.finished_builds import BuiltAsset, build_manifest_key, load_built
 from workers.pipeline.build_asset import build_asset
 from workers.pipeline.progress import Progress, StageClock, quiet
 from workers.pipeline.workdirs import build_workdir
+from workers.planning.asset_kinds import content_type_for
 from workers.planning.plans import Plan
+from workers.releases.stored import blob_key
 from workers.store import Store
 
 
@@ -45,4 +52,57 @@ def ensure_built(
     clock = StageClock(progress)
     with build_workdir(work_root) as workdir, tool_timeout(timeout), sandboxed(workdir):
         path = build_asset(plan, store, workdir, clock, signer)
-        return publish_build(store, plan, path, started, clock, signing_key)
+        return publish_build(store, plan, path, started, clock, signing_key, workdir / "evidence")
+
+
+def publish_build(
+    store: Store,
+    plan: Plan,
+    path: Path,
+    started: float,
+    clock: StageClock,
+    signing_key: SigningKey | None,
+    evidence_dir: Path | None = None,
+) -> BuiltAsset:
+    """Store the built file `path` as the build of `plan`: the blob under its digest (unless
+    it is there already), its SBOM and provenance statement (made in the new directory
+    `evidence_dir`; none without it; the statement signed with `signing_key`), then the
+    manifest, the commit point. `started` is when the build began (`time.monotonic()`);
+    `clock` reports the upload stage and gives the seconds each stage took."""
+    clock("upload", 0)
+    hashes = hash_file(path, ("sha256", "sha512"))
+    sha256, sha512, size = hashes.sha256, hashes.hexdigests["sha512"], hashes.size
+    content_type = content_type_for(plan.profile.path)
+    evidence, envelope_sha256 = None, ""
+    if evidence_dir is not None:
+        evidence = describe_build(store, plan, evidence_dir, plan.profile.path, sha256, sha512)
+        envelope_sha256 = store_evidence(store, evidence, signing_key)
+    if not store.exists(blob_key(sha256)):
+        store.put_file(blob_key(sha256), path, content_type=content_type)
+    clock("upload", 100)
+    built = BuiltAsset(
+        key=plan.key,
+        filename=plan.profile.path,
+        size=size,
+        sha256=sha256,
+        sha512=sha512,
+        content_type=content_type,
+        seconds=round(time.monotonic() - started, 3),
+        built_at=int(time.time()),
+        stages=clock.finish(),
+        sigstore_bundle=None if signing_key is None else signing_key.sigstore_bundle(sha256),
+        sbom_sha256=evidence.sbom_sha256 if evidence is not None else "",
+        provenance_sha256=evidence.statement_sha256 if evidence is not None else "",
+        provenance_envelope_sha256=envelope_sha256,
+    )
+    doc: dict[str, Any] = {**asdict(built), "plan": plan.to_json()}
+    store.put_bytes(
+        build_manifest_key(plan.key),
+        json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n",
+        content_type="application/json",
+    )
+    if not store.exists(blob_key(sha256)):
+        # Evicted (`workers.outputs.storage_budget`) between the check above and the manifest:
+        # put it back.
+        store.put_file(blob_key(sha256), path, content_type=content_type)
+    return built

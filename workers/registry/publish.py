@@ -11,9 +11,11 @@
 4. the index and every platform manifest signed (cosign simple signing, as `cosign sign
    --recursive` does) under `<host>/<image>/<schematic-id>`: cosign verifies the index a
    tag resolves to, containers/image (podman, CRI-O, skopeo) the platform manifest it pulls;
-5. the repository's records, the `sha256-<hex>.sig` tags and, last, the version tag.
+5. each platform manifest's SBOM and signed provenance attached as referrers
+   (`workers.registry.attestations`);
+6. the repository's records, the `sha256-<hex>.sig` tags and, last, the version tag.
 
-Steps 3-5 sign, so they run where the signing key is, in a build worker: the web service
+Steps 3-6 sign, so they run where the signing key is, in a build worker: the web service
 builds through the workers and then asks one to publish (`publisher`, a
 `workers.registry.publishing.InstallerPublisher`); it holds only the public key, whose hint
 says whether a stored tag is current. Without a publisher (CLI, tests) they run here.
@@ -52,6 +54,7 @@ from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import BUILT_ARCHES, parse_profile
 from workers.registry import content, cosign, oci
 from workers.registry.archive import ImportedImage, import_docker_archive
+from workers.registry.attestations import attach_evidence
 from workers.registry.errors import (
     BuildRefused,
     ManifestUnknown,
@@ -65,6 +68,8 @@ from workers.settings import Settings
 from workers.store import Store
 
 LEASE_POLL_SECONDS = 0.5
+# In the tag record: tags published before SBOM and provenance were attached publish again.
+EVIDENCE_LAYOUT = 1
 Builder = Callable[[Plan], BuiltAsset]
 # Has a build worker run `publish_built(repo, version)` and returns once it has.
 Publisher = Callable[[Repository, str], None]
@@ -156,6 +161,7 @@ def _wanted(
         "plans": {arch: plan.key for arch, plan in plans.items()},
         "signer": signer_hint,
         "identity": docker_reference(settings, repo),
+        "evidence": EVIDENCE_LAYOUT,
     }
 
 
@@ -246,9 +252,11 @@ def _publish(
     root = work_root(settings)
     root.mkdir(parents=True, exist_ok=True)
     images: list[ImportedImage] = []
+    builds: list[BuiltAsset] = []
     with tempfile.TemporaryDirectory(prefix="registry-", dir=root) as tmp:
         for arch, plan in sorted(plans.items()):
             built = build(plan)
+            builds.append(built)
             archive = Path(tmp) / f"installer-{arch}.tar"
             store.download(built.blob, archive)
             images.append(import_docker_archive(store, archive, arch, Path(tmp)))
@@ -266,6 +274,8 @@ def _publish(
     for image in images:
         _sign(store, repo, _plain(image.manifest), key, wanted["identity"])
     _sign(store, repo, index, key, wanted["identity"])
+    for image, built in zip(images, builds, strict=True):
+        attach_evidence(store, repo, key, wanted["identity"], image.manifest, built)
     record = content.TagRecord(index, wanted)
     content.write_tag(store, repo, version, record)
     return record

@@ -105,6 +105,11 @@ def test_the_other_side_serves_the_same_bytes_signed_by_the_exporter(
         assert digest == hashlib.sha256(here.data).digest()
         signature = base64.b64decode(signed["signature"])
         exporter_key.verify(signature, here.data, ec.ECDSA(hashes.SHA256()))
+        if url.startswith("/image/"):  # the SBOM and signed provenance cross the gap too
+            for suffix in (".spdx.json", ".intoto.jsonl"):
+                there, here = app_a.get(url + suffix), app_b.get(url + suffix)
+                assert (there.status_code, here.status_code) == (200, 200), url + suffix
+                assert here.data == there.data, url + suffix
 
 
 def test_the_bundle_holds_public_halves_only_and_one_selection(

@@ -20,7 +20,6 @@ from workers.outputs.finished_builds import (
     BUILDS_PREFIX,
     BuiltAsset,
     load_build,
-    publish_build,
 )
 from workers.outputs.storage_budget import (
     DownloadRecorder,
@@ -28,6 +27,7 @@ from workers.outputs.storage_budget import (
     evict_to_budget,
     last_download_key,
 )
+from workers.pipeline.build_once import publish_build
 from workers.pipeline.progress import StageClock
 from workers.planning.plans import Plan, make_plan
 from workers.planning.profiles import parse_profile

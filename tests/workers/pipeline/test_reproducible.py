@@ -1,4 +1,5 @@
-"""Same inputs, same bytes: every built kind, twice, from two independently built releases.
+"""Same inputs, same bytes: every built kind, twice, from two independently built releases;
+each asset's SBOM and signed provenance too (`build_assets` writes them beside it).
 
 The second build runs with a freshly built reference release in another directory, another
 time zone and a single CPU (the affinity is inherited by every tool); its assets are also
@@ -17,6 +18,7 @@ import pytest
 
 from tests.reference_release import build_reference
 from tests.workers.assets import build_assets, stock_store
+from workers.evidence.stored import PROVENANCE_SUFFIX, SBOM_SUFFIX
 from workers.releases.stored import Release
 from workers.store import LocalStore
 
@@ -36,9 +38,17 @@ PATHS = [
 ]
 
 
+EVIDENCE = [path + suffix for path in PATHS for suffix in (SBOM_SUFFIX, PROVENANCE_SUFFIX)]
+
+
 def _digests(built: dict[str, Path]) -> dict[str, str]:
     digests = {}
-    for path, file in built.items():
+    documents = {
+        path + suffix: file.with_name(file.name + suffix)
+        for path, file in built.items()
+        for suffix in (SBOM_SUFFIX, PROVENANCE_SUFFIX)
+    }
+    for path, file in {**built, **documents}.items():
         sha = hashlib.sha256()
         with file.open("rb") as f:
             while chunk := f.read(1 << 20):
@@ -88,7 +98,7 @@ def second_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             return _digests(build_assets(store, settings, PATHS, root / "out"))
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", PATHS + EVIDENCE)
 def test_byte_identical(
     path: str, first_build: dict[str, str], second_build: dict[str, str]
 ) -> None:

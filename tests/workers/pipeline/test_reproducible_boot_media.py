@@ -1,6 +1,7 @@
 """Same inputs, same bytes, for the UKI, SecureBoot, bootloader-variant, overlay, vhd/ova,
-installer and sysext kinds: each built twice in two separate stores (no shared layer cache),
-the second time in another directory, time zone, umask and on a single CPU.
+installer and sysext kinds, and for their SBOMs and signed provenance: each built twice in
+two separate stores (no shared layer cache), the second time in another directory, time
+zone, umask and on a single CPU.
 
 SecureBoot assets are reproducible too, as long as the key stays the same: sbsign's
 Authenticode and our PKCS#7 for the `.auth` files are RSA PKCS#1 v1.5 signatures without a
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.workers.assets import SCHEMATIC, build_assets, stock_store
+from workers.evidence.stored import PROVENANCE_SUFFIX, SBOM_SUFFIX
 from workers.keys.secureboot_key import generate_secureboot_pair
 from workers.releases.stored import Release
 from workers.store import LocalStore
@@ -49,7 +51,13 @@ BUILDS: dict[str, tuple[bytes, list[str]]] = {
     ),
     "overlay": (OVERLAY, ["metal-amd64.raw"]),
 }
-CASES = [(name, path) for name, (_, paths) in BUILDS.items() for path in paths]
+# Each asset, its SBOM and its signed provenance.
+CASES = [
+    (name, path + suffix)
+    for name, (_, paths) in BUILDS.items()
+    for path in paths
+    for suffix in ("", SBOM_SUFFIX, PROVENANCE_SUFFIX)
+]
 
 
 def _sha256(path: Path) -> str:
@@ -79,9 +87,11 @@ def _build_all(
     digests = {}
     for name, (text, paths) in BUILDS.items():
         built = build_assets(store, settings, paths, root / "out" / name, text)
-        digests.update({(name, path): _sha256(file) for path, file in built.items()})
-        for file in built.values():
-            file.unlink()
+        for path, file in built.items():
+            for suffix in ("", SBOM_SUFFIX, PROVENANCE_SUFFIX):
+                document = file.with_name(file.name + suffix)
+                digests[(name, path + suffix)] = _sha256(document)
+                document.unlink()
     return digests
 
 
