@@ -301,7 +301,8 @@ def test_ready_with_workers_and_their_count_in_metrics(runbook: Runbook) -> None
         log = stack.log(name)
         assert "--uid" not in log
         # The app's own lines carry a timestamp, as Celery's do.
-        assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING workers\.app: ", log, re.M)
+        stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+        assert re.search(stamp + r"WARNING workers\.dispatch\.celery_app: ", log, re.M)
 
 
 def _refusal(runbook: Runbook, unit: str, tmp_path: Path, **env: str) -> str:
