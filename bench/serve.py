@@ -64,6 +64,7 @@ from workers.deployment_keys import Fingerprints, record_fingerprints  # noqa: E
 from workers.plans import make_plan  # noqa: E402
 from workers.profiles import parse_profile  # noqa: E402
 from workers.releases.catalog import Release, list_versions, load_release, save_release  # noqa: E402
+from workers.releases.installer_base import copy_installer_base  # noqa: E402
 from workers.releases.reference import build_reference_release  # noqa: E402
 from workers.schematics_store import save_schematic  # noqa: E402
 from workers.secureboot import load_or_create_secureboot_key  # noqa: E402
@@ -125,6 +126,7 @@ def stock(store: Store, settings: Settings, source: tuple[LocalStore, Release], 
     src, release = source
     tmp.mkdir(parents=True, exist_ok=True)
     files = {name: release.fetch(src, name, tmp / name) for name in release.files}
+    copy_installer_base(src, release, store, tmp)
     save_release(store, release, files)
     install_bundled_extensions(settings, store, release, lambda message: None)
 

@@ -247,6 +247,13 @@ def make_plan(
         )
     if kind is Kind.INSTALLER and profile.secureboot:
         plan = replace(plan, extra_kernel_args=tuple(custom.extra_kernel_args))
+    elif kind is Kind.INSTALLER and release.installer_base is not None:
+        # A runnable installer writes the machine's command line (META as an argument).
+        plan = replace(
+            plan,
+            extra_kernel_args=tuple(custom.extra_kernel_args),
+            meta=tuple((m.key, m.value) for m in custom.meta),
+        )
     if kind in WITH_BOOTLOADER:
         plan = replace(plan, bootloader=_bootloader(custom.bootloader, profile))
     if kind is Kind.IMAGE:

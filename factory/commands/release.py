@@ -62,7 +62,12 @@ def build_reference(version: str, arch: str, source_date_epoch: int | None) -> N
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--version", "version", required=True, help="Release version, e.g. v1.9.0.")
 @click.option("--arch", required=True, type=click.Choice(ARCHES))
-def import_(directory: Path, version: str, arch: str) -> None:
+@click.option(
+    "--installer-base",
+    type=click.Path(exists=True, path_type=Path),
+    help="Talos installer-base image for ARCH: an OCI layout directory or a docker-archive.",
+)
+def import_(directory: Path, version: str, arch: str, installer_base: Path | None) -> None:
     """Import boot assets from DIRECTORY (our layout or a Talos imager's usr/install/<arch>)."""
     settings = Settings.from_env()
     try:
@@ -75,6 +80,7 @@ def import_(directory: Path, version: str, arch: str) -> None:
             cache_dir=settings.data_dir / "cache" / "debs",
             work_dir=settings.data_dir / "tmp",
             progress=_progress,
+            installer_base=installer_base,
         )
     except (FactoryError, ToolError, ValueError) as exc:
         raise _fail(exc) from exc

@@ -14,6 +14,7 @@ from workers.catalog.bundled import install_bundled_extensions
 from workers.plans import make_plan
 from workers.profiles import parse_profile
 from workers.releases.catalog import Release, save_release
+from workers.releases.installer_base import copy_installer_base
 from workers.settings import Settings
 from workers.store import LocalStore
 
@@ -45,6 +46,7 @@ def stock_store(source: tuple[LocalStore, Release], root: Path) -> tuple[LocalSt
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     files = {name: release.fetch(src_store, name, root / name) for name in release.files}
+    copy_installer_base(src_store, release, store, root)
     save_release(store, release, files)
     for path in files.values():
         path.unlink()
