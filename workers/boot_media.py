@@ -270,7 +270,7 @@ def build_installer(plan: Plan, inputs: BootInputs) -> Path:
     else:
         assets = {"vmlinuz": inputs.kernel, "initramfs.xz": inputs.initramfs}
         name = "installer"
-        if base is not None:
+        if plan.installer_cmdline:
             # What the installer puts on the GRUB line (a UKI carries it in .cmdline).
             assets["cmdline"] = inputs.workdir / "installer-cmdline"
             assets["cmdline"].write_text(inputs.cmdline)
