@@ -24,7 +24,8 @@ from tests.factory.live import QEMU_HOST, LiveFactory
 from tests.workers.uefi_vm import cdrom_args, firmware_args, setup_mode_vars
 from workers.assembly.run import run_tool
 
-pytestmark = [pytest.mark.integration, pytest.mark.boot]
+# Three boots of several minutes each under TCG, after the reference release is built.
+pytestmark = [pytest.mark.integration, pytest.mark.boot, pytest.mark.timeout(3600)]
 
 VERSION = "v1.0.0"
 META_VALUE = '{"externalIPs":["1.2.3.4"]}'
