@@ -27,15 +27,13 @@ def boot_and_capture(
     extra_args: Sequence[str] = (),
     memory_mb: int = 1024,
     timeout: float = BOOT_TIMEOUT,
-    reboot: bool = False,
 ) -> str:
     """Boot once; return the serial log.
 
     `kernel`/`initrd`/`append` boot a kernel directly; `drives` are `-drive` values (e.g.
     "file=disk.raw,format=raw,if=virtio,snapshot=on"); `extra_args` go to QEMU as they are
     (firmware, machine type, ...). A guest still running at `timeout` is killed and the log
-    so far returned; the caller's assertions then show what happened. `reboot` lets a guest
-    reboot (several boots in one run, e.g. an upgrade); otherwise a reboot ends the run.
+    so far returned; the caller's assertions then show what happened.
     """
     with tempfile.TemporaryDirectory(prefix="boot-") as tmp:
         log = Path(tmp) / "serial.log"
@@ -53,11 +51,10 @@ def boot_and_capture(
             "none",
             "-serial",
             f"file:{log}",
+            "-no-reboot",
             "-nic",
             "none",
         ]
-        if not reboot:
-            argv.append("-no-reboot")
         if kernel is not None:
             argv += ["-kernel", str(kernel)]
         if initrd is not None:
