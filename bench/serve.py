@@ -67,6 +67,7 @@ from workers.pipeline.build_once import publish_build  # noqa: E402
 from workers.pipeline.progress import StageClock  # noqa: E402
 from workers.planning.plans import make_plan  # noqa: E402
 from workers.planning.profiles import parse_profile  # noqa: E402
+from workers.releases.installer_base import copy_installer_base  # noqa: E402
 from workers.releases.reference import build_reference_release  # noqa: E402
 from workers.releases.stored import Release, list_versions, load_release, save_release  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -126,6 +127,7 @@ def stock(store: Store, settings: Settings, source: tuple[LocalStore, Release], 
     src, release = source
     tmp.mkdir(parents=True, exist_ok=True)
     files = {name: release.fetch(src, name, tmp / name) for name in release.files}
+    copy_installer_base(src, release, store, tmp)
     save_release(store, release, files)
     install_bundled_extensions(settings, store, release, lambda message: None)
 

@@ -6,6 +6,8 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.auth import current_identity
+from factory.eager import queue_installer_builds
+from factory.engine import engine
 from factory.services import services
 from schematics import canonical_bytes
 from workers.errors import Forbidden, NotFound, Unauthorized
@@ -21,6 +23,8 @@ def create_schematic() -> Response:
     limit = services().settings.max_schematic_bytes
     body = _read_body(limit)
     schematic_id, schematic = add_schematic(services().store, body, limit, check_owner)
+    if services().settings.eager_installer_versions:
+        queue_installer_builds(engine(), schematic_id, schematic)
     canonical = canonical_bytes(schematic).decode()
     # Upstream answers with Go's json.Encoder: compact, `id` first, a final newline.
     payload = f'{{"id":{go_json_string(schematic_id)},"schematic":{go_json_string(canonical)}}}\n'

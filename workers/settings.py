@@ -39,6 +39,9 @@ class Settings:
     # `POST /builds` bodies, and what `POST /upload` may add to the schematic file.
     max_form_bytes: int = 16 * 1024
     build_wait: int = 15 * 60
+    # Comma-separated versions whose installer images are built as soon as a schematic is
+    # created (factory/eager.py).
+    eager_installer_versions: str = ""
     max_queue: int = 100
     max_client_builds: int = 10
     max_client_uploads: int = 100

@@ -69,7 +69,14 @@ def build_reference(version: str, arch: str, source_date_epoch: int | None) -> N
     default=None,
     help="Directory with the release's talosctl-<os>-<arch>[.exe] files (default: DIRECTORY).",
 )
-def import_(directory: Path, version: str, arch: str, clients: Path | None) -> None:
+@click.option(
+    "--installer-base",
+    type=click.Path(exists=True, path_type=Path),
+    help="Talos installer-base image for ARCH: an OCI layout directory or a docker-archive.",
+)
+def import_(
+    directory: Path, version: str, arch: str, clients: Path | None, installer_base: Path | None
+) -> None:
     """Import boot assets from DIRECTORY (our layout or a Talos imager's usr/install/<arch>),
     and the client binaries (talosctl) found beside them, served at /talosctl/<version>."""
     settings = Settings.from_env()
@@ -84,6 +91,7 @@ def import_(directory: Path, version: str, arch: str, clients: Path | None) -> N
             cache_dir=settings.data_dir / "cache" / "debs",
             work_dir=settings.data_dir / "tmp",
             progress=_progress,
+            installer_base=installer_base,
         )
         key = load_or_create_signing_key(settings)
         for client in import_clients(store, imported.version, clients or directory, key):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tests.services import RedisServer, S3Server, ServerProcess, _start_ready, free_ports
 from workers.catalog.bundled import install_bundled_extensions
+from workers.releases.installer_base import copy_installer_base
 from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore, Store, make_store
@@ -44,6 +45,7 @@ def copy_release(store: Store, source: tuple[LocalStore, Release], tmp: Path) ->
     src_store, release = source
     tmp.mkdir(parents=True, exist_ok=True)
     files = {name: release.fetch(src_store, name, tmp / name) for name in release.files}
+    copy_installer_base(src_store, release, store, tmp)
     save_release(store, release, files)
     for path in files.values():
         path.unlink()

@@ -76,22 +76,24 @@ def sid(live_factory: LiveFactory) -> str:
     return live_factory.create_schematic(SCHEMATIC)
 
 
-def _layer_files(oci_dir: Path) -> dict[str, bytes]:
-    """The files of every layer of the one image in an OCI layout."""
+def _layers(oci_dir: Path) -> list[dict[str, bytes]]:
+    """The files of each layer (bottom first) of the one image in an OCI layout."""
     index = json.loads((oci_dir / "index.json").read_text())
     (entry,) = index["manifests"]
     blobs = oci_dir / "blobs" / "sha256"
     manifest = json.loads((blobs / entry["digest"].removeprefix("sha256:")).read_bytes())
-    files = {}
+    layers = []
     for layer in manifest["layers"]:
         data = (blobs / layer["digest"].removeprefix("sha256:")).read_bytes()
         assert "sha256:" + hashlib.sha256(data).hexdigest() == layer["digest"]
+        files = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
             for member in tar.getmembers():
                 reader = tar.extractfile(member)
                 if reader is not None:
                     files[member.name] = reader.read()
-    return files
+        layers.append(files)
+    return layers
 
 
 def test_skopeo_copies_the_installer(live_factory: LiveFactory, sid: str, tmp_path: Path) -> None:
@@ -105,9 +107,20 @@ def test_skopeo_copies_the_installer(live_factory: LiveFactory, sid: str, tmp_pa
         )
     )
 
-    files = _layer_files(dest)
-    assert sorted(files) == ["usr/install/amd64/initramfs.xz", "usr/install/amd64/vmlinuz"]
+    base, files = _layers(dest)
+    # The reference release's installer base, then the assets layer (as Talos composes them).
+    assert base["usr/bin/installer"].startswith(b"#!/usr/bin/busybox sh\n")
+    assert "usr/bin/busybox" in base
+    assert "usr/lib/installer/disk.map" in base
+    assert sorted(files) == [
+        "usr/install/amd64/cmdline",
+        "usr/install/amd64/initramfs.xz",
+        "usr/install/amd64/vmlinuz",
+    ]
     # The same bytes the download routes serve for this schematic.
+    assert files["usr/install/amd64/cmdline"] == live_factory.get(
+        f"/image/{sid}/v1.0.0/cmdline-metal-amd64"
+    )
     assert files["usr/install/amd64/vmlinuz"] == live_factory.get(
         f"/image/{sid}/v1.0.0/kernel-amd64"
     )
@@ -123,7 +136,8 @@ def test_skopeo_copies_the_secureboot_installer(
     ref = _ref(live_factory, "installer-secureboot", sid, "1.0.0")
     _ok(_skopeo("copy", "--src-tls-verify=false", ref, f"oci:{dest}:sb"))
 
-    files = _layer_files(dest)
+    base, files = _layers(dest)
+    assert "usr/bin/installer" in base
     assert sorted(files) == ["usr/install/amd64/systemd-boot.efi", "usr/install/amd64/vmlinuz.efi"]
     assert all(data.startswith(b"MZ") for data in files.values())
 
@@ -134,6 +148,11 @@ def test_skopeo_inspects_latest(live_factory: LiveFactory, sid: str) -> None:
     raw = _ok(_skopeo("inspect", "--raw", "--tls-verify=false", ref)).encode()
 
     assert (info["Architecture"], info["Os"]) == ("amd64", "linux")
+    # The installer base layer, then the assets layer; the base's entrypoint is kept.
+    assert len(info["Layers"]) == 2
+    config = json.loads(_ok(_skopeo("inspect", "--config", "--tls-verify=false", ref)))
+    assert config["config"]["Entrypoint"] == ["/usr/bin/installer"]
+    assert len(config["rootfs"]["diff_ids"]) == 2
     assert info["Name"] == f"127.0.0.1:{live_factory.port}/metal-installer/{sid}"
     assert "v1.0.0" in info["RepoTags"]
     assert "latest" in info["RepoTags"]

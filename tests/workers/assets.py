@@ -20,6 +20,7 @@ from workers.keys.signing import SigningKey
 from workers.pipeline.build_once import ensure_built
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
+from workers.releases.installer_base import copy_installer_base
 from workers.releases.stored import Release, save_release
 from workers.settings import Settings
 from workers.store import LocalStore
@@ -55,6 +56,7 @@ def stock_store(source: tuple[LocalStore, Release], root: Path) -> tuple[LocalSt
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     files = {name: release.fetch(src_store, name, root / name) for name in release.files}
+    copy_installer_base(src_store, release, store, root)
     save_release(store, release, files)
     for path in files.values():
         path.unlink()

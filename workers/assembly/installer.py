@@ -1,10 +1,11 @@
 """Installer images: an OCI image with the boot assets under `usr/install/<arch>/`, written as
 a docker-archive tar (`docker load`, `skopeo copy docker-archive:...`), byte-reproducible.
 
-Talos' installer output (talos-formats §8.2) is its installer base image plus one artifacts
-layer; this factory has no installer program to ship, so the image is the artifacts layer
-alone: a source of boot assets for tools that read `usr/install/<arch>/` (e.g. a Talos imager
-or a PXE server), not a runnable installer.
+As Talos' installer output (talos-formats §8.2): the release's installer base layers, reused
+byte for byte (gzip or plain tar as shipped), then the artifacts layer; the config keeps the
+base's `config` section (entrypoint `/usr/bin/installer`, env, labels) and lists every
+layer's diff_id. A release without an installer base gives the artifacts layer alone (a
+source of boot assets, not a runnable installer), with the bytes it always had.
 
 - Layer: an uncompressed tar of the asset files only (no directory entries, as Talos writes
   it), sorted by path, mode 0644, uid/gid 0, no user/group names, mtime = the epoch; then
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from workers.hashing import sha256_file
 
 INSTALL_ROOT = "usr/install"
 LAYER_GZIP_LEVEL = 1
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def rfc3339(epoch: int) -> str:
@@ -48,6 +50,24 @@ def image_config(arch: str, diff_id: str, epoch: int) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
+def composed_config(arch: str, base_config: Mapping[str, Any], diff_id: str, epoch: int) -> bytes:
+    """The config of base + artifacts layer: the base's container config, both layer lists."""
+    base_ids = list(base_config.get("rootfs", {}).get("diff_ids", []))
+    history = [
+        {"created": rfc3339(epoch), "created_by": "image-factory: installer base"} for _ in base_ids
+    ]
+    history.append({"created": rfc3339(epoch), "created_by": "image-factory: boot assets"})
+    config: dict[str, Any] = {
+        "architecture": arch,
+        "os": "linux",
+        "created": rfc3339(epoch),
+        "config": dict(base_config.get("config") or {}),
+        "rootfs": {"type": "layers", "diff_ids": [*base_ids, f"sha256:{diff_id}"]},
+        "history": history,
+    }
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+
+
 def make_installer_image(
     dest: Path,
     *,
@@ -56,9 +76,12 @@ def make_installer_image(
     assets: Mapping[str, Path],
     repo_tag: str,
     epoch: int,
+    base_config: Mapping[str, Any] | None = None,
+    base_layers: Sequence[Path] = (),
 ) -> Path:
     """Write the docker-archive `dest` with `assets` (file name → source) under
-    `usr/install/<arch>/`."""
+    `usr/install/<arch>/`, on top of the installer base (`base_config` + `base_layers`,
+    bottom first) when given."""
     layer_tar = write_tar(
         workdir / "layer.tar",
         {f"{INSTALL_ROOT}/{arch}/{name}": path for name, path in assets.items()},
@@ -72,8 +95,16 @@ def make_installer_image(
     layer_tar.unlink()
     layer_digest = sha256_file(layer_gz)
     config = workdir / "config.json"
-    config.write_bytes(image_config(arch, diff_id, epoch))
+    if base_config is None:
+        config.write_bytes(image_config(arch, diff_id, epoch))
+    else:
+        config.write_bytes(composed_config(arch, base_config, diff_id, epoch))
     config_digest = sha256_file(config)
+    base_members = {}
+    for layer in base_layers:
+        with layer.open("rb") as f:
+            suffix = ".tar.gz" if f.read(2) == GZIP_MAGIC else ".tar"
+        base_members[f"{sha256_file(layer)}{suffix}"] = layer
     manifest = workdir / "manifest.json"
     manifest.write_bytes(
         json.dumps(
@@ -81,7 +112,7 @@ def make_installer_image(
                 {
                     "Config": f"{config_digest}.json",
                     "RepoTags": [repo_tag],
-                    "Layers": [f"{layer_digest}.tar.gz"],
+                    "Layers": [*base_members, f"{layer_digest}.tar.gz"],
                 }
             ],
             separators=(",", ":"),
@@ -92,6 +123,7 @@ def make_installer_image(
         {
             "manifest.json": manifest,
             f"{config_digest}.json": config,
+            **base_members,
             f"{layer_digest}.tar.gz": layer_gz,
         },
         epoch,

@@ -47,6 +47,7 @@ from workers.keys.secureboot_key import Signer, enrollment_files, sign_pe
 from workers.pipeline.workdirs import fresh_dir
 from workers.planning.plans import Plan
 from workers.planning.profiles import Kind
+from workers.releases.installer_base import fetch_installer_base
 from workers.releases.manifest import GRUB_BIOS_TAR, GRUB_EFI_TAR, SYSTEMD_BOOT, SYSTEMD_STUB
 from workers.releases.stored import Release
 from workers.store import Store
@@ -251,12 +252,17 @@ def build_disk(plan: Plan, inputs: BootInputs) -> Path:
 
 
 def build_installer(plan: Plan, inputs: BootInputs) -> Path:
+    base = fetch_installer_base(inputs.release, inputs.store, inputs.workdir / "installer-base")
     if plan.profile.secureboot:
         assets = {"systemd-boot.efi": build_sd_boot(inputs), "vmlinuz.efi": build_uki(plan, inputs)}
         name = "installer-secureboot"
     else:
         assets = {"vmlinuz": inputs.kernel, "initramfs.xz": inputs.initramfs}
         name = "installer"
+        if plan.installer_cmdline:
+            # What the installer puts on the GRUB line (a UKI carries it in .cmdline).
+            assets["cmdline"] = inputs.workdir / "installer-cmdline"
+            assets["cmdline"].write_text(inputs.cmdline)
     return make_installer_image(
         inputs.workdir / "installer.tar",
         workdir=fresh_dir(inputs.workdir / "installer-work"),
@@ -264,4 +270,6 @@ def build_installer(plan: Plan, inputs: BootInputs) -> Path:
         assets=assets,
         repo_tag=f"factory/{name}:{inputs.release.version}",
         epoch=inputs.epoch,
+        base_config=base.config_json() if base is not None else None,
+        base_layers=base.layers if base is not None else (),
     )

@@ -146,6 +146,9 @@ class Plan:
     sector_size: int = 0
     overlay: OverlayInput | None = None
     secureboot: SecureBootInput | None = None
+    # A runnable installer (the release has an installer base) carries the machine's command
+    # line, so its platform, extra args and META shape its bytes.
+    installer_cmdline: bool = False
     recipe: int = RECIPE_VERSION
     # Extensions (`ns/name version`) withdrawn since this schematic's names were resolved:
     # a finished build of this plan is still served, a new one is refused. Not in the key.
@@ -179,6 +182,12 @@ class Plan:
             doc["sector_size"] = self.sector_size
         if self.kind is Kind.INSTALLER and self.profile.secureboot:
             doc["extra_kernel_args"] = list(self.extra_kernel_args)
+        if self.installer_cmdline:
+            doc["installer_cmdline"] = {
+                "platform": self.profile.platform,
+                "extra_kernel_args": list(self.extra_kernel_args),
+                "meta": [[key, value] for key, value in self.meta],
+            }
         if self.overlay is not None:
             doc["overlay"] = self.overlay.to_json()
         if self.secureboot is not None:
@@ -271,6 +280,14 @@ def make_plan(
         )
     if kind is Kind.INSTALLER and profile.secureboot:
         plan = replace(plan, extra_kernel_args=tuple(custom.extra_kernel_args))
+    elif kind is Kind.INSTALLER and release.installer_base is not None:
+        # A runnable installer writes the machine's command line (META as an argument).
+        plan = replace(
+            plan,
+            extra_kernel_args=tuple(custom.extra_kernel_args),
+            meta=tuple((m.key, m.value) for m in custom.meta),
+            installer_cmdline=True,
+        )
     if kind in WITH_BOOTLOADER:
         plan = replace(plan, bootloader=_bootloader(custom.bootloader, profile))
     if kind is Kind.IMAGE:

@@ -16,6 +16,10 @@ Files a Talos imager does not ship are derived, never invented:
 Without `release.yaml`, kernel args are upstream's defaults for that Talos version and the
 platform args upstream's table (`platforms.py`).
 
+`installer_base` (optional): Talos' `installer-base` image for this arch, as an OCI layout
+directory or a docker-archive tar (`skopeo copy docker://ghcr.io/siderolabs/installer-base:<v>
+oci:DIR` where the internet is reachable); installer images of the release are composed on it.
+
 Every file is checked before anything is stored: EFI/PE magic for the kernel and the
 systemd binaries, a readable initramfs holding `init` and `rootfs.sqsh`, a module tree with
 exactly one kernel version. The manifest is written last (`save_release`).
@@ -28,6 +32,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,7 @@ from workers.assembly.run import ToolError, require_tools, run_tool
 from workers.errors import InvalidRequest
 from workers.releases import debian
 from workers.releases.initramfs_reader import InitramfsError, extract_members
+from workers.releases.installer_base import read_installer_base, store_installer_base
 from workers.releases.manifest import (
     GRUB_BIOS_TAR,
     GRUB_EFI_TAR,
@@ -90,6 +96,7 @@ def import_release(
     cache_dir: Path,
     work_dir: Path | None = None,
     progress: Progress = _quiet,
+    installer_base: Path | None = None,
 ) -> Release:
     """Validate the assets in `src`, derive what is missing, store the release."""
     version = normalize_version(version)
@@ -136,6 +143,11 @@ def import_release(
             unpacked = debian.extract(debian.download(package, cache_dir), tmp / package_name)
             files[name] = write_tree_tar(unpacked / rel, tmp / name, "", epoch)
 
+        image = None
+        if installer_base is not None:
+            progress("reading the installer base")
+            image = read_installer_base(installer_base, arch, tmp / "installer-base")
+
         origin = dict(settings.get("origin", {}))
         origin.setdefault("imported_layout", layout)
         manifest = Manifest(
@@ -157,6 +169,8 @@ def import_release(
             manifest.validate()
         except ManifestError as exc:
             raise InvalidRequest(f"release.yaml: {exc}") from exc
+        if image is not None:
+            manifest = replace(manifest, installer_base=store_installer_base(store, image, tmp))
         progress(f"storing release {version}/{arch}")
         release = save_release(store, manifest, files)
         save_module_index(store, release, index)

@@ -11,6 +11,10 @@ and a trailing newline. Fields (schema 1):
 - `platform_args`: upstream platform name → its args (at least `metal`)
 - `files`: file name → {"sha256", "size"}; the blob lives at `blobs/sha256/<sha256>`
 - `origin`: free-form provenance (Debian package names and versions, import source)
+- `installer_base` (optional, absent when the release has none, so older manifests keep their
+  bytes): `{"config": {"sha256", "size"}, "layers": [{"sha256", "size"}, ...]}`, the image
+  config and the layers (bottom first, gzip or plain tar as shipped) of the installer base
+  image that installer images are composed on; blobs at `blobs/sha256/<sha256>` like the files
 
 File names (the contract every consumer relies on), see `RELEASE_FILES`:
 `vmlinuz`; `initramfs.xz` (base initramfs: `/init` + `/rootfs.sqsh` + what `/init` needs;
@@ -70,6 +74,17 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class InstallerBase:
+    """The installer base image of a release: its config and layers, bottom first."""
+
+    config: FileEntry
+    layers: tuple[FileEntry, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config.to_json(), "layers": [e.to_json() for e in self.layers]}
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A release manifest; equal manifests serialize to identical bytes."""
 
@@ -82,9 +97,10 @@ class Manifest:
     files: Mapping[str, FileEntry]
     origin: Mapping[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
+    installer_base: InstallerBase | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "schema": self.schema,
             "version": self.version,
             "arch": self.arch,
@@ -95,6 +111,9 @@ class Manifest:
             "files": {k: v.to_json() for k, v in self.files.items()},
             "origin": dict(self.origin),
         }
+        if self.installer_base is not None:
+            doc["installer_base"] = self.installer_base.to_json()
+        return doc
 
     def to_json(self) -> bytes:
         return (json.dumps(self.to_dict(), sort_keys=True, indent=2) + "\n").encode()
@@ -122,7 +141,7 @@ class Manifest:
             "files",
             "origin",
         }
-        if set(raw) != expected:
+        if set(raw) - {"installer_base"} != expected:
             raise ManifestError(
                 f"release manifest fields must be {sorted(expected)}, got {sorted(raw)}"
             )
@@ -137,6 +156,7 @@ class Manifest:
             platform_args=_platform_args(raw["platform_args"]),
             files=_files(raw["files"]),
             origin=_origin(raw["origin"]),
+            installer_base=_installer_base(raw.get("installer_base")),
         )
         manifest.validate()
         return manifest
@@ -159,7 +179,12 @@ class Manifest:
         extra = sorted(set(self.files) - set(RELEASE_FILES))
         if missing or extra:
             raise ManifestError(f"release files: missing {missing}, unexpected {extra}")
-        for name, entry in self.files.items():
+        entries = dict(self.files)
+        base = self.installer_base
+        if base is not None:
+            entries["installer_base.config"] = base.config
+            entries.update({f"installer_base.layers[{i}]": e for i, e in enumerate(base.layers)})
+        for name, entry in entries.items():
             if not _HEX64.match(entry.sha256) or entry.size < 0:
                 raise ManifestError(f"invalid digest or size for {name}")
 
@@ -199,6 +224,20 @@ def _files(value: object) -> dict[str, FileEntry]:
             raise ManifestError(f"files.{name} must be {{sha256, size}}")
         files[str(name)] = FileEntry(sha256=_str(entry, "sha256"), size=_int(entry, "size"))
     return files
+
+
+def _installer_base(value: object) -> InstallerBase | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"config", "layers"}:
+        raise ManifestError("installer_base must be {config, layers}")
+    layers = value["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise ManifestError("installer_base.layers must be a non-empty list")
+    entries = _files({"config": value["config"], **{str(i): e for i, e in enumerate(layers)}})
+    return InstallerBase(
+        config=entries["config"], layers=tuple(entries[str(i)] for i in range(len(layers)))
+    )
 
 
 def _origin(value: object) -> dict[str, Any]:

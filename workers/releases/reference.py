@@ -4,7 +4,8 @@ Packages: the kernel that `linux-image-<arch>` depends on, `busybox-static`, `gr
 `grub-efi-amd64-bin`, `systemd-boot-efi`; fetched with `apt-get download` into
 `cache_dir` (reused by later builds) and unpacked with `dpkg-deb -x`. The module tree gets
 its `modules.*` files from `depmod -b`. Output: the seven release files (see
-`manifest.py`), stored with `save_release`, plus the module index.
+`manifest.py`) and the installer base (`reference_installer.py`), stored with
+`save_release`, plus the module index.
 
 The same package versions and SOURCE_DATE_EPOCH give a byte-identical manifest.
 """
@@ -22,6 +23,7 @@ from workers.assembly.run import require_tools, run_tool
 from workers.assembly.squashfs import make_squashfs
 from workers.errors import InvalidRequest
 from workers.releases import debian
+from workers.releases.installer_base import store_installer_base
 from workers.releases.manifest import (
     GRUB_BIOS_TAR,
     GRUB_EFI_TAR,
@@ -34,6 +36,7 @@ from workers.releases.manifest import (
 )
 from workers.releases.modules import ModuleIndex, parse_index, save_module_index
 from workers.releases.platforms import upstream_platform_args
+from workers.releases.reference_installer import make_reference_installer_base
 from workers.releases.reference_os import make_initramfs_tree, make_rootfs_tree
 from workers.releases.stored import Release, file_entry, save_release
 from workers.releases.tree_tar import write_tree_tar
@@ -133,6 +136,20 @@ def build_reference_release(
             files[name] = out / name
             shutil.copyfile(unpacked["systemd-boot-efi"] / rel, files[name])
 
+        progress("building the installer base")
+        (tmp / "installer-base").mkdir()
+        base = make_reference_installer_base(
+            tmp / "installer-base",
+            busybox=busybox,
+            grub_tars=(files[GRUB_BIOS_TAR], files[GRUB_EFI_TAR]),
+            modules_dir=modules_dir,
+            index=index,
+            version=version,
+            arch=arch,
+            epoch=source_date_epoch,
+        )
+        installer_base = store_installer_base(store, base, tmp)
+
         manifest = Manifest(
             version=version,
             arch=arch,
@@ -145,6 +162,7 @@ def build_reference_release(
                 "builder": "image-factory release build-reference",
                 "debian_packages": {p.name: p.version for p in packages},
             },
+            installer_base=installer_base,
         )
         progress(f"storing release {version}/{arch}")
         release = save_release(store, manifest, files)

@@ -2,7 +2,8 @@
 
 Base root (usr-merged, immutable SquashFS):
   bin -> usr/bin, sbin -> usr/sbin, lib -> usr/lib; `usr/bin/busybox` plus one symlink per
-  applet; `usr/sbin/init` (stage 2, `reference/stage2`); `usr/lib/factory/*.awk`;
+  applet; `usr/sbin/init` (stage 2, `reference/stage2`); `usr/lib/factory/*.awk` and `machine`
+  (install/upgrade, `reference/machine`);
   `usr/lib/modules/<kver>/` with ONLY `modules.builtin*` and `modules.order` (the `.ko` files
   come from extensions and the kernel-modules layer); empty `usr/lib/firmware` (mount point
   for the initramfs firmware); `etc/os-release`, `etc/modules-load.d/`; mount points.
@@ -37,6 +38,9 @@ BOOT_MODULES = (
     "crct10dif_pclmul",
     "crc64_rocksoft_generic",
     "sd_mod",
+    # The machine life cycle: the network to reach the registry, fw_cfg for upgrade requests.
+    "virtio_net",
+    "qemu_fw_cfg",
 )
 BUILTIN_DATA_PREFIXES = ("modules.builtin", "modules.order")
 ROOT_MOUNT_POINTS = ("dev", "proc", "sys", "run", "tmp", "mnt", "root", "var")
@@ -87,6 +91,7 @@ def make_rootfs_tree(
     _install(script("stage2"), stage2, 0o755)
     for awk in ("adv-records.awk", "meta-env.awk"):
         _install(script(awk), root / "usr/lib/factory" / awk, 0o644)
+    _install(script("machine"), root / "usr/lib/factory/machine", 0o755)
 
     kernel_data = root / "usr/lib/modules" / kernel_version
     kernel_data.mkdir(parents=True)

@@ -168,5 +168,6 @@ def _release(manifest: Manifest, data: bytes) -> Release:
         files=manifest.files,
         origin=manifest.origin,
         schema=manifest.schema,
+        installer_base=manifest.installer_base,
         digest=hashlib.sha256(data).hexdigest(),
     )

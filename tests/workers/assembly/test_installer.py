@@ -84,3 +84,71 @@ def test_reproducible(tmp_path: Path) -> None:
     time.sleep(1.1)
     two = _image(tmp_path, "2.tar")
     assert one.read_bytes() == two.read_bytes()
+
+
+def _base(tmp_path: Path) -> tuple[dict[str, object], list[Path]]:
+    """A two-layer base (one gzip, one plain tar, as registries ship either) and its config."""
+    tree = tmp_path / "base-tree"
+    (tree / "usr/bin").mkdir(parents=True)
+    (tree / "usr/bin/installer").write_text("#!/bin/sh\necho install\n")
+    plain = tmp_path / "base-1.tar"
+    run_tool(["tar", "-cf", plain, "-C", tree, "usr"])
+    gz = tmp_path / "base-0.tar.gz"
+    run_tool(["tar", "-czf", gz, "-C", tree, "usr/bin"])
+    diff_ids = [
+        "sha256:" + hashlib.sha256(gzip.decompress(gz.read_bytes())).hexdigest(),
+        "sha256:" + hashlib.sha256(plain.read_bytes()).hexdigest(),
+    ]
+    config: dict[str, object] = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": ["/usr/bin/installer"], "Env": ["VERSION=v1.0.0"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    return config, [gz, plain]
+
+
+def test_composed_on_the_installer_base(tmp_path: Path) -> None:
+    config, layers = _base(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"kernel")
+    archive = make_installer_image(
+        tmp_path / "installer.tar",
+        workdir=work,
+        arch="amd64",
+        assets={"vmlinuz": kernel},
+        repo_tag="factory/installer:v1.0.0",
+        epoch=EPOCH,
+        base_config=config,
+        base_layers=layers,
+    )
+    inspect = json.loads(run_tool(["skopeo", "inspect", f"docker-archive:{archive}"]))
+    image_config = json.loads(
+        run_tool(["skopeo", "inspect", "--config", f"docker-archive:{archive}"])
+    )
+    # Base layers first, byte for byte, then the assets layer; the base's entrypoint kept.
+    assert len(inspect["Layers"]) == 3
+    assert inspect["Layers"][:2] == config["rootfs"]["diff_ids"]  # type: ignore[index]
+    assert image_config["config"]["Entrypoint"] == ["/usr/bin/installer"]
+    assert image_config["config"]["Env"] == ["VERSION=v1.0.0"]
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        stored = [outer.extractfile(name).read() for name in manifest["Layers"][:2]]  # type: ignore[union-attr]
+    assert stored == [p.read_bytes() for p in layers]
+    assert [name.split(".", 1)[1] for name in manifest["Layers"]] == ["tar.gz", "tar", "tar.gz"]
+
+    again = tmp_path / "again"
+    again.mkdir()
+    same = make_installer_image(
+        tmp_path / "again.tar",
+        workdir=again,
+        arch="amd64",
+        assets={"vmlinuz": kernel},
+        repo_tag="factory/installer:v1.0.0",
+        epoch=EPOCH,
+        base_config=config,
+        base_layers=layers,
+    )
+    assert same.read_bytes() == archive.read_bytes()

@@ -35,6 +35,7 @@ PATHS = [
     "metal-amd64.raw.zst",
     "digital-ocean-amd64.raw.gz",
     "gcp-amd64.raw.tar.gz",
+    "installer-amd64.tar",
 ]
 
 

@@ -27,6 +27,9 @@ def test_two_builds_give_identical_manifests(
     assert again_store.get_bytes(key) == store.get_bytes(key)
     assert again.digest == release.digest
     assert sorted(again.files) == sorted(RELEASE_FILES)
+    # The installer base (its layer holds the GRUB disk layout) is reproducible too.
+    assert release.installer_base is not None
+    assert again.installer_base == release.installer_base
 
 
 def test_base_root_has_module_data_but_no_ko_and_the_tree_is_complete(
