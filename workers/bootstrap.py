@@ -2,8 +2,9 @@
 
 `prepare_embedded_default` (called by `image-factory serve` and `image-factory build`
 before they do anything else):
-1. builds the reference release (`Settings.reference_version`, amd64) when the store holds
-   no release at all, showing progress;
+1. builds the reference release (`Settings.reference_version`) for every architecture of
+   `Settings.reference_arches` (amd64 first) when the store holds no release at all, showing
+   progress;
 2. runs every step of `FIRST_START_STEPS` with the reference release (or the newest one).
 
 Extension point: a further first-start step is a function
@@ -17,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from workers.catalog import install_bundled_extensions
-from workers.errors import NotFound
+from workers.errors import InvalidRequest, NotFound
 from workers.releases.catalog import Release, list_versions, load_release
 from workers.releases.reference import build_reference_release
+from workers.releases.versions import validate_arch
 from workers.settings import Settings
 from workers.store import Store
 
@@ -40,24 +42,37 @@ def prepare_embedded_default(
     """Ensure a release exists, run the first-start steps; return the release they used."""
     versions = list_versions(store)
     if not versions:
-        progress(
-            f"no release in the store yet: building the reference release "
-            f"{settings.reference_version} (Debian kernel + busybox; takes a minute)"
-        )
-        release = build_reference_release(
-            store,
-            version=settings.reference_version,
-            arch=REFERENCE_ARCH,
-            source_date_epoch=settings.source_date_epoch,
-            cache_dir=settings.data_dir / "cache" / "debs",
-            work_dir=settings.data_dir / "tmp",
-            progress=progress,
-        )
-    else:
-        release = _default_release(store, settings.reference_version, versions)
+        for arch in reference_arches(settings):
+            progress(
+                f"no release in the store yet: building the reference release "
+                f"{settings.reference_version} for {arch} (Debian kernel + busybox; "
+                f"takes a minute)"
+            )
+            build_reference_release(
+                store,
+                version=settings.reference_version,
+                arch=arch,
+                source_date_epoch=settings.source_date_epoch,
+                cache_dir=settings.data_dir / "cache" / "debs",
+                work_dir=settings.data_dir / "tmp",
+                progress=progress,
+            )
+        versions = list_versions(store)
+    release = _default_release(store, settings.reference_version, versions)
     for step in FIRST_START_STEPS if steps is None else steps:
         step(settings, store, release, progress)
     return release
+
+
+def reference_arches(settings: Settings) -> list[str]:
+    """`Settings.reference_arches` as a list, amd64 (the default release's arch) first."""
+    arches = [validate_arch(a.strip()) for a in settings.reference_arches.split(",") if a.strip()]
+    if REFERENCE_ARCH not in arches:
+        raise InvalidRequest(
+            f"IMAGE_FACTORY_REFERENCE_ARCHES must include {REFERENCE_ARCH}: "
+            f"{settings.reference_arches!r}"
+        )
+    return sorted(set(arches), key=lambda a: (a != REFERENCE_ARCH, a))
 
 
 def _default_release(store: Store, preferred: str, versions: list[str]) -> Release:

@@ -1,6 +1,6 @@
 """The systemd-boot ESP tree of sd-boot disks and UEFI ISOs (talos-formats §4.3, §4.8, §6.5).
 
-    EFI/BOOT/BOOTX64.EFI          systemd-boot (signed for SecureBoot)
+    EFI/BOOT/BOOTX64.EFI          systemd-boot (signed for SecureBoot); BOOTAA64.EFI on arm64
     EFI/Linux/<uki name>          the UKI (signed for SecureBoot); systemd-boot lists it itself
     loader/loader.conf            timeout, and `secure-boot-enroll <mode>` when keys ship
     loader/keys/auto/PK.auth      \
@@ -29,7 +29,8 @@ from workers.errors import InvalidRequest
 
 ENROLL_MODES = ("if-safe", "manual", "force", "off")
 DEFAULT_ENROLL_MODE = "if-safe"
-SD_BOOT_PATH = "EFI/BOOT/BOOTX64.EFI"
+# The removable-media path UEFI firmware boots, per architecture (UEFI spec §3.5.1.1).
+SD_BOOT_PATHS = {"amd64": "EFI/BOOT/BOOTX64.EFI", "arm64": "EFI/BOOT/BOOTAA64.EFI"}
 UKI_DIR = "EFI/Linux"
 LOADER_CONF = "loader/loader.conf"
 KEYS_DIR = "loader/keys/auto"
@@ -81,13 +82,15 @@ def write_sdboot_tree(
     enroll: str | None = None,
     auth_files: Mapping[str, bytes] | None = None,
     cert_der: bytes | None = None,
+    arch: str = "amd64",
 ) -> Path:
     """Lay out the ESP files in the existing directory `tree` (see the module docstring).
 
     `enroll` and `auth_files` go together (SecureBoot); `cert_der` is added for ISOs.
     """
-    (tree / SD_BOOT_PATH).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sd_boot, tree / SD_BOOT_PATH)
+    sd_boot_path = tree / SD_BOOT_PATHS[arch]
+    sd_boot_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sd_boot, sd_boot_path)
     (tree / UKI_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(uki, tree / UKI_DIR / uki_name)
     (tree / LOADER_CONF).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,10 @@
 """Debian packages as build inputs: `apt-get download` into a cache, `dpkg-deb -x` to unpack.
 
 Nothing is installed on the host. The package index (`apt-get update`) decides which version
-is fetched; each `.deb` is checked against the SHA256 the index gives before use, and kept in
+is fetched: the host's own index for the host architecture, and for another one (arm64 on an
+amd64 host) a private index (`foreign_apt`) kept next to the cache, read from the host's
+sources (the same mirror) with `APT::Architecture` set, so the host's dpkg configuration and
+apt state stay untouched (no `dpkg --add-architecture`); each `.deb` is checked against the SHA256 the index gives before use, and kept in
 the cache under `<name>_<version>_<arch>.deb`, so a later build with the same index downloads
 nothing.
 """
@@ -11,16 +14,65 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers.assembly.run import ToolError, run_tool
 from workers.errors import Unavailable
 from workers.releases.catalog import file_entry
 
-APT_TOOLS = ("apt-get", "apt-cache", "dpkg-deb")
+APT_TOOLS = ("apt-get", "apt-cache", "dpkg", "dpkg-deb")
 KERNEL_METAPACKAGE = {"amd64": "linux-image-amd64", "arm64": "linux-image-arm64"}
 _DEPENDS = re.compile(r"^\s*Depends:\s*(linux-image-[0-9][^\s<>]*)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Apt:
+    """Which package index apt reads: `options` are `-o` settings (none: the host's index)."""
+
+    options: tuple[str, ...] = field(default=())
+
+    def argv(self, tool: str, *args: str) -> list[str]:
+        return [tool, *(f"-o{option}" for option in self.options), *args]
+
+
+HOST_APT = Apt()
+
+
+def host_arch() -> str:
+    return run_tool(["dpkg", "--print-architecture"]).decode().strip()
+
+
+def apt_for(arch: str, state_dir: Path) -> Apt:
+    """The host index for the host arch, else a private `arch` index in `state_dir`
+    (created and filled with `apt-get update` the first time)."""
+    if arch == host_arch():
+        return HOST_APT
+    return foreign_apt(arch, state_dir)
+
+
+def foreign_apt(arch: str, state_dir: Path) -> Apt:
+    """A private apt configuration for packages of `arch` (see the module docstring)."""
+    lists = state_dir / "state" / "lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    (state_dir / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    status = state_dir / "state" / "status"
+    status.touch()
+    apt = Apt(
+        (
+            f"APT::Architecture={arch}",
+            f"APT::Architectures::={arch}",
+            f"Dir::State={state_dir / 'state'}",
+            f"Dir::State::status={status}",
+            f"Dir::Cache={state_dir / 'cache'}",
+        )
+    )
+    if not any(lists.glob("*_Packages*")):
+        try:
+            run_tool(apt.argv("apt-get", "update", "-q"), timeout=1800)
+        except ToolError as exc:
+            raise Unavailable(f"cannot fetch the Debian package index for {arch}: {exc}") from exc
+    return apt
 
 
 @dataclass(frozen=True)
@@ -35,20 +87,20 @@ class DebPackage:
         return f"{self.name}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
 
 
-def kernel_package(arch: str) -> str:
+def kernel_package(arch: str, apt: Apt = HOST_APT) -> str:
     """The versioned kernel package (`linux-image-<abi>-<flavour>`) the metapackage pulls in."""
     meta = KERNEL_METAPACKAGE[arch]
-    out = run_tool(["apt-cache", "depends", f"{meta}:{arch}"]).decode()
+    out = run_tool(apt.argv("apt-cache", "depends", f"{meta}:{arch}")).decode()
     found = _DEPENDS.findall(out)
     if not found:
         raise Unavailable(f"apt-cache depends {meta} names no kernel package (run apt-get update)")
     return str(found[0])
 
 
-def describe(name: str, arch: str) -> DebPackage:
+def describe(name: str, arch: str, apt: Apt = HOST_APT) -> DebPackage:
     """The candidate version of `name` from the local package index."""
     try:
-        out = run_tool(["apt-cache", "show", "--no-all-versions", f"{name}:{arch}"]).decode()
+        out = run_tool(apt.argv("apt-cache", "show", "--no-all-versions", f"{name}:{arch}")).decode()
     except ToolError as exc:
         raise Unavailable(f"Debian package {name} is not in the apt index: {exc}") from exc
     fields = dict(
@@ -65,7 +117,7 @@ def describe(name: str, arch: str) -> DebPackage:
         raise Unavailable(f"apt-cache show {name}: no {exc.args[0]} field") from None
 
 
-def download(package: DebPackage, cache_dir: Path) -> Path:
+def download(package: DebPackage, cache_dir: Path, apt: Apt = HOST_APT) -> Path:
     """The verified `.deb` of `package` in `cache_dir`, downloaded only when missing."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached = cache_dir / package.file_name
@@ -74,7 +126,7 @@ def download(package: DebPackage, cache_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as tmp:
         spec = f"{package.name}:{package.arch}={package.version}"
         try:
-            run_tool(["apt-get", "download", "-q", spec], cwd=tmp, timeout=1800)
+            run_tool(apt.argv("apt-get", "download", "-q", spec), cwd=tmp, timeout=1800)
         except ToolError as exc:
             raise Unavailable(
                 f"cannot download Debian package {spec} (an outdated apt index? "
