@@ -37,7 +37,14 @@ class Kind(StrEnum):
 # Suffixes tried in this order (upstream: OutFormatTar, GZ, XZ, ZSTD, then the disk format).
 COMPRESSIONS = (("tar.gz", ".tar.gz"), ("gz", ".gz"), ("xz", ".xz"), ("zst", ".zst"))
 DISK_FORMATS = ("raw", "qcow2", "vhd", "ova")
-ARCH_ALIASES = {"amd64": "amd64", "arm64": "arm64", "x86_64": "amd64", "i386": "amd64"}
+# iPXE's `${buildarch}` names: x86_64/i386 (PC) and arm64, which some builds call aarch64.
+ARCH_ALIASES = {
+    "amd64": "amd64",
+    "arm64": "arm64",
+    "x86_64": "amd64",
+    "i386": "amd64",
+    "aarch64": "arm64",
+}
 SECUREBOOT_SUFFIX = "-secureboot"
 
 

@@ -37,6 +37,9 @@ KEYS_DIR = "loader/keys/auto"
 CERT_DER_PATH = "EFI/keys/uki-signing-cert.der"
 IF_SAFE_SINCE = 253
 _VERSION = re.compile(rb"#### LoaderInfo: systemd-boot (\d+)")
+# The UTF-16 banner in the code itself: the aa64 build keeps its LoaderInfo marker after the
+# last section, which normalising the binary (`append_sections`) drops.
+_VERSION_UTF16 = re.compile("systemd-boot ".encode("utf-16-le") + rb"((?:\d\0)+)")
 
 
 def enroll_mode(value: str) -> str:
@@ -51,11 +54,15 @@ def enroll_mode(value: str) -> str:
 
 
 def sd_boot_version(sd_boot: Path) -> int:
-    """The systemd version of a systemd-boot binary (from its LoaderInfo string)."""
-    found = _VERSION.search(sd_boot.read_bytes())
-    if found is None:
+    """The systemd version of a systemd-boot binary (from its LoaderInfo string or banner)."""
+    data = sd_boot.read_bytes()
+    found = _VERSION.search(data)
+    if found is not None:
+        return int(found[1])
+    banner = _VERSION_UTF16.search(data)
+    if banner is None:
         raise ValueError(f"{sd_boot}: no systemd-boot version string")
-    return int(found[1])
+    return int(banner[1].decode("utf-16-le"))
 
 
 def loader_conf(mode: str | None, sd_boot_major: int) -> str:
