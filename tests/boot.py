@@ -1,6 +1,6 @@
 """Boot something in QEMU (TCG) and return what it printed on the serial console.
 
-Shared by every boot test: `boot_and_capture(...)` runs `qemu-system-x86_64` with the
+Shared by every boot test: `boot_and_capture(...)` runs `qemu-system-x86_64` (or `qemu`) with the
 serial port written to a file and returns the text once the guest powers off (the reference
 OS does that with `factory.poweroff=1`) or QEMU is stopped at the timeout.
 `assert_in_log(log, *lines)` fails with the log tail when a line is missing.
@@ -27,6 +27,7 @@ def boot_and_capture(
     extra_args: Sequence[str] = (),
     memory_mb: int = 1024,
     timeout: float = BOOT_TIMEOUT,
+    qemu: str = QEMU,
 ) -> str:
     """Boot once; return the serial log.
 
@@ -38,7 +39,7 @@ def boot_and_capture(
     with tempfile.TemporaryDirectory(prefix="boot-") as tmp:
         log = Path(tmp) / "serial.log"
         argv = [
-            QEMU,
+            qemu,
             "-accel",
             "tcg",
             "-m",

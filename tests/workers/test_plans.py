@@ -12,7 +12,7 @@ from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import add_extension
-from workers.errors import InvalidRequest, NotFound, NotImplementedYet
+from workers.errors import InvalidRequest, NotFound
 from workers.plans import RECIPE_VERSION, SOURCE_BLOB, Plan, make_plan
 from workers.profiles import parse_profile
 from workers.releases.catalog import blob_key
@@ -205,7 +205,7 @@ def test_the_recipe_version_is_part_of_the_key(stocked: LocalStore, settings: Se
             InvalidRequest,
             "embedding configuration is not supported for version v1.0.0",
         ),
-        (BASE, "metal-arm64-uki.efi", NotImplementedYet, "arm64 assets are not built yet"),
+        (BASE, "metal-arm64-uki.efi", NotFound, "version v1.0.0 is not available for arm64"),
         (BASE, "foo-amd64.iso", InvalidRequest, 'unknown platform "foo"'),
     ],
 )

@@ -4,9 +4,9 @@ Nothing is installed on the host. The package index (`apt-get update`) decides w
 is fetched: the host's own index for the host architecture, and for another one (arm64 on an
 amd64 host) a private index (`foreign_apt`) kept next to the cache, read from the host's
 sources (the same mirror) with `APT::Architecture` set, so the host's dpkg configuration and
-apt state stay untouched (no `dpkg --add-architecture`); each `.deb` is checked against the SHA256 the index gives before use, and kept in
-the cache under `<name>_<version>_<arch>.deb`, so a later build with the same index downloads
-nothing.
+apt state stay untouched (no `dpkg --add-architecture`). Each `.deb` is checked against the
+SHA256 the index gives before use, and kept in the cache under `<name>_<version>_<arch>.deb`,
+so a later build with the same index downloads nothing.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def kernel_package(arch: str, apt: Apt = HOST_APT) -> str:
 def describe(name: str, arch: str, apt: Apt = HOST_APT) -> DebPackage:
     """The candidate version of `name` from the local package index."""
     try:
-        out = run_tool(apt.argv("apt-cache", "show", "--no-all-versions", f"{name}:{arch}")).decode()
+        out = run_tool(
+            apt.argv("apt-cache", "show", "--no-all-versions", f"{name}:{arch}")
+        ).decode()
     except ToolError as exc:
         raise Unavailable(f"Debian package {name} is not in the apt index: {exc}") from exc
     fields = dict(

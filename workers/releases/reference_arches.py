@@ -26,7 +26,11 @@ class ArchRecipe:
     @property
     def packages(self) -> tuple[str, ...]:
         """The support packages besides the kernel, in fetch order."""
-        return ("busybox-static", *(package for package, _ in self.grub.values()), "systemd-boot-efi")
+        return (
+            "busybox-static",
+            *(package for package, _ in self.grub.values()),
+            "systemd-boot-efi",
+        )
 
 
 RECIPES = {
