@@ -119,3 +119,16 @@ def web_factory(
     service hands out is derived from the request (what `serve --port N` alone gives)."""
     with _serving(reference_release, tmp_path_factory.mktemp("web-factory"), lambda p: []) as web:
         yield web
+
+
+@pytest.fixture(scope="session")
+def two_arch_factory(
+    reference_release: tuple[LocalStore, Release],
+    reference_release_arm64: tuple[LocalStore, Release],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveFactory]:
+    """As `web_factory`, with the arm64 reference release beside the amd64 one."""
+    root = tmp_path_factory.mktemp("two-arch-factory")
+    stock_store(reference_release_arm64, root)  # the store `_serving` then adds amd64 to
+    with _serving(reference_release, root, lambda p: []) as live:
+        yield live
