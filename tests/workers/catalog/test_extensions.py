@@ -110,7 +110,7 @@ def test_an_extension_of_the_other_arch_is_refused_by_name(
     )
     with pytest.raises(InvalidRequest, match=re.escape(message)):
         resolve_extensions(releases, "v1.5.0", wanted, ["factory/hello"])
-    with pytest.raises(InvalidRequest, match="is not available for version v1.5.0"):
+    with pytest.raises(InvalidRequest, match=r"is not available for version v1\.5\.0"):
         resolve_extensions(releases, "v1.5.0", wanted, ["factory/nothing"])
 
 
