@@ -5,6 +5,7 @@ arm64 `kernel-arm64` asset)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,20 @@ def test_index_lists_both_arches_and_override_arch_pulls_arm64(
     files = _layer_files(dest)
     assert sorted(files) == ["usr/install/arm64/initramfs.xz", "usr/install/arm64/vmlinuz"]
     assert files["usr/install/arm64/vmlinuz"] == live.get(f"/image/{sid}/v1.0.0/kernel-arm64")
+
+
+def test_pxe_scripts_versions_catalog_and_form_offer_arm64(two_arch_factory: LiveFactory) -> None:
+    live = two_arch_factory
+    sid = live.create_schematic(SCHEMATIC)
+    arm64 = live.get(f"/pxe/{sid}/v1.0.0/metal-arm64").decode()
+    assert f"/image/{sid}/v1.0.0/kernel-arm64 " in arm64
+    assert "console=ttyAMA0" in arm64
+    assert live.get(f"/pxe/{sid}/v1.0.0/metal-aarch64").decode() == arm64
+
+    assert "v1.0.0" in json.loads(live.get("/versions"))
+    official = json.loads(live.get("/version/v1.0.0/extensions/official?arch=arm64"))
+    assert "factory/hello" in [e["name"] for e in official]
+
+    form = live.get("/?target=metal&version=v1.0.0").decode()
+    assert 'id="arch-arm64" value="arm64"' in form
+    assert not re.search(r'id="arch-arm64" value="arm64"\s+disabled', form)

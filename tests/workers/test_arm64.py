@@ -1,6 +1,7 @@
 """arm64 end to end: the reference release from Debian's arm64 packages (the host untouched),
-every asset kind built from it, and the ISO and raw disk booted under `qemu-system-aarch64 -M
-virt` (TCG) with AAVMF, each showing the extensions, modules, META, schematic ID and `boot ok`.
+every asset kind built from it, and the ISO, raw disk and UKI booted under
+`qemu-system-aarch64 -M virt` (TCG) with AAVMF, each showing the extensions, modules, META,
+schematic ID and `boot ok`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from schematics import parse_schematic, schematic_id
 from tests.boot import assert_in_log, boot_and_capture
 from tests.workers.aavmf import QEMU_AARCH64, virt_args, virtio_cdrom_args
 from tests.workers.assets import SCHEMATIC, build_assets, stock_store
-from tests.workers.uefi_vm import schematic_lines
+from tests.workers.uefi_vm import esp_disk, schematic_lines
 from workers.assembly.bootdisk import boot_disk_layout
 from workers.assembly.run import run_tool
 from workers.assembly.vfat import list_vfat
@@ -115,3 +116,10 @@ def test_raw_disk_boots_under_aavmf(built: dict[str, Path], tmp_path: Path) -> N
     drive = f"file={built['metal-arm64.raw']},format=raw,if=virtio,snapshot=on"
     log = _boot(["-drive", drive], tmp_path)
     assert_in_log(log, *schematic_lines(_sid()), "factory: module dummy loaded")
+
+
+@pytest.mark.boot
+def test_uki_boots_under_aavmf(built: dict[str, Path], tmp_path: Path) -> None:
+    disk = esp_disk(built["metal-arm64-uki.efi"], tmp_path / "uki.raw", "BOOTAA64.EFI")
+    log = _boot(["-drive", f"file={disk},format=raw,if=virtio"], tmp_path)
+    assert_in_log(log, *schematic_lines(_sid()))
