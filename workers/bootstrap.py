@@ -5,7 +5,8 @@ before they do anything else):
 1. builds the reference release (`Settings.reference_version`) for every architecture of
    `Settings.reference_arches` (amd64 first) when the store holds no release at all, showing
    progress;
-2. runs every step of `FIRST_START_STEPS` with the reference release (or the newest one).
+2. runs every step of `FIRST_START_STEPS` with the reference release (or the newest one),
+   then with that version's releases for the other arches.
 
 Extension point: a further first-start step is a function
 `step(settings, store, release, progress) -> None`, added to `FIRST_START_STEPS` below
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from workers.catalog import install_bundled_extensions
 from workers.errors import InvalidRequest, NotFound
-from workers.releases.catalog import Release, list_versions, load_release
+from workers.releases.catalog import Release, list_arches, list_versions, load_release
 from workers.releases.reference import build_reference_release
 from workers.releases.versions import validate_arch
 from workers.settings import Settings
@@ -60,8 +61,16 @@ def prepare_embedded_default(
         versions = list_versions(store)
     release = _default_release(store, settings.reference_version, versions)
     for step in FIRST_START_STEPS if steps is None else steps:
-        step(settings, store, release, progress)
+        for each in _same_version_releases(store, release):
+            step(settings, store, each, progress)
     return release
+
+
+def _same_version_releases(store: Store, release: Release) -> list[Release]:
+    """`release` first, then its version's releases for the other arches (arm64 schematics
+    need e.g. the bundled module extensions built for the arm64 kernel)."""
+    others = [a for a in list_arches(store, release.version) if a != release.arch]
+    return [release, *(load_release(store, release.version, arch) for arch in sorted(others))]
 
 
 def reference_arches(settings: Settings) -> list[str]:
