@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from workers.catalog import install_bundled_extensions
+from workers.catalog.rpi_overlay import install_rpi_overlay
 from workers.errors import InvalidRequest, NotFound
 from workers.releases.catalog import Release, list_arches, list_versions, load_release
 from workers.releases.reference import build_reference_release
@@ -31,7 +32,7 @@ Step = Callable[[Settings, Store, Release, Progress], None]
 
 REFERENCE_ARCH = "amd64"
 
-FIRST_START_STEPS: tuple[Step, ...] = (install_bundled_extensions,)
+FIRST_START_STEPS: tuple[Step, ...] = (install_bundled_extensions, install_rpi_overlay)
 
 
 def prepare_embedded_default(

@@ -51,28 +51,100 @@ def apt_for(arch: str, state_dir: Path) -> Apt:
     return foreign_apt(arch, state_dir)
 
 
-def foreign_apt(arch: str, state_dir: Path) -> Apt:
-    """A private apt configuration for packages of `arch` (see the module docstring)."""
+def foreign_apt(arch: str, state_dir: Path, components: tuple[str, ...] = ()) -> Apt:
+    """A private apt configuration for packages of `arch` (see the module docstring).
+
+    `components` (e.g. `main`, `non-free-firmware`): read the host's Debian sources with
+    these components instead of the host's own (`private_sources`).
+    """
     lists = state_dir / "state" / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     (state_dir / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     status = state_dir / "state" / "status"
     status.touch()
-    apt = Apt(
-        (
-            f"APT::Architecture={arch}",
-            f"APT::Architectures::={arch}",
-            f"Dir::State={state_dir / 'state'}",
-            f"Dir::State::status={status}",
-            f"Dir::Cache={state_dir / 'cache'}",
-        )
-    )
+    options = [
+        f"APT::Architecture={arch}",
+        f"APT::Architectures::={arch}",
+        f"Dir::State={state_dir / 'state'}",
+        f"Dir::State::status={status}",
+        f"Dir::Cache={state_dir / 'cache'}",
+    ]
+    if components:
+        sources = state_dir / "debian.sources"
+        sources.write_text(private_sources(components))
+        (state_dir / "sources.list.d").mkdir(exist_ok=True)
+        options += [
+            f"Dir::Etc::sourcelist={sources}",
+            f"Dir::Etc::sourceparts={state_dir / 'sources.list.d'}",
+        ]
+    apt = Apt(tuple(options))
     if not any(lists.glob("*_Packages*")):
         try:
             run_tool(apt.argv("apt-get", "update", "-q"), timeout=1800)
         except ToolError as exc:
             raise Unavailable(f"cannot fetch the Debian package index for {arch}: {exc}") from exc
     return apt
+
+
+def private_sources(components: tuple[str, ...], etc: Path = Path("/etc/apt")) -> str:
+    """deb822 sources for the host's Debian mirrors (entries with the `main` component, from
+    `sources.list` and `sources.list.d/*.sources`) with `components` instead of theirs."""
+    entries = [*_one_line_entries(etc / "sources.list"), *_deb822_entries(etc / "sources.list.d")]
+    stanzas = []
+    for entry in entries:
+        if (
+            "deb" not in entry.get("Types", "").split()
+            or "main" not in entry.get("Components", "").split()
+        ):
+            continue
+        fields = {**entry, "Types": "deb", "Components": " ".join(components)}
+        stanzas.append("".join(f"{key}: {value}\n" for key, value in fields.items()))
+    if not stanzas:
+        raise Unavailable("the host's apt sources name no Debian mirror with a main component")
+    return "\n".join(stanzas)
+
+
+def _deb822_entries(parts: Path) -> list[dict[str, str]]:
+    entries = []
+    for path in sorted(parts.glob("*.sources")):
+        for block in path.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.splitlines():
+                if line.startswith("#") or not line.strip():
+                    continue
+                if line[0] in " \t" and fields:  # a continuation line (e.g. an inline key)
+                    last = list(fields)[-1]
+                    fields[last] += "\n" + line
+                elif ":" in line:
+                    key, value = line.split(":", 1)
+                    fields[key.strip()] = value.strip()
+            if fields and fields.get("Enabled", "yes") != "no":
+                entries.append(fields)
+    return entries
+
+
+def _one_line_entries(sources_list: Path) -> list[dict[str, str]]:
+    """`deb [signed-by=K] URI SUITE COMPONENT...` lines as deb822 fields."""
+    if not sources_list.is_file():
+        return []
+    entries = []
+    for line in sources_list.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        options: dict[str, str] = {}
+        if len(words) > 1 and words[1].startswith("["):
+            end = next(i for i, w in enumerate(words) if w.endswith("]"))
+            for option in " ".join(words[1 : end + 1]).strip("[]").split():
+                key, _, value = option.partition("=")
+                options[key] = value
+            words = [words[0], *words[end + 1 :]]
+        if len(words) < 4:
+            continue
+        entry = {"Types": words[0], "URIs": words[1], "Suites": words[2]}
+        entry["Components"] = " ".join(words[3:])
+        if "signed-by" in options:
+            entry["Signed-By"] = options["signed-by"]
+        entries.append(entry)
+    return entries
 
 
 @dataclass(frozen=True)
