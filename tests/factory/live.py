@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.services import ServerProcess, free_ports, started
-from tests.workers.assets import stock_store
+from tests.workers.assets import share_deb_cache, stock_store
+from workers.catalog.rpi_overlay import install_rpi_overlay
 from workers.releases.catalog import Release
 from workers.store import LocalStore
 
@@ -129,6 +130,9 @@ def two_arch_factory(
 ) -> Iterator[LiveFactory]:
     """As `web_factory`, with the arm64 reference release beside the amd64 one."""
     root = tmp_path_factory.mktemp("two-arch-factory")
-    stock_store(reference_release_arm64, root)  # the store `_serving` then adds amd64 to
+    # The store `_serving` then adds amd64 to, with the first start's arm64 steps done.
+    store, settings = stock_store(reference_release_arm64, root)
+    share_deb_cache(settings)
+    install_rpi_overlay(settings, store, reference_release_arm64[1], lambda message: None)
     with _serving(reference_release, root, lambda p: []) as live:
         yield live

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.assets import build_assets, stock_store
+from tests.workers.assets import build_assets, share_deb_cache, stock_store
 from workers.assembly.bootdisk import boot_disk_layout
 from workers.assembly.pe import read_pe
 from workers.assembly.run import run_tool
@@ -43,6 +43,7 @@ def esp(
     """The ESP of the overlay's `metal-arm64.raw.xz`, as a FAT image."""
     root = tmp_path_factory.mktemp("rpi")
     store, settings = stock_store(reference_release_arm64, root)
+    share_deb_cache(settings)
     messages: list[str] = []
     install_rpi_overlay(settings, store, reference_release_arm64[1], messages.append)
     assert f"overlay {NAME} 1.0.0 ready" in messages
