@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -234,3 +235,24 @@ def test_unknown_extension_does_not_matter_to_a_kernel(
     text = BASE.replace("factory/hello", "factory/nope").replace("[zram]", "[nope]")
     assert _plan(stocked, settings, "kernel-amd64", text).key
     assert _plan(stocked, settings, "cmdline-metal-amd64", text).key
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [("", "sd-boot"), ("sd-boot", "sd-boot")])
+def test_arm64_boots_with_sd_boot(
+    stocked: LocalStore, settings: Settings, tmp_path: Path, chosen: str, expected: str
+) -> None:
+    save_fake_release(stocked, "v1.0.0", tmp_path / "arm64", arch="arm64")
+    text = f"customization:\n  bootloader: {chosen}\n" if chosen else "customization: {}\n"
+    for path in ("metal-arm64.iso", "metal-arm64.raw.xz"):
+        assert _plan(stocked, settings, path, text).bootloader == expected
+
+
+@pytest.mark.parametrize("chosen", ["grub", "dual-boot"])
+def test_arm64_refuses_grub(
+    stocked: LocalStore, settings: Settings, tmp_path: Path, chosen: str
+) -> None:
+    save_fake_release(stocked, "v1.0.0", tmp_path / "arm64", arch="arm64")
+    text = f"customization:\n  bootloader: {chosen}\n"
+    message = f'customization.bootloader: "{chosen}" is not available for arm64'
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        _plan(stocked, settings, "metal-arm64.iso", text)
