@@ -129,14 +129,16 @@ def _one_line_entries(sources_list: Path) -> list[dict[str, str]]:
         return []
     entries = []
     for line in sources_list.read_text().splitlines():
-        words = line.split("#", 1)[0].split()
+        text = line.split("#", 1)[0]
         options: dict[str, str] = {}
-        if len(words) > 1 and words[1].startswith("["):
-            end = next(i for i, w in enumerate(words) if w.endswith("]"))
-            for option in " ".join(words[1 : end + 1]).strip("[]").split():
+        if "[" in text and "]" in text:
+            before, _, rest = text.partition("[")
+            inside, _, after = rest.partition("]")
+            for option in inside.split():
                 key, _, value = option.partition("=")
                 options[key] = value
-            words = [words[0], *words[end + 1 :]]
+            text = before + " " + after
+        words = text.split()
         if len(words) < 4:
             continue
         entry = {"Types": words[0], "URIs": words[1], "Suites": words[2]}
