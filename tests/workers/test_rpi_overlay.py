@@ -84,7 +84,7 @@ def test_config_txt_starts_u_boot_in_64_bit_mode(esp: Path, tmp_path: Path) -> N
     lines = config.splitlines()
     assert {"arm_64bit=1", "kernel=u-boot.bin", "enable_uart=1"} <= set(lines)
     assert "device_tree=bcm2711-rpi-4-b.dtb" in lines
-    assert config.endswith("dtparam=audio=on")  # the configTxtAppend option
+    assert lines[-1] == "dtparam=audio=on"  # the configTxtAppend option, last
 
 
 def test_u_boot_finds_systemd_boot_and_the_uki(esp: Path, tmp_path: Path) -> None:
