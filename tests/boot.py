@@ -28,12 +28,14 @@ def boot_and_capture(
     memory_mb: int = 1024,
     timeout: float = BOOT_TIMEOUT,
     qemu: str = QEMU,
+    cpus: int = 1,
 ) -> str:
     """Boot once; return the serial log.
 
     `kernel`/`initrd`/`append` boot a kernel directly; `drives` are `-drive` values (e.g.
     "file=disk.raw,format=raw,if=virtio,snapshot=on"); `extra_args` go to QEMU as they are
-    (firmware, machine type, ...). A guest still running at `timeout` is killed and the log
+    (firmware, machine type, ...); `cpus` for machines with a fixed core count (raspi3b: 4).
+    A guest still running at `timeout` is killed and the log
     so far returned; the caller's assertions then show what happened.
     """
     with tempfile.TemporaryDirectory(prefix="boot-") as tmp:
@@ -45,7 +47,7 @@ def boot_and_capture(
             "-m",
             str(memory_mb),
             "-smp",
-            "1",
+            str(cpus),
             "-display",
             "none",
             "-monitor",
