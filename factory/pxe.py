@@ -2,9 +2,9 @@
 
 Byte for byte as upstream (`standard.ipxe`, `secureboot.ipxe`): the path is read as the asset
 path `cmdline-<path>`, so the platform/arch grammar, the `${buildarch}` aliases (`x86_64`,
-`i386` → amd64) and the error messages are those of `/image`. The script fetches the kernel
-and initramfs (or, for SecureBoot, the UKI) from `/image/...` under the PXE base URL
-(`factory.urls.pxe_url`: `IMAGE_FACTORY_PXE_URL`, else the external URL) with the command
+`i386` → amd64, `aarch64` → arm64) and the error messages are those of `/image`. The script
+fetches the kernel and initramfs (or, for SecureBoot, the UKI) from `/image/...` under the PXE
+base URL (`factory.urls.pxe_url`: `IMAGE_FACTORY_PXE_URL`, else the external URL) with the command
 line of the cmdline asset of the same schematic, version, platform and arch.
 """
 

@@ -1,6 +1,6 @@
 """Boot something in QEMU (TCG) and return what it printed on the serial console.
 
-Shared by every boot test: `boot_and_capture(...)` runs `qemu-system-x86_64` with the
+Shared by every boot test: `boot_and_capture(...)` runs `qemu-system-x86_64` (or `qemu`) with the
 serial port written to a file and returns the text once the guest powers off (the reference
 OS does that with `factory.poweroff=1`) or QEMU is stopped at the timeout.
 `assert_in_log(log, *lines)` fails with the log tail when a line is missing.
@@ -27,24 +27,27 @@ def boot_and_capture(
     extra_args: Sequence[str] = (),
     memory_mb: int = 1024,
     timeout: float = BOOT_TIMEOUT,
+    qemu: str = QEMU,
+    cpus: int = 1,
 ) -> str:
     """Boot once; return the serial log.
 
     `kernel`/`initrd`/`append` boot a kernel directly; `drives` are `-drive` values (e.g.
     "file=disk.raw,format=raw,if=virtio,snapshot=on"); `extra_args` go to QEMU as they are
-    (firmware, machine type, ...). A guest still running at `timeout` is killed and the log
+    (firmware, machine type, ...); `cpus` for machines with a fixed core count (raspi3b: 4).
+    A guest still running at `timeout` is killed and the log
     so far returned; the caller's assertions then show what happened.
     """
     with tempfile.TemporaryDirectory(prefix="boot-") as tmp:
         log = Path(tmp) / "serial.log"
         argv = [
-            QEMU,
+            qemu,
             "-accel",
             "tcg",
             "-m",
             str(memory_mb),
             "-smp",
-            "1",
+            str(cpus),
             "-display",
             "none",
             "-monitor",

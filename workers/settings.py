@@ -58,6 +58,7 @@ class Settings:
     tool_timeout: int = 1800
     allow_unsandboxed: bool = False
     reference_version: str = "v1.0.0"
+    reference_arches: str = "amd64,arm64"
     extensions_namespace: str = "factory"
     auth: str = "writes"
     reserved_namespaces: str = "siderolabs"

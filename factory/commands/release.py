@@ -32,7 +32,7 @@ def release() -> None:
 
 @release.command("build-reference")
 @click.option("--version", "version", required=True, help="Release version, e.g. v1.0.0.")
-@click.option("--arch", default="amd64", show_default=True, type=click.Choice(["amd64"]))
+@click.option("--arch", default="amd64", show_default=True, type=click.Choice(list(ARCHES)))
 @click.option(
     "--source-date-epoch",
     type=int,

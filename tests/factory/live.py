@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.services import ServerProcess, free_ports, started
-from tests.workers.assets import stock_store
+from tests.workers.assets import share_deb_cache, stock_store
+from workers.catalog.rpi_overlay import install_rpi_overlay
 from workers.releases.stored import Release
 from workers.store import LocalStore
 
@@ -119,3 +120,19 @@ def web_factory(
     service hands out is derived from the request (what `serve --port N` alone gives)."""
     with _serving(reference_release, tmp_path_factory.mktemp("web-factory"), lambda p: []) as web:
         yield web
+
+
+@pytest.fixture(scope="session")
+def two_arch_factory(
+    reference_release: tuple[LocalStore, Release],
+    reference_release_arm64: tuple[LocalStore, Release],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveFactory]:
+    """As `web_factory`, with the arm64 reference release beside the amd64 one."""
+    root = tmp_path_factory.mktemp("two-arch-factory")
+    # The store `_serving` then adds amd64 to, with the first start's arm64 steps done.
+    store, settings = stock_store(reference_release_arm64, root)
+    share_deb_cache(settings)
+    install_rpi_overlay(settings, store, reference_release_arm64[1], lambda message: None)
+    with _serving(reference_release, root, lambda p: []) as live:
+        yield live

@@ -62,4 +62,4 @@ def test_bad_inputs_fail_with_the_message(data_dir: Path, tmp_path: Path) -> Non
         main, ["build", str(schematic), "metal-arm64-uki.efi", "-o", str(tmp_path / "o")]
     )
     assert result.exit_code == 1
-    assert "arm64 assets are not built yet" in result.output
+    assert "version v1.0.0 is not available for arm64" in result.output

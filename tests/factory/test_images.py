@@ -118,8 +118,7 @@ def test_second_request_is_served_from_the_store(
         ),
         ("/image/{id}/1.x/kernel-amd64", 400, 'invalid version "1.x"\n'),
         ("/image/{id}/v9.9.9/kernel-amd64", 404, "version v9.9.9 is not available for amd64\n"),
-        ("/image/{id}/v1.0.0/metal-arm64.iso", 501, "arm64 assets are not built yet"),
-        ("/image/{id}/v1.0.0/extensions-arm64.sqsh", 501, "arm64 assets are not built yet"),
+        ("/image/{id}/v1.0.0/metal-arm64.iso", 404, "version v1.0.0 is not available for arm64"),
         ("/image/{id}/v1.0.0/kernel-foo.sha256", 400, 'invalid architecture: "foo"'),
         ("/image/{id}/v1.0.0/kernel-amd64?filename=%0A.%20.", 400, "invalid filename"),
         (

@@ -129,12 +129,7 @@ def test_secureboot_script_shape() -> None:
         ),
         ("/pxe/{sid}/latest/metal-amd64", 400, 'invalid version "latest"\n'),
         ("/pxe/{sid}/v9.9.9/metal-amd64", 404, "version v9.9.9 is not available for amd64\n"),
-        (
-            "/pxe/{sid}/v1.0.0/metal-arm64",
-            501,
-            "arm64 assets are not built yet (the reference release is amd64 only): "
-            "cmdline-metal-arm64\n",
-        ),
+        ("/pxe/{sid}/v1.0.0/metal-aarch64", 404, "version v1.0.0 is not available for arm64\n"),
     ],
 )
 def test_errors_are_those_of_the_image_route(

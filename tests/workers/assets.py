@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from schematics import Schematic, parse_schematic, schematic_id
+from tests.reference_release import DEB_CACHE
 from workers.catalog.bundled import install_bundled_extensions
 from workers.evidence.provenance import sign_statement
 from workers.evidence.stored import PROVENANCE_SUFFIX, SBOM_SUFFIX, load_document
@@ -62,6 +63,14 @@ def stock_store(source: tuple[LocalStore, Release], root: Path) -> tuple[LocalSt
         path.unlink()
     install_bundled_extensions(settings, store, release, _quiet)
     return store, settings
+
+
+def share_deb_cache(settings: Settings) -> None:
+    """Point the data directory's `.deb` cache (and the private apt indexes in it) at the
+    machine's test cache, so first-start steps that fetch packages reuse earlier downloads."""
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "cache").mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "cache" / "debs").symlink_to(DEB_CACHE)
 
 
 def the_schematic() -> tuple[Schematic, str]:

@@ -52,6 +52,19 @@ def test_newest_amd64_release_is_used_when_the_reference_version_is_absent(
     assert seen.calls == [("v1.6.0", "amd64")]
 
 
+def test_steps_run_for_every_arch_of_the_default_version(
+    settings: Settings, store: LocalStore, tmp_path: Path
+) -> None:
+    save_fake_release(store, "v1.0.0", tmp_path)
+    save_fake_release(store, "v1.0.0", tmp_path, arch="arm64")
+    seen = Recorder()
+
+    release = prepare_embedded_default(settings, store, seen.progress, steps=[seen.step])
+
+    assert release.arch == "amd64"
+    assert seen.calls == [("v1.0.0", "amd64"), ("v1.0.0", "arm64")]
+
+
 @pytest.mark.integration
 def test_empty_store_gets_the_reference_release_with_progress(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", reference_version="v1.0.0")
@@ -64,8 +77,13 @@ def test_empty_store_gets_the_reference_release_with_progress(tmp_path: Path) ->
     release = prepare_embedded_default(settings, store, seen.progress, steps=[seen.step])
 
     assert list_versions(store) == ["v1.0.0"]
-    assert seen.calls == [("v1.0.0", "amd64")]
+    assert seen.calls == [("v1.0.0", "amd64"), ("v1.0.0", "arm64")]
     assert store.exists(index_key(release))
-    assert any("building the reference release v1.0.0" in m for m in seen.messages)
-    assert any(m.startswith("fetching linux-image-") for m in seen.messages)
+    assert store.exists(index_key(load_release(store, "v1.0.0", "arm64")))
+    for arch in ("amd64", "arm64"):
+        assert any(f"building the reference release v1.0.0 for {arch}" in m for m in seen.messages)
+        assert any(
+            m.startswith("fetching linux-image-") and f"-{arch} " in m and m.endswith(f"({arch})")
+            for m in seen.messages
+        )
     assert not list((settings.data_dir / "tmp").iterdir()), "work files are cleaned up"

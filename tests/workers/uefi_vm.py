@@ -101,11 +101,12 @@ def cdrom_args(iso: Path) -> list[str]:
     ]
 
 
-def esp_disk(efi: Path, dest: Path) -> Path:
-    """A GPT disk whose only partition is an ESP with `efi` as EFI/BOOT/BOOTX64.EFI."""
+def esp_disk(efi: Path, dest: Path, boot_name: str = "BOOTX64.EFI") -> Path:
+    """A GPT disk whose only partition is an ESP with `efi` as EFI/BOOT/`boot_name`
+    (BOOTAA64.EFI for arm64)."""
     tree = dest.with_name(dest.name + "-tree")
     (tree / "EFI" / "BOOT").mkdir(parents=True)
-    shutil.copyfile(efi, tree / "EFI" / "BOOT" / "BOOTX64.EFI")
+    shutil.copyfile(efi, tree / "EFI" / "BOOT" / boot_name)
     size = (efi.stat().st_size // MIB + 16) * MIB
     layout = plan_layout([Partition("EFI", ESP_TYPE, size)], disk_size=size + 2 * MIB)
     esp = make_vfat(

@@ -1,6 +1,6 @@
 """The systemd-boot ESP tree of sd-boot disks and UEFI ISOs (talos-formats §4.3, §4.8, §6.5).
 
-    EFI/BOOT/BOOTX64.EFI          systemd-boot (signed for SecureBoot)
+    EFI/BOOT/BOOTX64.EFI          systemd-boot (signed for SecureBoot); BOOTAA64.EFI on arm64
     EFI/Linux/<uki name>          the UKI (signed for SecureBoot); systemd-boot lists it itself
     loader/loader.conf            timeout, and `secure-boot-enroll <mode>` when keys ship
     loader/keys/auto/PK.auth      \
@@ -29,13 +29,17 @@ from workers.errors import InvalidRequest
 
 ENROLL_MODES = ("if-safe", "manual", "force", "off")
 DEFAULT_ENROLL_MODE = "if-safe"
-SD_BOOT_PATH = "EFI/BOOT/BOOTX64.EFI"
+# The removable-media path UEFI firmware boots, per architecture (UEFI spec §3.5.1.1).
+SD_BOOT_PATHS = {"amd64": "EFI/BOOT/BOOTX64.EFI", "arm64": "EFI/BOOT/BOOTAA64.EFI"}
 UKI_DIR = "EFI/Linux"
 LOADER_CONF = "loader/loader.conf"
 KEYS_DIR = "loader/keys/auto"
 CERT_DER_PATH = "EFI/keys/uki-signing-cert.der"
 IF_SAFE_SINCE = 253
 _VERSION = re.compile(rb"#### LoaderInfo: systemd-boot (\d+)")
+# The UTF-16 banner in the code itself: the aa64 build keeps its LoaderInfo marker after the
+# last section, which normalising the binary (`append_sections`) drops.
+_VERSION_UTF16 = re.compile("systemd-boot ".encode("utf-16-le") + rb"((?:\d\0)+)")
 
 
 def enroll_mode(value: str) -> str:
@@ -50,11 +54,15 @@ def enroll_mode(value: str) -> str:
 
 
 def sd_boot_version(sd_boot: Path) -> int:
-    """The systemd version of a systemd-boot binary (from its LoaderInfo string)."""
-    found = _VERSION.search(sd_boot.read_bytes())
-    if found is None:
+    """The systemd version of a systemd-boot binary (from its LoaderInfo string or banner)."""
+    data = sd_boot.read_bytes()
+    found = _VERSION.search(data)
+    if found is not None:
+        return int(found[1])
+    banner = _VERSION_UTF16.search(data)
+    if banner is None:
         raise ValueError(f"{sd_boot}: no systemd-boot version string")
-    return int(found[1])
+    return int(banner[1].decode("utf-16-le"))
 
 
 def loader_conf(mode: str | None, sd_boot_major: int) -> str:
@@ -81,13 +89,15 @@ def write_sdboot_tree(
     enroll: str | None = None,
     auth_files: Mapping[str, bytes] | None = None,
     cert_der: bytes | None = None,
+    arch: str = "amd64",
 ) -> Path:
     """Lay out the ESP files in the existing directory `tree` (see the module docstring).
 
     `enroll` and `auth_files` go together (SecureBoot); `cert_der` is added for ISOs.
     """
-    (tree / SD_BOOT_PATH).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sd_boot, tree / SD_BOOT_PATH)
+    sd_boot_path = tree / SD_BOOT_PATHS[arch]
+    sd_boot_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sd_boot, sd_boot_path)
     (tree / UKI_DIR).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(uki, tree / UKI_DIR / uki_name)
     (tree / LOADER_CONF).parent.mkdir(parents=True, exist_ok=True)

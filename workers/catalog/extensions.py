@@ -206,7 +206,7 @@ def resolve_extensions(
     """The records for schematic `officialExtensions` names, in schematic order, each once.
 
     An unknown name → InvalidRequest `official extension "<name>" is not available for
-    version <v>`.
+    version <v>` (`unavailable_message`: naming the arches it exists for when that is why).
     """
     version = normalize_version(version)
     catalog = {record.full_name: record for record in catalog_for(store, version, arch)}
@@ -214,12 +214,23 @@ def resolve_extensions(
     for name in names:
         record = catalog.get(name)
         if record is None:
-            raise InvalidRequest(
-                f'official extension "{name}" is not available for version {version}'
-            )
+            raise InvalidRequest(unavailable_message(store, name, name, version, arch))
         if record not in resolved:
             resolved.append(record)
     return resolved
+
+
+def unavailable_message(store: Store, name: str, base: str, version: str, arch: str) -> str:
+    """Why extension `name` (`base` without its pin) cannot be used for `version`/`arch`:
+    built only for other architectures (an OCI upload's `linux/<arch>` image), or unknown."""
+    arches = {r.arch for r in list_extension_records(store) if r.full_name == base}
+    if arches and not arches & {"", arch}:
+        built = ", ".join(f"linux/{other}" for other in sorted(arches))
+        return (
+            f'official extension "{name}" is built for {built} only, not for linux/{arch} '
+            f"(version {version})"
+        )
+    return f'official extension "{name}" is not available for version {version}'
 
 
 def fetch_verified(store: Store, key: str, digest: str, dest: Path) -> Path:

@@ -21,7 +21,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from workers.catalog.extensions import list_extension_records, resolve_extensions
+from workers.catalog.extensions import (
+    list_extension_records,
+    resolve_extensions,
+    unavailable_message,
+)
 from workers.catalog.records import (
     EXTENSIONS_PREFIX,
     ExtensionRecord,
@@ -100,9 +104,7 @@ def _pinned(
     if not live:
         if candidates:
             raise Gone(f'official extension "{name}" was withdrawn')
-        raise InvalidRequest(
-            f'official extension "{name}" is not available for version {release.version}'
-        )
+        raise InvalidRequest(unavailable_message(store, name, base, release.version, release.arch))
     return max(live, key=lambda r: (bool(r.arch), r.digest))
 
 

@@ -177,6 +177,7 @@ def sdboot_tree(plan: Plan, inputs: BootInputs, *, for_iso: bool) -> Path:
         enroll=enroll,
         auth_files=auth,
         cert_der=signer.key.cert_der if for_iso and signer is not None else None,
+        arch=plan.arch,
     )
 
 

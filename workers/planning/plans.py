@@ -302,6 +302,14 @@ def make_plan(
 def _bootloader(chosen: Bootloader, profile: Profile) -> str:
     if profile.secureboot:
         return str(Bootloader.SD_BOOT)
+    if profile.arch == "arm64":
+        # arm64 releases carry systemd-boot only (UEFI; upstream's arm64 ISO is UEFI-only too).
+        if chosen not in (Bootloader.NONE, Bootloader.SD_BOOT):
+            raise InvalidRequest(
+                f'customization.bootloader: "{chosen}" is not available for arm64 '
+                "(arm64 images boot with sd-boot)"
+            )
+        return str(Bootloader.SD_BOOT)
     if chosen in (Bootloader.NONE, Bootloader.GRUB):
         return str(Bootloader.GRUB)
     return str(chosen)

@@ -8,9 +8,8 @@ The checks run in upstream order and the first match wins: `kernel-<arch>`,
 before the disk image fallback: `extensions-<arch>.sqsh` (the schematic's extensions as one
 systemd-sysext image).
 
-`parse_profile` only parses (400 on a malformed path, like upstream); `check_buildable` says
-whether this factory builds that profile yet (501 otherwise), so a recognised but unbuilt asset
-never crashes a worker.
+`parse_profile` only parses (400 on a malformed path, like upstream); `check_buildable` refuses
+a platform no catalogue knows.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from workers.errors import InvalidRequest, NotImplementedYet
+from workers.errors import InvalidRequest
 from workers.planning.asset_kinds import COMPRESSIONS, DISK_FORMATS, PLATFORM_FORMAT_OPTIONS
 
 
@@ -35,7 +34,14 @@ class Kind(StrEnum):
     SYSEXT = "sysext"  # ours: extensions-<arch>.sqsh
 
 
-ARCH_ALIASES = {"amd64": "amd64", "arm64": "arm64", "x86_64": "amd64", "i386": "amd64"}
+# iPXE's `${buildarch}` names: x86_64/i386 (PC) and arm64, which some builds call aarch64.
+ARCH_ALIASES = {
+    "amd64": "amd64",
+    "arm64": "arm64",
+    "x86_64": "amd64",
+    "i386": "amd64",
+    "aarch64": "arm64",
+}
 SECUREBOOT_SUFFIX = "-secureboot"
 
 
@@ -82,8 +88,8 @@ PLATFORMS: dict[str, Platform] = {
 
 # SecureBoot variants exist for these kinds (the grammar gives the others none).
 SECUREBOOT_KINDS = frozenset({Kind.CMDLINE, Kind.ISO, Kind.UKI, Kind.INSTALLER, Kind.IMAGE})
-# Every kind and disk format is built; other architectures parse but answer 501.
-BUILT_ARCHES = frozenset({"amd64"})
+# Every kind and disk format is built for both architectures.
+BUILT_ARCHES = frozenset({"amd64", "arm64"})
 
 
 @dataclass(frozen=True)
@@ -148,15 +154,10 @@ def parse_profile(path: str) -> Profile:
 
 
 def check_buildable(profile: Profile) -> None:
-    """Raise `NotImplementedYet` (501) for recognised assets this factory does not build yet,
-    and `InvalidRequest` for a platform no catalogue knows."""
+    """Raise `InvalidRequest` for a platform no catalogue knows (every kind of both
+    architectures is built; whether a release exists for the arch is the plan's question)."""
     if profile.platform not in PLATFORMS:
         raise InvalidRequest(f'unknown platform "{profile.platform}"')
-    if profile.arch not in BUILT_ARCHES:
-        raise NotImplementedYet(
-            f"{profile.arch} assets are not built yet (the reference release is amd64 only): "
-            f"{profile.path}"
-        )
 
 
 def _parse_disk_image(path: str) -> Profile:

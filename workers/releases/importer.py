@@ -1,9 +1,10 @@
 """`release import DIR`: turn a directory of boot assets into a stored release.
 
 Accepted layouts:
-- ours: DIR holds the seven contract files (`manifest.RELEASE_FILES`) and optionally
-  `release.yaml` or `release.json` with any of `kernel_args` (list), `platform_args`
-  (platform → list), `source_date_epoch` (int), `origin` (object);
+- ours: DIR holds the contract files (`manifest.release_files(arch)`: seven for amd64, five
+  for arm64, which boots with systemd-boot only) and optionally `release.yaml` or
+  `release.json` with any of `kernel_args` (list), `platform_args` (platform → list),
+  `source_date_epoch` (int), `origin` (object);
 - the Talos imager layout: DIR/usr/install/<arch>/ (or that directory itself) with
   `vmlinuz`, `initramfs.xz`, `systemd-boot.efi`, `systemd-stub.efi`.
 
@@ -48,12 +49,12 @@ from workers.releases.manifest import (
     GRUB_EFI_TAR,
     INITRAMFS,
     MODULES_TAR,
-    RELEASE_FILES,
     SYSTEMD_BOOT,
     SYSTEMD_STUB,
     VMLINUZ,
     Manifest,
     ManifestError,
+    release_files,
 )
 from workers.releases.modules import MODULES_ROOT, index_from_tar, save_module_index
 from workers.releases.platforms import talos_default_args, upstream_platform_args
@@ -114,8 +115,9 @@ def import_release(
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="import-", dir=work_dir) as tmp_name:
         tmp = Path(tmp_name)
-        files = {name: root / name for name in RELEASE_FILES if (root / name).is_file()}
-        layout = "factory" if len(files) == len(RELEASE_FILES) else TALOS_LAYOUT
+        wanted = release_files(arch)
+        files = {name: root / name for name in wanted if (root / name).is_file()}
+        layout = "factory" if len(files) == len(wanted) else TALOS_LAYOUT
         for name in _PE_FILES:
             _check_pe(files[name], name)
         progress(f"checking {INITRAMFS}")
@@ -136,7 +138,7 @@ def import_release(
             raise InvalidRequest(f"{MODULES_TAR}: {exc}") from exc
 
         for name, (package_name, rel) in _GRUB_PACKAGES.items():
-            if name in files:
+            if name in files or name not in wanted:
                 continue
             progress(f"taking {name} from Debian {package_name}")
             package = debian.describe(package_name, "amd64")

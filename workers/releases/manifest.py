@@ -22,7 +22,8 @@ zstd or xz, readers sniff the magic); `modules.tar` (the full module tree as an 
 deterministic tar, paths `usr/lib/modules/<kver>/...` with depmod's `modules.*` files);
 `grub-i386-pc.tar` and `grub-x86_64-efi.tar` (the contents of `/usr/lib/grub/<platform>/`,
 paths relative to that directory, `boot.img` included); `systemd-boot.efi` and
-`systemd-stub.efi`.
+`systemd-stub.efi`. An arm64 release has no GRUB files (`release_files`): it boots with
+systemd-boot only, as upstream's arm64 ISO is UEFI-only.
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ RELEASE_FILES = (
     SYSTEMD_BOOT,
     SYSTEMD_STUB,
 )
+
+GRUB_FILES = (GRUB_BIOS_TAR, GRUB_EFI_TAR)
+
+
+def release_files(arch: str) -> tuple[str, ...]:
+    """The files a release for `arch` holds (see the module docstring)."""
+    if arch == "amd64":
+        return RELEASE_FILES
+    return tuple(name for name in RELEASE_FILES if name not in GRUB_FILES)
+
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _KVER = re.compile(r"^[A-Za-z0-9._+-]+$")
@@ -175,8 +186,9 @@ class Manifest:
             raise ManifestError("source_date_epoch must not be negative")
         if "metal" not in self.platform_args:
             raise ManifestError("platform_args must include metal")
-        missing = [name for name in RELEASE_FILES if name not in self.files]
-        extra = sorted(set(self.files) - set(RELEASE_FILES))
+        wanted = release_files(self.arch)
+        missing = [name for name in wanted if name not in self.files]
+        extra = sorted(set(self.files) - set(wanted))
         if missing or extra:
             raise ManifestError(f"release files: missing {missing}, unexpected {extra}")
         entries = dict(self.files)

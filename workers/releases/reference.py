@@ -1,8 +1,12 @@
 """Build the reference release from Debian packages (nothing is installed on the host).
 
-Packages: the kernel that `linux-image-<arch>` depends on, `busybox-static`, `grub-pc-bin`,
-`grub-efi-amd64-bin`, `systemd-boot-efi`; fetched with `apt-get download` into
-`cache_dir` (reused by later builds) and unpacked with `dpkg-deb -x`. The module tree gets
+Packages: the kernel that `linux-image-<arch>` depends on, `busybox-static`, the GRUB
+packages (amd64: `grub-pc-bin`, `grub-efi-amd64-bin`; arm64 has none) and `systemd-boot-efi`
+(`reference_arches`), all of `arch`; fetched with `apt-get download` into `cache_dir` (reused
+by later builds; a foreign arch reads a private package index in `cache_dir/apt-<arch>`) and
+unpacked with `dpkg-deb -x`. For a foreign arch the host's own `busybox-static` is fetched
+too, only to list the applets (the arm64 binary cannot run on an amd64 host; Debian builds
+both from one configuration). The module tree gets
 its `modules.*` files from `depmod -b`. Output: the seven release files (see
 `manifest.py`) and the installer base (`reference_installer.py`), stored with
 `save_release`, plus the module index.
@@ -21,7 +25,6 @@ from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import make_cpio
 from workers.assembly.run import require_tools, run_tool
 from workers.assembly.squashfs import make_squashfs
-from workers.errors import InvalidRequest
 from workers.releases import debian
 from workers.releases.installer_base import store_installer_base
 from workers.releases.manifest import (
@@ -29,31 +32,22 @@ from workers.releases.manifest import (
     GRUB_EFI_TAR,
     INITRAMFS,
     MODULES_TAR,
-    SYSTEMD_BOOT,
-    SYSTEMD_STUB,
     VMLINUZ,
     Manifest,
 )
 from workers.releases.modules import ModuleIndex, parse_index, save_module_index
 from workers.releases.platforms import upstream_platform_args
+from workers.releases.reference_arches import RECIPES
 from workers.releases.reference_installer import make_reference_installer_base
 from workers.releases.reference_os import make_initramfs_tree, make_rootfs_tree
 from workers.releases.stored import Release, file_entry, save_release
 from workers.releases.tree_tar import write_tree_tar
-from workers.releases.versions import normalize_version
+from workers.releases.versions import normalize_version, validate_arch
 from workers.store import Store
 
 Progress = Callable[[str], None]
 
 REFERENCE_TOOLS = (*debian.APT_TOOLS, "depmod", "mksquashfs", "cpio", "zstd")
-# console=ttyS0 last: it becomes /dev/console, where stage 2 prints its report.
-REFERENCE_KERNEL_ARGS = ("console=tty0", "console=ttyS0,115200")
-SUPPORT_PACKAGES = ("busybox-static", "grub-pc-bin", "grub-efi-amd64-bin", "systemd-boot-efi")
-GRUB_DIRS = {GRUB_BIOS_TAR: "usr/lib/grub/i386-pc", GRUB_EFI_TAR: "usr/lib/grub/x86_64-efi"}
-SYSTEMD_EFI = {
-    SYSTEMD_BOOT: "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
-    SYSTEMD_STUB: "usr/lib/systemd/boot/efi/linuxx64.efi.stub",
-}
 
 
 def _quiet(_: str) -> None:
@@ -70,23 +64,31 @@ def build_reference_release(
     work_dir: Path | None = None,
     progress: Progress = _quiet,
 ) -> Release:
-    """Build and store the reference release `version`/`arch` (amd64 only)."""
+    """Build and store the reference release `version`/`arch`."""
     version = normalize_version(version)
-    if arch != "amd64":
-        raise InvalidRequest(f"the reference OS is built for amd64 only, not {arch}")
+    validate_arch(arch)
+    recipe = RECIPES[arch]
     require_tools(REFERENCE_TOOLS, reason="building the reference release")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="reference-", dir=work_dir) as tmp_name:
         tmp = Path(tmp_name)
-        progress("resolving Debian packages")
-        names = [debian.kernel_package(arch), *SUPPORT_PACKAGES]
-        packages = [debian.describe(name, arch) for name in names]
+        progress(f"resolving Debian packages ({arch})")
+        host_arch = debian.host_arch()
+        apt = debian.apt_for(arch, cache_dir / f"apt-{arch}")
+        names = [debian.kernel_package(arch, apt), *recipe.packages]
+        packages = [debian.describe(name, arch, apt) for name in names]
         unpacked: dict[str, Path] = {}
         for package in packages:
-            progress(f"fetching {package.name} {package.version}")
-            deb = debian.download(package, cache_dir)
+            progress(f"fetching {package.name} {package.version} ({arch})")
+            deb = debian.download(package, cache_dir, apt)
             unpacked[package.name] = debian.extract(deb, tmp / "debs" / package.name)
+        busybox = unpacked["busybox-static"] / "bin/busybox"
+        applet_lister = busybox
+        if arch != host_arch:
+            host_busybox = debian.describe("busybox-static", host_arch)
+            deb = debian.download(host_busybox, cache_dir)
+            applet_lister = debian.extract(deb, tmp / "debs/host-busybox") / "bin/busybox"
 
         progress("preparing the kernel module tree (depmod)")
         kernel_version, vmlinuz, modules_dir = _kernel_tree(unpacked[names[0]], tmp / "tree")
@@ -104,10 +106,10 @@ def build_reference_release(
         )
 
         progress("building rootfs.sqsh")
-        busybox = unpacked["busybox-static"] / "bin/busybox"
         rootfs = make_rootfs_tree(
             tmp / "rootfs",
             busybox=busybox,
+            applet_lister=applet_lister,
             modules_dir=modules_dir,
             kernel_version=kernel_version,
             version=version,
@@ -127,35 +129,38 @@ def build_reference_release(
         files[INITRAMFS] = compress_file(cpio, out / INITRAMFS, Codec.ZSTD)
 
         progress("packing bootloader files")
-        grub_packages = {GRUB_BIOS_TAR: "grub-pc-bin", GRUB_EFI_TAR: "grub-efi-amd64-bin"}
-        for name, rel in GRUB_DIRS.items():
+        for name, (package_name, rel) in recipe.grub.items():
             files[name] = write_tree_tar(
-                unpacked[grub_packages[name]] / rel, out / name, "", source_date_epoch
+                unpacked[package_name] / rel, out / name, "", source_date_epoch
             )
-        for name, rel in SYSTEMD_EFI.items():
+        for name, rel in recipe.systemd_efi.items():
             files[name] = out / name
             shutil.copyfile(unpacked["systemd-boot-efi"] / rel, files[name])
 
-        progress("building the installer base")
-        (tmp / "installer-base").mkdir()
-        base = make_reference_installer_base(
-            tmp / "installer-base",
-            busybox=busybox,
-            grub_tars=(files[GRUB_BIOS_TAR], files[GRUB_EFI_TAR]),
-            modules_dir=modules_dir,
-            index=index,
-            version=version,
-            arch=arch,
-            epoch=source_date_epoch,
-        )
-        installer_base = store_installer_base(store, base, tmp)
+        # The installer writes the GRUB disk layout: arm64 (systemd-boot only) has no base
+        # yet, so its installer images hold the boot assets alone, as before.
+        installer_base = None
+        if GRUB_BIOS_TAR in files and GRUB_EFI_TAR in files:
+            progress("building the installer base")
+            (tmp / "installer-base").mkdir()
+            base = make_reference_installer_base(
+                tmp / "installer-base",
+                busybox=busybox,
+                grub_tars=(files[GRUB_BIOS_TAR], files[GRUB_EFI_TAR]),
+                modules_dir=modules_dir,
+                index=index,
+                version=version,
+                arch=arch,
+                epoch=source_date_epoch,
+            )
+            installer_base = store_installer_base(store, base, tmp)
 
         manifest = Manifest(
             version=version,
             arch=arch,
             source_date_epoch=source_date_epoch,
             kernel_version=kernel_version,
-            kernel_args=REFERENCE_KERNEL_ARGS,
+            kernel_args=recipe.kernel_args,
             platform_args=upstream_platform_args(arch),
             files={name: file_entry(path) for name, path in sorted(files.items())},
             origin={

@@ -54,8 +54,8 @@ def script(name: str) -> bytes:
 def busybox_applets(busybox: Path) -> list[str]:
     """Applet install paths (`bin/sh`, `usr/sbin/ip`, ...).
 
-    Runs the Debian busybox itself with `--list-full`: the reference build only targets the
-    host architecture, and the binary is the one the package ships.
+    Runs a Debian busybox with `--list-full`: the packaged one, or for a foreign architecture
+    the host's build of the same package (see `workers.releases.reference`).
     """
     out = run_tool([busybox, "--list-full"]).decode()
     return sorted(line.strip() for line in out.splitlines() if line.strip())
@@ -68,6 +68,7 @@ def make_rootfs_tree(
     modules_dir: Path,
     kernel_version: str,
     version: str,
+    applet_lister: Path | None = None,
 ) -> Path:
     """Lay out the base root in `root` (see the module docstring)."""
     root.mkdir(parents=True)
@@ -79,7 +80,7 @@ def make_rootfs_tree(
         (root / d).mkdir(parents=True, exist_ok=True)
 
     _install(busybox.read_bytes(), root / "usr/bin/busybox", 0o755)
-    for applet in busybox_applets(busybox):
+    for applet in busybox_applets(applet_lister or busybox):
         dest = _usr_merged(applet)
         if dest is None or (root / dest).exists() or (root / dest).is_symlink():
             continue

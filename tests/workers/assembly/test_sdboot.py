@@ -84,3 +84,24 @@ def _new(path: Path) -> Path:
 
 def _files(tree: Path) -> list[str]:
     return sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+
+
+def test_version_from_the_utf16_banner_when_the_marker_was_cut(tmp_path: Path) -> None:
+    # The aa64 build keeps its LoaderInfo marker past the last section; normalising drops it.
+    banner = "systemd-boot 252.39-1~deb12u2 (aa64)".encode("utf-16-le")
+    binary = tmp_path / "systemd-bootaa64.efi"
+    binary.write_bytes(b"MZ" + bytes(100) + banner + bytes(10))
+    assert sd_boot_version(binary) == 252
+    binary.write_bytes(b"MZ" + bytes(100))
+    with pytest.raises(ValueError, match="no systemd-boot version string"):
+        sd_boot_version(binary)
+
+
+def test_arm64_tree_uses_the_aa64_removable_path(tmp_path: Path) -> None:
+    uki = tmp_path / "uki.efi"
+    uki.write_bytes(b"MZ uki")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    write_sdboot_tree(tree, sd_boot=SD_BOOT, uki=uki, uki_name="factory-v1.0.0.efi", arch="arm64")
+    assert (tree / "EFI/BOOT/BOOTAA64.EFI").read_bytes() == SD_BOOT.read_bytes()
+    assert not (tree / "EFI/BOOT/BOOTX64.EFI").exists()

@@ -97,6 +97,24 @@ def test_oci_layout_record_is_arch_specific(releases: LocalStore, tmp_path: Path
     assert catalog_for(releases, "v1.5.0", "amd64") == []
 
 
+@pytest.mark.parametrize(("image_arch", "wanted"), [("arm64", "amd64"), ("amd64", "arm64")])
+def test_an_extension_of_the_other_arch_is_refused_by_name(
+    releases: LocalStore, tmp_path: Path, image_arch: str, wanted: str
+) -> None:
+    layout = OciLayout()
+    layout.image([(source(tmp_path).read_bytes(), LAYER_TAR)], arch=image_arch)
+    oci = write(tmp_path / "oci.tar", layout.tar())
+    add_extension(releases, oci, "factory", EPOCH, arch=image_arch)
+    message = (
+        f'official extension "factory/hello" is built for linux/{image_arch} only, '
+        f"not for linux/{wanted} (version v1.5.0)"
+    )
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        resolve_extensions(releases, "v1.5.0", wanted, ["factory/hello"])
+    with pytest.raises(InvalidRequest, match=r"is not available for version v1\.5\.0"):
+        resolve_extensions(releases, "v1.5.0", wanted, ["factory/nothing"])
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

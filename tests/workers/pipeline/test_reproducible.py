@@ -1,5 +1,6 @@
-"""Same inputs, same bytes: every built kind, twice, from two independently built releases;
-each asset's SBOM and signed provenance too (`build_assets` writes them beside it).
+"""Same inputs, same bytes: every built kind, twice, from two independently built releases
+(amd64, and every arm64 kind from two independent arm64 reference builds); each amd64 asset's
+SBOM and signed provenance too (`build_assets` writes them beside it).
 
 The second build runs with a freshly built reference release in another directory, another
 time zone and a single CPU (the affinity is inherited by every tool); its assets are also
@@ -36,6 +37,18 @@ PATHS = [
     "digital-ocean-amd64.raw.gz",
     "gcp-amd64.raw.tar.gz",
     "installer-amd64.tar",
+]
+ARM64_PATHS = [
+    "kernel-arm64",
+    "cmdline-metal-arm64",
+    "initramfs-arm64.xz",
+    "metal-arm64-uki.efi",
+    "metal-arm64.iso",
+    "metal-arm64.raw",
+    "metal-arm64.raw.xz",
+    "metal-arm64.qcow2",
+    "installer-arm64.tar",
+    "extensions-arm64.sqsh",
 ]
 
 
@@ -91,12 +104,33 @@ def first_build(
 
 @pytest.fixture(scope="module")
 def second_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("second-build-in-a-deeper") / "elsewhere"
+    return _build_elsewhere(tmp_path_factory, "amd64", PATHS)
+
+
+@pytest.fixture(scope="module")
+def first_arm64_build(
+    reference_release_arm64: tuple[LocalStore, Release],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("first-arm64")
+    store, settings = stock_store(reference_release_arm64, root)
+    return _digests(build_assets(store, settings, ARM64_PATHS, root / "out"))
+
+
+@pytest.fixture(scope="module")
+def second_arm64_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _build_elsewhere(tmp_path_factory, "arm64", ARM64_PATHS)
+
+
+def _build_elsewhere(
+    tmp_path_factory: pytest.TempPathFactory, arch: str, paths: list[str]
+) -> dict[str, str]:
+    root = tmp_path_factory.mktemp(f"second-{arch}-build-in-a-deeper") / "elsewhere"
     with pytest.MonkeyPatch.context() as monkeypatch, _elsewhere(monkeypatch):
-        fresh = build_reference(root / "release-store", root / "release-work")
+        fresh = build_reference(root / "release-store", root / "release-work", arch)
         with _umask(0o077):
             store, settings = stock_store(fresh, root)
-            return _digests(build_assets(store, settings, PATHS, root / "out"))
+            return _digests(build_assets(store, settings, paths, root / "out"))
 
 
 @pytest.mark.parametrize("path", PATHS + EVIDENCE)
@@ -104,3 +138,10 @@ def test_byte_identical(
     path: str, first_build: dict[str, str], second_build: dict[str, str]
 ) -> None:
     assert first_build[path] == second_build[path]
+
+
+@pytest.mark.parametrize("path", ARM64_PATHS)
+def test_arm64_byte_identical(
+    path: str, first_arm64_build: dict[str, str], second_arm64_build: dict[str, str]
+) -> None:
+    assert first_arm64_build[path] == second_arm64_build[path]

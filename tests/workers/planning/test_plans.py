@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
 from workers.catalog import add_extension
-from workers.errors import InvalidRequest, NotFound, NotImplementedYet
+from workers.errors import InvalidRequest, NotFound
 from workers.planning.plans import RECIPE_VERSION, SOURCE_BLOB, Plan, make_plan
 from workers.planning.profiles import parse_profile
 from workers.releases.stored import blob_key
@@ -199,7 +200,7 @@ def test_the_recipe_version_is_part_of_the_key(stocked: LocalStore, settings: Se
             InvalidRequest,
             'overlay "noboard" is not available for version v1.0.0',
         ),
-        (BASE, "metal-arm64-uki.efi", NotImplementedYet, "arm64 assets are not built yet"),
+        (BASE, "metal-arm64-uki.efi", NotFound, "version v1.0.0 is not available for arm64"),
         (BASE, "foo-amd64.iso", InvalidRequest, 'unknown platform "foo"'),
     ],
 )
@@ -228,3 +229,24 @@ def test_unknown_extension_does_not_matter_to_a_kernel(
     text = BASE.replace("factory/hello", "factory/nope").replace("[zram]", "[nope]")
     assert _plan(stocked, settings, "kernel-amd64", text).key
     assert _plan(stocked, settings, "cmdline-metal-amd64", text).key
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [("", "sd-boot"), ("sd-boot", "sd-boot")])
+def test_arm64_boots_with_sd_boot(
+    stocked: LocalStore, settings: Settings, tmp_path: Path, chosen: str, expected: str
+) -> None:
+    save_fake_release(stocked, "v1.0.0", tmp_path / "arm64", arch="arm64")
+    text = f"customization:\n  bootloader: {chosen}\n" if chosen else "customization: {}\n"
+    for path in ("metal-arm64.iso", "metal-arm64.raw.xz"):
+        assert _plan(stocked, settings, path, text).bootloader == expected
+
+
+@pytest.mark.parametrize("chosen", ["grub", "dual-boot"])
+def test_arm64_refuses_grub(
+    stocked: LocalStore, settings: Settings, tmp_path: Path, chosen: str
+) -> None:
+    save_fake_release(stocked, "v1.0.0", tmp_path / "arm64", arch="arm64")
+    text = f"customization:\n  bootloader: {chosen}\n"
+    message = f'customization.bootloader: "{chosen}" is not available for arm64'
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        _plan(stocked, settings, "metal-arm64.iso", text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.errors import InvalidRequest, NotImplementedYet
+from workers.errors import InvalidRequest
 from workers.planning.profiles import (
     PLATFORMS,
     Kind,
@@ -158,18 +158,22 @@ def test_built_kinds_pass_the_check(path: str) -> None:
     check_buildable(parse_profile(path))
 
 
-NOT_YET = [
-    ("kernel-arm64", "arm64 assets are not built yet"),
-    ("metal-arm64.raw.xz", "arm64 assets are not built yet"),
-    ("metal-arm64-secureboot-uki.efi", "arm64 assets are not built yet"),
-    ("extensions-arm64.sqsh", "arm64 assets are not built yet"),
+ARM64 = [
+    "kernel-arm64",
+    "metal-arm64.raw.xz",
+    "metal-arm64-secureboot-uki.efi",
+    "extensions-arm64.sqsh",
 ]
 
 
-@pytest.mark.parametrize(("path", "message"), NOT_YET)
-def test_unbuilt_kinds_answer_not_implemented(path: str, message: str) -> None:
-    with pytest.raises(NotImplementedYet, match=message):
-        check_buildable(parse_profile(path))
+@pytest.mark.parametrize("path", ARM64)
+def test_arm64_kinds_pass_the_check(path: str) -> None:
+    check_buildable(parse_profile(path))
+
+
+def test_aarch64_means_arm64() -> None:
+    assert parse_profile("cmdline-metal-aarch64").arch == "arm64"
+    assert parse_profile("metal-aarch64.raw.xz").arch == "arm64"
 
 
 def test_unknown_platform_is_a_bad_request() -> None:

@@ -6,7 +6,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from workers.releases.manifest import MODULES_TAR, RELEASE_FILES, Manifest
+from workers.releases.manifest import MODULES_TAR, Manifest, release_files
 from workers.releases.stored import Release, file_entry, save_release
 from workers.store import Store
 
@@ -39,10 +39,10 @@ def modules_tar(dest: Path, kver: str = KVER) -> Path:
     return dest
 
 
-def fake_files(tmp: Path, salt: str = "") -> dict[str, Path]:
+def fake_files(tmp: Path, salt: str = "", arch: str = "amd64") -> dict[str, Path]:
     tmp.mkdir(parents=True, exist_ok=True)
     files = {}
-    for name in RELEASE_FILES:
+    for name in release_files(arch):
         path = tmp / name
         if name == MODULES_TAR:
             modules_tar(path)
@@ -66,5 +66,5 @@ def fake_manifest(version: str, files: dict[str, Path], arch: str = "amd64") -> 
 
 
 def save_fake_release(store: Store, version: str, tmp: Path, arch: str = "amd64") -> Release:
-    files = fake_files(tmp / f"{version}-{arch}")
+    files = fake_files(tmp / f"{version}-{arch}", arch=arch)
     return save_release(store, fake_manifest(version, files, arch), files)

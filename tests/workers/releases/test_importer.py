@@ -8,7 +8,7 @@ from tests.reference_release import DEB_CACHE
 from tests.workers.releases.fakes import fake_files
 from workers.errors import InvalidRequest
 from workers.releases.importer import import_release
-from workers.releases.manifest import RELEASE_FILES
+from workers.releases.manifest import RELEASE_FILES, release_files
 from workers.releases.modules import module_index
 from workers.releases.platforms import talos_default_args, upstream_platform_args
 from workers.releases.stored import Release, list_versions
@@ -124,3 +124,30 @@ def test_a_file_instead_of_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(InvalidRequest, match="is not a directory"):
         _import(store, tmp_path / "f", "v1.0.0", tmp_path)
+
+
+@pytest.mark.integration
+def test_talos_arm64_imager_layout_imports_without_grub(
+    reference_release_arm64: tuple[LocalStore, Release], tmp_path: Path
+) -> None:
+    ref_store, ref = reference_release_arm64
+    talos_names = ("vmlinuz", "initramfs.xz", "systemd-boot.efi", "systemd-stub.efi")
+    _export(ref_store, ref, tmp_path / "imager/usr/install/arm64", talos_names)
+    store = LocalStore(tmp_path / "store")
+
+    imported = import_release(
+        store,
+        tmp_path / "imager",
+        version="v1.9.0",
+        arch="arm64",
+        default_source_date_epoch=EPOCH,
+        cache_dir=DEB_CACHE,
+        work_dir=tmp_path / "work",
+    )
+
+    assert imported.arch == "arm64"
+    assert sorted(imported.files) == sorted(release_files("arm64"))
+    for name in talos_names:
+        assert imported.files[name] == ref.files[name], name
+    assert imported.kernel_version == ref.kernel_version
+    assert imported.platform_args["metal"] == ("console=ttyAMA0", "console=tty0")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.workers.releases.fakes import fake_files, fake_manifest
-from workers.releases.manifest import Manifest, ManifestError
+from workers.releases.manifest import GRUB_FILES, Manifest, ManifestError
 
 
 def test_manifest_json_is_sorted_indented_and_round_trips(tmp_path: Path) -> None:
@@ -28,6 +28,15 @@ def test_manifest_without_every_contract_file_is_invalid(tmp_path: Path) -> None
     del files["grub-i386-pc.tar"]
     with pytest.raises(ManifestError, match=r"missing \['grub-i386-pc.tar'\]"):
         replace(manifest, files=files).validate()
+
+
+def test_an_arm64_release_has_no_grub_files(tmp_path: Path) -> None:
+    arm64 = fake_manifest("v1.0.0", fake_files(tmp_path / "arm64", arch="arm64"), "arm64")
+    assert Manifest.from_json(arm64.to_json()) == arm64
+    assert not set(GRUB_FILES) & set(arm64.files)
+    with_grub = fake_manifest("v1.0.0", fake_files(tmp_path / "amd64"), "arm64")
+    with pytest.raises(ManifestError, match=r"unexpected \['grub-i386-pc.tar'"):
+        with_grub.validate()
 
 
 @pytest.mark.parametrize(
