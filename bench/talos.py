@@ -1,0 +1,412 @@
+"""Build benchmark at Talos' size (issue 21): a Talos-sized release, extensions of 5, 40 and
+120 MiB, and the figures users feel.
+
+    python bench/talos.py [--out bench/RESULTS.md] [--work /var/tmp/factory-bench-talos]
+                          [--runs 3] [--kinds ...]
+
+Not part of CI: the first run generates the release and extensions (bench/talos_release.py,
+about 2 minutes, kept under --work), then the measurements take 15-30 minutes on a shared
+2-core machine. Figures:
+
+- ISO: the factory's cold build, the shell baseline of the same tools (bench/baseline_iso.sh)
+  and upstream's recompress-everything approach (the same script with RECOMPRESS=1: the base
+  initramfs is decompressed, the extensions appended, the whole archive xz-compressed again),
+  their runs in turns, median of --runs;
+- per asset kind, cold and warm (median of --kind-runs);
+- the ISO with one extension changed (the 5 MiB one) against its cold build;
+- a cold ISO build in a child process: bytes it wrote to disk per output byte (the kernel's
+  write_bytes of the process and every tool it waited for), its peak temporary disk (the work
+  directory, sampled every 20 ms), the largest resident set in its process tree;
+- time to the first byte a cold kernel/initramfs download could send: today the build's
+  whole time (the web process sends once the build is stored);
+- 8 distinct cold initramfs builds through 1 and through 2 worker processes;
+- a cold initramfs with 1, 10 and 40 small extensions (200 KiB each) on the reference release:
+  the slope is the fixed cost per extension layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from build import Bench, machine, seconds  # noqa: E402  (bench/build.py, beside this script)
+from results import write_section  # noqa: E402
+from talos_release import (  # noqa: E402
+    MIB,
+    REFERENCE,
+    TALOS,
+    add_bench_extensions,
+    make_extension_source,
+    prepare_reference,
+    prepare_talos,
+)
+
+from schematics import parse_schematic, schematic_id  # noqa: E402
+from workers import build as build_module  # noqa: E402
+from workers.catalog import add_extension  # noqa: E402
+from workers.plans import Plan, make_plan  # noqa: E402
+from workers.profiles import parse_profile  # noqa: E402
+from workers.releases.catalog import Release  # noqa: E402
+
+EPOCH = 1700000000
+DEB_CACHE = Path("/var/cache/image-factory-test/debs")
+SMALL_BYTES = 200 * 1024
+SMALL_COUNTS = (1, 10, 40)
+INITRAMFS = "initramfs-amd64.xz"
+
+
+def schematic(names: list[str], args: str = "console=ttyS0") -> bytes:
+    return (
+        f"customization:\n  extraKernelArgs: [{args}]\n  systemExtensions:\n"
+        f"    officialExtensions: [{', '.join(names)}]\n"
+    ).encode()
+
+
+class TalosBench(Bench):
+    """bench/build.py's Bench, on the Talos-sized release."""
+
+    def __init__(self, work: Path, runs: int, version: str) -> None:
+        super().__init__(work, runs)
+        self.version = version
+
+    def plan(self, schematic_yaml: bytes, path: str) -> Plan:
+        parsed = parse_schematic(schematic_yaml)
+        return make_plan(
+            self.store,
+            parsed,
+            schematic_id(parsed),
+            self.version,
+            parse_profile(path),
+            self.settings,
+        )
+
+
+def shell_iso(argv: list[str], *, recompress: bool) -> float:
+    env = {**os.environ, "RECOMPRESS": "1" if recompress else ""}
+    return seconds(lambda: subprocess.run(argv, check=True, env=env))
+
+
+# A cold build in a child process that waits for every tool it runs, so its /proc/self/io and
+# RUSAGE_CHILDREN cover the build's whole process tree; the seconds each tool ran are noted
+# (bench only: a wrapper around the one place the pipeline starts tools).
+RESOURCE_CHILD = """
+import json, resource, subprocess, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1] + "/bench")
+import workers.assembly.run as run
+from talos import TalosBench
+tools = {}
+start_tool = subprocess.run
+def timed(argv, *args, **kwargs):
+    name = argv[argv.index("--") + 1] if "--" in argv else argv[0]
+    started = time.monotonic()
+    try:
+        return start_tool(argv, *args, **kwargs)
+    finally:
+        tools[name] = tools.get(name, 0) + time.monotonic() - started
+run.subprocess.run = timed
+bench = TalosBench(Path(sys.argv[2]), 1, sys.argv[3])
+bench.forget(layers=True)
+started = time.monotonic()
+out = bench.build(sys.argv[4].encode(), sys.argv[5])
+seconds = time.monotonic() - started
+io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+print(json.dumps({
+    "seconds": seconds,
+    "tools": tools,
+    "write_bytes": int(io["write_bytes"]),
+    "output_bytes": out.stat().st_size,
+    "self_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "tools_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+}))
+"""
+
+
+def disk_usage(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+def cold_build(bench: TalosBench, yaml: bytes, path: str) -> dict[str, Any]:
+    """Seconds, seconds per tool, disk writes, peak temporary disk and peak RSS of one cold
+    build of `path` (no cached layer)."""
+    tmp = bench.work / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], disk_usage(tmp))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    os.sync()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", RESOURCE_CHILD, str(ROOT), str(bench.work), bench.version,
+             yaml.decode(), path],
+            check=True, capture_output=True, cwd=ROOT,
+        ).stdout  # fmt: skip
+    finally:
+        done.set()
+        sampler.join()
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    result["peak_tmp_bytes"] = peak[0]
+    return result
+
+
+def _build_in_worker(job: tuple[str, str, bytes, str]) -> float:
+    work, version, yaml, path = job
+    bench = TalosBench(Path(work), 1, version)
+    return seconds(lambda: bench.build(yaml, path))
+
+
+def throughput(bench: TalosBench, schematics: list[bytes], workers: int) -> float:
+    """Seconds for cold initramfs builds of `schematics` through `workers` processes."""
+    bench.forget(layers=True)
+    jobs = [(str(bench.work), bench.version, y, "initramfs-amd64.xz") for y in schematics]
+    os.sync()
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.map(_build_in_worker, jobs, chunksize=1)
+    return time.monotonic() - started
+
+
+def small_extensions(bench: TalosBench, count: int) -> list[str]:
+    names = []
+    for number in range(count):
+        name = f"bench-small-{number:02d}"
+        source = make_extension_source(bench.work / "cache" / "small" / name, name, SMALL_BYTES)
+        add_extension(bench.store, source, "factory", EPOCH)
+        names.append(f"factory/{name}")
+    return names
+
+
+def talos_figures(bench: TalosBench, release: Release, names: list[str]) -> dict[str, Any]:
+    """The Talos-sized figures, each run of baseline / factory / recompress in turns."""
+    full = schematic(names)
+    changed = schematic(["factory/bench-5m-b", *names[1:]])
+    argv = bench.baseline_iso_argv(release, full)
+    runs: dict[str, list[Any]] = {k: [] for k in ("baseline", "factory", "rebuild", "recompress")}
+    for _ in range(bench.runs):
+        runs["baseline"].append(shell_iso(argv, recompress=False))
+        runs["factory"].append(cold_build(bench, full, "metal-amd64.iso"))
+        # The layers of `full` are cached now: one extension changed.
+        bench.forget(layers=False)
+        runs["rebuild"].append(seconds(lambda: bench.build(changed, "metal-amd64.iso")))
+        runs["recompress"].append(shell_iso(argv, recompress=True))
+        print({k: v[-1] for k, v in runs.items()}, flush=True)
+    factory = sorted(runs["factory"], key=lambda r: r["seconds"])[len(runs["factory"]) // 2]
+    bench.forget(layers=True)
+    kernel = seconds(lambda: bench.build(full, "kernel-amd64"))
+    return {
+        "baseline": statistics.median(runs["baseline"]),
+        "factory": factory,
+        "rebuild": statistics.median(runs["rebuild"]),
+        "recompress": statistics.median(runs["recompress"]),
+        "kernel": kernel,
+    }
+
+
+@contextlib.contextmanager
+def layer_workers(count: int) -> Iterator[None]:
+    saved = build_module.LAYER_WORKERS
+    build_module.LAYER_WORKERS = count
+    try:
+        yield
+    finally:
+        build_module.LAYER_WORKERS = saved
+
+
+def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
+    """Growth with 1/10/40 small extensions and 8 cold builds through 1 and 2 workers, on the
+    reference release (fixed costs, not bytes)."""
+    small = small_extensions(bench, max(SMALL_COUNTS))
+    # Layers one at a time (as before) and LAYER_WORKERS at a time, runs in turns.
+    times: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for workers in (1, build_module.LAYER_WORKERS):
+            for count in SMALL_COUNTS:
+                with layer_workers(workers):
+                    bench.forget(layers=True)
+                    yaml = schematic(small[:count])
+                    took = seconds(lambda: bench.build(yaml, INITRAMFS))  # noqa: B023
+                times.setdefault(f"{workers}/{count}", []).append(took)
+                print("growth", workers, count, round(took, 2), flush=True)
+    growth = {key: statistics.median(values) for key, values in times.items()}
+    # Eight distinct schematics of five small extensions each (distinct segments, shared
+    # layers, as a real factory's schematics share them).
+    eight = [schematic(small[i : i + 5]) for i in range(0, 40, 5)]
+    through = {str(w): statistics.median(throughput(bench, eight, w) for _ in range(runs))
+               for w in (1, 2)}  # fmt: skip
+    print("throughput", through, flush=True)
+    return {"growth": growth, "throughput": through}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/factory-bench-talos"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--runs", type=int, default=1, help="runs of the Talos-sized figures")
+    parser.add_argument("--small-runs", type=int, default=3, help="runs of the small figures")
+    parser.add_argument("--skip-talos", action="store_true", help="no Talos-sized figures")
+    parser.add_argument("--skip-small", action="store_true", help="no fixed-cost figures")
+    parser.add_argument("--render", action="store_true", help="only write --out from results.json")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results_file = args.work / "results.json"
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if args.render:
+        write_results(args.out, results)
+        return
+    bench = TalosBench(args.work, args.runs, TALOS)
+    cache = args.work / "cache"
+    results["machine"] = machine()
+    if not args.skip_talos:
+        release = prepare_talos(bench.store, cache, DEB_CACHE, EPOCH)
+        names = add_bench_extensions(bench.store, cache, EPOCH)
+        alt = make_extension_source(cache / "extensions" / "bench-5m-b", "bench-5m-b", 5 * MIB)
+        add_extension(bench.store, alt, "factory", EPOCH)
+        results["release"] = {k: v.size for k, v in release.files.items()}
+        results["talos"] = talos_figures(bench, release, names)
+        results["talos_runs"] = args.runs
+        results_file.write_text(json.dumps(results, indent=2))
+    if not args.skip_small:
+        prepare_reference(bench.store, cache, DEB_CACHE, EPOCH)
+        results["reference"] = reference_figures(
+            TalosBench(args.work, args.small_runs, REFERENCE), args.small_runs
+        )
+        results["small_runs"] = args.small_runs
+        results_file.write_text(json.dumps(results, indent=2))
+    write_results(args.out, results)
+
+
+START_MARK = "<!-- bench/talos.py: start -->"
+END_MARK = "<!-- bench/talos.py: end -->"
+
+
+def write_results(out: Path, r: dict[str, Any]) -> None:
+    host, sizes = r["machine"], r.get("release")
+    lines = [
+        "# Build benchmark at Talos' size",
+        "",
+        "Written by `python bench/talos.py` (not in CI; see the notes for its run time).",
+        "",
+        f"Machine: {host['nproc']} CPUs ({host['cpu']}), {host['ram']} RAM, kernel "
+        f"{host['kernel']}; {host['date']}. Shared with seven other jobs (load average 8-16 "
+        "during the run): compare ratios within a table, not seconds across runs.",
+        "",
+    ]
+    if sizes:
+        lines += [
+            "Inputs made by bench/talos_release.py (seeded, byte-identical on every machine): "
+            f"kernel {sizes['vmlinuz'] / MIB:.1f} MiB (the reference kernel + incompressible "
+            f"padding), base initramfs {sizes['initramfs.xz'] / MIB:.1f} MiB xz around a "
+            "69 MiB SquashFS root (the reference root + 116 MiB of mixed data, zstd), "
+            "extensions of 5, 40 and 120 MiB of mixed data (random, 16- and 4-symbol text, "
+            "zeros; the 120 MiB one half firmware), plus the schematic's own layer.",
+            "",
+        ]
+    t = r.get("talos")
+    if t is not None:
+        f = t["factory"]
+        tools = sorted(f["tools"].items(), key=lambda kv: -kv[1])
+        writes = f["write_bytes"] / f["output_bytes"]
+        lines += [
+            f"## Cold ISO with the three extensions (runs: {r['talos_runs']}, in turns)",
+            "",
+            "| approach | seconds | / shell baseline |",
+            "|---|---:|---:|",
+            f"| shell baseline (`bench/baseline_iso.sh`: same tools, no store, no checks) | "
+            f"{t['baseline']:.0f} | 1.00 |",
+            f"| factory, cold | {f['seconds']:.0f} | {f['seconds'] / t['baseline']:.2f} |",
+            f"| factory, one extension changed (5 MiB; other layers cached) | "
+            f"{t['rebuild']:.0f} | {t['rebuild'] / t['baseline']:.2f} |",
+            f"| recompress everything (`RECOMPRESS=1 bench/baseline_iso.sh`) | "
+            f"{t['recompress']:.0f} | {t['recompress'] / t['baseline']:.2f} |",
+            "",
+            "Where the factory's cold ISO spends its time (seconds in each tool, wall):",
+            "",
+            "| tool | seconds | share |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| `{name}` | {sec:.1f} | {sec / f['seconds']:.0%} |"
+            for name, sec in tools
+            if sec >= 0.5
+        ]
+        lines += [
+            f"| everything else (Python: fetch and verify, extract, cache, hash, publish) | "
+            f"{f['seconds'] - sum(f['tools'].values()):.1f} | "
+            f"{1 - sum(f['tools'].values()) / f['seconds']:.0%} |",
+            "",
+            "| resource of that cold ISO build | value |",
+            "|---|---:|",
+            f"| output | {f['output_bytes'] / MIB:.0f} MiB |",
+            f"| bytes written to disk per output byte (its process tree's write_bytes) | "
+            f"{writes:.2f} |",
+            f"| peak temporary disk (work directory) | {f['peak_tmp_bytes'] / MIB:.0f} MiB |",
+            f"| peak RSS, building process | {f['self_kib'] / 1024:.0f} MiB |",
+            f"| largest RSS among its tools | {f['tools_kib'] / 1024:.0f} MiB |",
+            f"| cold kernel download: build (the first byte waits for it) | {t['kernel']:.1f} s |",
+            "",
+        ]
+    ref = r.get("reference")
+    if ref is not None:
+        growth, tp = ref["growth"], ref["throughput"]
+        lines += [
+            f"## Fixed costs (reference release, 200 KiB extensions; median of {r['small_runs']})",
+            "",
+            "| cold initramfs, seconds | 1 | 10 | 40 extensions | per extra layer |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for workers in sorted({key.split("/")[0] for key in growth}):
+            g = {n: growth[f"{workers}/{n}"] for n in SMALL_COUNTS}
+            lines.append(
+                f"| layers {workers} at a time | {g[1]:.2f} | {g[10]:.2f} | {g[40]:.2f} | "
+                f"{(g[40] - g[1]) / 39 * 1000:.0f} ms |"
+            )
+        lines += [
+            "",
+            f"8 distinct cold initramfs builds (5 small extensions each, layers shared): 1 worker "
+            f"process {tp['1']:.1f} s, 2 worker processes {tp['2']:.1f} s "
+            f"({tp['1'] / tp['2']:.2f}x the throughput).",
+            "",
+        ]
+    section = START_MARK + "\n" + "\n".join(lines) + "\n" + NOTES + END_MARK + "\n"
+    write_section(out, section, START_MARK, END_MARK, first=False)
+    print(f"wrote {out}")
+
+
+NOTES = """## Notes
+
+(written by hand after the run; see the end of this section)
+"""
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+if __name__ == "__main__":
+    main()
