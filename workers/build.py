@@ -20,6 +20,7 @@ import contextvars
 import dataclasses
 import shutil
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,6 +81,9 @@ Progress = Callable[[str, int], None]
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer or segment would change for the same inputs.
 LAYER_RECIPE = 1
+# Extension layers built at once: two keep both cores of a small worker busy (a big layer's
+# mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
+LAYER_WORKERS = 2
 COMPRESSIONS = {"xz": Codec.XZ, "gz": Codec.GZIP, "zst": Codec.ZSTD}
 # Every external tool some asset kind runs: a worker checks them all at start-up, so a missing
 # package is a clear start-up error rather than a failed build later.
@@ -274,11 +278,7 @@ def build_sysext(
     """`extensions-<arch>.sqsh`: the initramfs' layers (cached ones reused) merged into one
     systemd-sysext image, in layer order, the module layer last."""
     epoch = release.source_date_epoch
-    layers = []
-    for number, ext in enumerate(plan.extensions):
-        progress("extensions", number * 100 // max(len(plan.extensions), 1))
-        with _step(_layer_step(ext)):
-            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    layers = _extension_layers(plan, store, workdir, epoch, progress)
     ordered = [layers[i] for i in layer_order(len(layers))]
     images: list[tuple[Path, Path | None]] = [(layer.sqsh, layer.extras) for layer in ordered]
     with_modules = [layer for layer in layers if layer.has_modules]
@@ -316,12 +316,7 @@ def _build_segment(
     plan: Plan, release: Release, store: Store, base: Path, workdir: Path, progress: Progress
 ) -> dict[str, Path]:
     epoch = release.source_date_epoch
-    layers = []
-    total = len(plan.extensions)
-    for number, ext in enumerate(plan.extensions):
-        progress("extensions", number * 100 // max(total, 1))
-        with _step(_layer_step(ext)):
-            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    layers = _extension_layers(plan, store, workdir, epoch, progress)
     progress("extensions", 100)
     staged: list[tuple[LayerEntry, Path]] = [
         (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
@@ -348,6 +343,45 @@ def _build_segment(
     if microcode is not None:
         files["microcode.cpio"] = microcode
     return files
+
+
+def _extension_layers(
+    plan: Plan, store: Store, workdir: Path, epoch: int, progress: Progress
+) -> list[_Layer]:
+    """Every extension's layer (`workdir/ext-<n>`), in schematic order, LAYER_WORKERS at a
+    time: one layer's tool runs while another's fetch and checks run, on both cores. Each
+    runs in this build's context (same sandbox, same timeout); the first failure in
+    schematic order is raised."""
+
+    failed = threading.Event()
+
+    def one(number: int, ext: ExtensionInput) -> _Layer:
+        # Layers start in schematic order, so a skipped one comes after the failure that
+        # is raised below: none is started once one has failed.
+        if failed.is_set():
+            raise _Skipped
+        try:
+            with _step(_layer_step(ext)):
+                return _extension_layer(store, ext, workdir / f"ext-{number}", epoch)
+        except BaseException:
+            failed.set()
+            raise
+
+    total = max(len(plan.extensions), 1)
+    with ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, one, number, ext)
+            for number, ext in enumerate(plan.extensions)
+        ]
+        layers = []
+        for number, future in enumerate(futures):
+            progress("extensions", number * 100 // total)
+            layers.append(future.result())
+    return layers
+
+
+class _Skipped(Exception):
+    """A layer not started because an earlier one failed (never raised out of a build)."""
 
 
 def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
