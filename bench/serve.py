@@ -168,13 +168,21 @@ def serve(name: str, env: dict[str, str], port: int, log_dir: Path) -> Iterator[
         server.stop()
 
 
+def nginx_user() -> str:
+    """Store files are readable by their owner only (issue 12): nginx's workers must run as
+    this user to serve the very blob files the factory streams."""
+    if os.geteuid() != 0:
+        return ""  # workers run as the user who started nginx anyway
+    return "user root;\n"
+
+
 @contextmanager
 def nginx(root: Path, log_dir: Path) -> Iterator[str]:
     port = free_port()
     conf = log_dir / "nginx.conf"
     conf.write_text(
         f"""daemon off;
-worker_processes 2;
+{nginx_user()}worker_processes 2;
 pid {log_dir}/nginx.pid;
 error_log {log_dir}/nginx-error.log;
 events {{ worker_connections 1024; }}
