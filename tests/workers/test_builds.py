@@ -191,7 +191,7 @@ def test_extension_layers_are_built_two_at_a_time_in_the_build_s_sandbox(
     good = dataclasses.replace(plan, extensions=extensions[:3])
     with sandboxed(work):
         layers = build_module._extension_layers(good, store, work, 0, lambda *_: None)
-    assert layers == ["ext0:65534", "ext1:65534", "ext2:65534"]
+    assert [str(layer) for layer in layers] == ["ext0:65534", "ext1:65534", "ext2:65534"]
     assert most[0] == build_module.LAYER_WORKERS == 2
 
     started.clear()
