@@ -6,7 +6,8 @@
 #                        EXTENSIONS_YAML EPOCH EXT_TAR...
 # EXT_TAR: canonical extension tars (manifest.yaml + rootfs/) in layer order, numbered 0, 1, ...
 # EXTENSIONS_YAML: the rendered /extensions.yaml (listing 0.sqsh ... as the factory does).
-# Writes WORK/baseline.iso. Steps, as the factory runs them:
+# Writes WORK/baseline.iso. With RECOMPRESS=1 in the environment, the initramfs is made the
+# recompress-everything way instead (base decompressed, segment appended, all compressed again). Steps, as the factory runs them:
 #   per extension: untar, move firmware out, mksquashfs (zstd 18, root-owned, fixed times)
 #   segment: extensions.yaml + N.sqsh + firmware -> newc cpio (sorted, reproducible) -> zstd -18
 #   initramfs = base || segment
@@ -37,9 +38,16 @@ done
 cp "$ext_yaml" "$work/segment/extensions.yaml"
 find "$work/segment" -exec touch -h -d "@$epoch" {} +
 (cd "$work/segment" && find . -mindepth 1 -printf '%P\0' | sort -z |
-    cpio --create --format=newc --null --reproducible --owner=0:0 --quiet) |
-    zstd -q -18 -T0 -c > "$work/segment.cpio.zst"
-cat "$base" "$work/segment.cpio.zst" > "$work/iso/boot/initramfs.xz"
+    cpio --create --format=newc --null --reproducible --owner=0:0 --quiet) > "$work/segment.cpio"
+if [ -n "${RECOMPRESS:-}" ]; then
+    # The recompress-everything approach: the base unpacked, the extensions appended, the
+    # whole archive compressed again (zstd -18, as Talos >= 1.8 compresses initramfs parts).
+    { xz -dc "$base" 2> /dev/null || zstd -dc "$base"; cat "$work/segment.cpio"; } |
+        zstd -q -18 -T0 -c > "$work/iso/boot/initramfs.xz"
+else
+    zstd -q -18 -T0 -c "$work/segment.cpio" > "$work/segment.cpio.zst"
+    cat "$base" "$work/segment.cpio.zst" > "$work/iso/boot/initramfs.xz"
+fi
 cp "$vmlinuz" "$work/iso/boot/vmlinuz"
 
 date_uuid=$(date -u -d "@$epoch" +%Y%m%d%H%M%S)00

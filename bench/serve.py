@@ -59,7 +59,7 @@ from tests.services import (  # noqa: E402
     running_weed,
 )
 from workers.catalog import install_bundled_extensions  # noqa: E402
-from workers.keys.deployment_keys import Fingerprints, record_fingerprints  # noqa: E402
+from workers.keys.deployment_keys import record_keys  # noqa: E402
 from workers.keys.secureboot_key import load_or_create_secureboot_key  # noqa: E402
 from workers.keys.signing import load_or_create_signing_key  # noqa: E402
 from workers.outputs.schematics_store import save_schematic  # noqa: E402
@@ -171,13 +171,21 @@ def serve(name: str, env: dict[str, str], port: int, log_dir: Path) -> Iterator[
         server.stop()
 
 
+def nginx_user() -> str:
+    """Store files are readable by their owner only (issue 12): nginx's workers must run as
+    this user to serve the very blob files the factory streams."""
+    if os.geteuid() != 0:
+        return ""  # workers run as the user who started nginx anyway
+    return "user root;\n"
+
+
 @contextmanager
 def nginx(root: Path, log_dir: Path) -> Iterator[str]:
     port = free_port()
     conf = log_dir / "nginx.conf"
     conf.write_text(
         f"""daemon off;
-worker_processes 2;
+{nginx_user()}worker_processes 2;
 pid {log_dir}/nginx.pid;
 error_log {log_dir}/nginx-error.log;
 events {{ worker_connections 1024; }}
@@ -443,12 +451,10 @@ def run(work: Path) -> dict[str, object]:
         s3_store = S3Store.from_settings(scaled_settings)
         stock(s3_store, scaled_settings, source, work / "tmp")
         # What `prepare` does with the keys: serve refuses to start without them recorded.
-        record_fingerprints(
+        record_keys(
             s3_store,
-            Fingerprints.of(
-                load_or_create_signing_key(scaled_settings, create_configured=True),
-                load_or_create_secureboot_key(scaled_settings, create_configured=True),
-            ),
+            load_or_create_signing_key(scaled_settings, create_configured=True),
+            load_or_create_secureboot_key(scaled_settings, create_configured=True),
         )
         big_sid = publish(s3_store, scaled_settings, BIG_SCHEMATIC, SMALL_PATH, data)
         small_sid = publish(s3_store, scaled_settings, SMALL_SCHEMATIC, SMALL_PATH, small)

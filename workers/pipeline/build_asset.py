@@ -20,6 +20,7 @@ import contextvars
 import dataclasses
 import shutil
 import tarfile
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,6 +77,9 @@ from workers.store import Store
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer or segment would change for the same inputs.
 LAYER_RECIPE = 1
+# Extension layers built at once: two keep both cores of a small worker busy (a big layer's
+# mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
+LAYER_WORKERS = 2
 
 
 class ReleaseChanged(FactoryError):
@@ -305,13 +309,40 @@ def _build_segment(
 def _extension_layers(
     plan: Plan, store: Store, workdir: Path, epoch: int, progress: Progress
 ) -> list[_Layer]:
-    """The plan's extension layers in plan order (cached ones reused), under `ext-<n>`."""
-    layers = []
-    for number, ext in enumerate(plan.extensions):
-        progress("extensions", number * 100 // max(len(plan.extensions), 1))
-        with _step(_layer_step(ext)):
-            layers.append(_extension_layer(store, ext, workdir / f"ext-{number}", epoch))
+    """Every extension's layer (`workdir/ext-<n>`), in schematic order, LAYER_WORKERS at a
+    time: one layer's tool runs while another's fetch and checks run, on both cores. Each
+    runs in this build's context (same sandbox, same timeout); the first failure in
+    schematic order is raised."""
+
+    failed = threading.Event()
+
+    def one(number: int, ext: ExtensionInput) -> _Layer:
+        # Layers start in schematic order, so a skipped one comes after the failure that
+        # is raised below: none is started once one has failed.
+        if failed.is_set():
+            raise _Skipped
+        try:
+            with _step(_layer_step(ext)):
+                return _extension_layer(store, ext, workdir / f"ext-{number}", epoch)
+        except BaseException:
+            failed.set()
+            raise
+
+    total = max(len(plan.extensions), 1)
+    with ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, one, number, ext)
+            for number, ext in enumerate(plan.extensions)
+        ]
+        layers = []
+        for number, future in enumerate(futures):
+            progress("extensions", number * 100 // total)
+            layers.append(future.result())
     return layers
+
+
+class _Skipped(Exception):
+    """A layer not started because an earlier one failed (never raised out of a build)."""
 
 
 def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:

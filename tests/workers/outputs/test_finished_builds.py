@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from schematics import parse_schematic, schematic_id
 from tests.workers.releases.fakes import save_fake_release
-from workers.assembly.run import ToolError, run_tool
+from workers.assembly.run import ToolError, run_tool, sandboxed
 from workers.outputs.finished_builds import (
     build_manifest_key,
     load_built,
@@ -19,7 +22,7 @@ from workers.pipeline import build_asset as build_module
 from workers.pipeline import build_once as builds_module
 from workers.pipeline.build_once import ensure_built
 from workers.planning.asset_kinds import content_type_for
-from workers.planning.plans import Plan, make_plan
+from workers.planning.plans import ExtensionInput, Plan, make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings
 from workers.store import LocalStore
@@ -158,3 +161,46 @@ def test_the_tool_timeout_setting_stops_a_build_s_tool(
     monkeypatch.setattr(builds_module, "build_asset", hangs)
     with pytest.raises(ToolError, match="timed out"):
         ensure_built(store, plan, tmp_path / "work", timeout=Settings(tool_timeout=1).tool_timeout)
+
+
+def test_extension_layers_are_built_two_at_a_time_in_the_build_s_sandbox(
+    store: LocalStore, plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layers overlap (both cores), each layer thread runs its tools in the build's sandbox,
+    the result keeps schematic order, and the first failure in schematic order is the one
+    raised, naming its extension, with no layer started after it."""
+    names = [f"ext{n}" for n in range(6)]
+    extensions = tuple(ExtensionInput(name, "1.0", f"{n:064x}") for n, name in enumerate(names))
+    started: list[str] = []
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fake_layer(store: LocalStore, ext: ExtensionInput, workdir: Path, epoch: int) -> str:
+        with lock:
+            started.append(ext.name)
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            uid = run_tool(["id", "-u"]).decode().strip()
+            time.sleep(0.2)
+            if ext.name in ("ext3", "ext4"):
+                raise ToolError(["mksquashfs"], 1, f"{ext.name} is broken")
+            return f"{ext.name}:{uid}"
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(build_module, "_extension_layer", fake_layer)
+    work = tmp_path / "work"
+    work.mkdir()
+    good = dataclasses.replace(plan, extensions=extensions[:3])
+    with sandboxed(work):
+        layers = build_module._extension_layers(good, store, work, 0, lambda *_: None)
+    assert [str(layer) for layer in layers] == ["ext0:65534", "ext1:65534", "ext2:65534"]
+    assert most[0] == build_module.LAYER_WORKERS == 2
+
+    started.clear()
+    bad = dataclasses.replace(plan, extensions=extensions)
+    with sandboxed(work), pytest.raises(build_module.StepFailed, match=r"extension ext3 1\.0"):
+        build_module._extension_layers(bad, store, work, 0, lambda *_: None)
+    assert "ext5" not in started

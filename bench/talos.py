@@ -1,0 +1,525 @@
+"""Build benchmark at Talos' size (issue 21): a Talos-sized release, extensions of 5, 40 and
+120 MiB, and the figures users feel.
+
+    python bench/talos.py [--out bench/RESULTS.md] [--work /var/tmp/factory-bench-talos]
+                          [--runs 3] [--kinds ...]
+
+Not part of CI: the first run generates the release and extensions (bench/talos_release.py,
+about 2 minutes, kept under --work), then the measurements take 15-30 minutes on a shared
+2-core machine. Figures:
+
+- ISO: the factory's cold build, the shell baseline of the same tools (bench/baseline_iso.sh)
+  and upstream's recompress-everything approach (the same script with RECOMPRESS=1: the base
+  initramfs is decompressed, the extensions appended, the whole archive xz-compressed again),
+  their runs in turns, median of --runs;
+- per asset kind, cold and warm (median of --kind-runs);
+- the ISO with one extension changed (the 5 MiB one) against its cold build;
+- a cold ISO build in a child process: bytes it wrote to disk per output byte (the kernel's
+  write_bytes of the process and every tool it waited for), its peak temporary disk (the work
+  directory, sampled every 20 ms), the largest resident set in its process tree;
+- time to the first byte a cold kernel/initramfs download could send: today the build's
+  whole time (the web process sends once the build is stored);
+- 8 distinct cold initramfs builds through 1 and through 2 worker processes;
+- a cold initramfs with 1, 10 and 40 small extensions (200 KiB each) on the reference release:
+  the slope is the fixed cost per extension layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from build import Bench, machine, seconds  # noqa: E402  (bench/build.py, beside this script)
+from results import write_section  # noqa: E402
+from talos_release import (  # noqa: E402
+    MIB,
+    REFERENCE,
+    TALOS,
+    add_bench_extensions,
+    make_extension_source,
+    prepare_reference,
+    prepare_talos,
+)
+
+from schematics import parse_schematic, schematic_id  # noqa: E402
+from workers.catalog import add_extension  # noqa: E402
+from workers.pipeline import build_asset as build_module  # noqa: E402
+from workers.planning.plans import Plan, make_plan  # noqa: E402
+from workers.planning.profiles import parse_profile  # noqa: E402
+from workers.releases.stored import Release  # noqa: E402
+
+EPOCH = 1700000000
+DEB_CACHE = Path("/var/cache/image-factory-test/debs")
+SMALL_BYTES = 200 * 1024
+SMALL_COUNTS = (1, 10, 40)
+INITRAMFS = "initramfs-amd64.xz"
+ISO = "metal-amd64.iso"
+
+
+def schematic(names: list[str], args: str = "console=ttyS0") -> bytes:
+    return (
+        f"customization:\n  extraKernelArgs: [{args}]\n  systemExtensions:\n"
+        f"    officialExtensions: [{', '.join(names)}]\n"
+    ).encode()
+
+
+class TalosBench(Bench):
+    """bench/build.py's Bench, on the Talos-sized release."""
+
+    def __init__(self, work: Path, runs: int, version: str) -> None:
+        super().__init__(work, runs)
+        self.version = version
+
+    def plan(self, schematic_yaml: bytes, path: str) -> Plan:
+        parsed = parse_schematic(schematic_yaml)
+        return make_plan(
+            self.store,
+            parsed,
+            schematic_id(parsed),
+            self.version,
+            parse_profile(path),
+            self.settings,
+        )
+
+
+def shell_iso(argv: list[str], *, recompress: bool) -> float:
+    env = {**os.environ, "RECOMPRESS": "1" if recompress else ""}
+    return seconds(lambda: subprocess.run(argv, check=True, env=env))
+
+
+# A cold build in a child process that waits for every tool it runs, so its /proc/self/io and
+# RUSAGE_CHILDREN cover the build's whole process tree; the seconds each tool ran are noted
+# (bench only: a wrapper around the one place the pipeline starts tools).
+RESOURCE_CHILD = """
+import json, resource, subprocess, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1] + "/bench")
+import workers.assembly.run as run
+from talos import TalosBench
+tools = {}
+start_tool = subprocess.run
+def timed(argv, *args, **kwargs):
+    name = argv[argv.index("--") + 1] if "--" in argv else argv[0]
+    started = time.monotonic()
+    try:
+        return start_tool(argv, *args, **kwargs)
+    finally:
+        tools[name] = tools.get(name, 0) + time.monotonic() - started
+run.subprocess.run = timed
+bench = TalosBench(Path(sys.argv[2]), 1, sys.argv[3])
+bench.forget(layers=True)
+started = time.monotonic()
+out = bench.build(sys.argv[4].encode(), sys.argv[5])
+seconds = time.monotonic() - started
+io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+print(json.dumps({
+    "seconds": seconds,
+    "tools": tools,
+    "write_bytes": int(io["write_bytes"]),
+    "output_bytes": out.stat().st_size,
+    "self_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "tools_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+}))
+"""
+
+
+def disk_usage(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
+def cold_build(bench: TalosBench, yaml: bytes, path: str) -> dict[str, Any]:
+    """Seconds, seconds per tool, disk writes, peak temporary disk and peak RSS of one cold
+    build of `path` (no cached layer)."""
+    tmp = bench.work / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], disk_usage(tmp))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    os.sync()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", RESOURCE_CHILD, str(ROOT), str(bench.work), bench.version,
+             yaml.decode(), path],
+            check=True, capture_output=True, cwd=ROOT,
+        ).stdout  # fmt: skip
+    finally:
+        done.set()
+        sampler.join()
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    result["peak_tmp_bytes"] = peak[0]
+    return result
+
+
+def _build_in_worker(job: tuple[str, str, bytes, str]) -> float:
+    work, version, yaml, path = job
+    bench = TalosBench(Path(work), 1, version)
+    return seconds(lambda: bench.build(yaml, path))
+
+
+def throughput(bench: TalosBench, schematics: list[bytes], workers: int) -> float:
+    """Seconds for cold initramfs builds of `schematics` through `workers` processes."""
+    bench.forget(layers=True)
+    jobs = [(str(bench.work), bench.version, y, "initramfs-amd64.xz") for y in schematics]
+    os.sync()
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.map(_build_in_worker, jobs, chunksize=1)
+    return time.monotonic() - started
+
+
+def small_extensions(bench: TalosBench, count: int) -> list[str]:
+    names = []
+    for number in range(count):
+        name = f"bench-small-{number:02d}"
+        source = make_extension_source(bench.work / "cache" / "small" / name, name, SMALL_BYTES)
+        add_extension(bench.store, source, "factory", EPOCH)
+        names.append(f"factory/{name}")
+    return names
+
+
+def talos_figures(bench: TalosBench, release: Release, names: list[str]) -> dict[str, Any]:
+    """The Talos-sized figures, each run of baseline / factory / recompress in turns."""
+    full = schematic(names)
+    changed = schematic(["factory/bench-5m-b", *names[1:]])
+    argv = bench.baseline_iso_argv(release, full)
+    runs: dict[str, list[Any]] = {k: [] for k in ("baseline", "factory", "rebuild", "recompress")}
+    for _ in range(bench.runs):
+        runs["baseline"].append(shell_iso(argv, recompress=False))
+        runs["factory"].append(cold_build(bench, full, "metal-amd64.iso"))
+        # The layers of `full` are cached now: one extension changed.
+        bench.forget(layers=False)
+        runs["rebuild"].append(seconds(lambda: bench.build(changed, "metal-amd64.iso")))
+        runs["recompress"].append(shell_iso(argv, recompress=True))
+        print({k: v[-1] for k, v in runs.items()}, flush=True)
+    factory = sorted(runs["factory"], key=lambda r: r["seconds"])[len(runs["factory"]) // 2]
+    bench.forget(layers=True)
+    kernel = seconds(lambda: bench.build(full, "kernel-amd64"))
+    return {
+        "baseline": statistics.median(runs["baseline"]),
+        "factory": factory,
+        "rebuild": statistics.median(runs["rebuild"]),
+        "recompress": statistics.median(runs["recompress"]),
+        "kernel": kernel,
+    }
+
+
+@contextlib.contextmanager
+def layer_workers(count: int) -> Iterator[None]:
+    saved = build_module.LAYER_WORKERS
+    build_module.LAYER_WORKERS = count
+    try:
+        yield
+    finally:
+        build_module.LAYER_WORKERS = saved
+
+
+def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
+    """Growth with 1/10/40 small extensions and 8 cold builds through 1 and 2 workers, on the
+    reference release (fixed costs, not bytes)."""
+    small = small_extensions(bench, max(SMALL_COUNTS))
+    # Layers one at a time (as before) and LAYER_WORKERS at a time, runs in turns.
+    times: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for workers in (1, build_module.LAYER_WORKERS):
+            for count in SMALL_COUNTS:
+                with layer_workers(workers):
+                    bench.forget(layers=True)
+                    yaml = schematic(small[:count])
+                    took = seconds(lambda: bench.build(yaml, INITRAMFS))  # noqa: B023
+                times.setdefault(f"{workers}/{count}", []).append(took)
+                print("growth", workers, count, round(took, 2), flush=True)
+    growth = {key: statistics.median(values) for key, values in times.items()}
+    # Eight distinct schematics of five small extensions each (distinct segments, shared
+    # layers, as a real factory's schematics share them).
+    eight = [schematic(small[i : i + 5]) for i in range(0, 40, 5)]
+    through = {str(w): statistics.median(throughput(bench, eight, w) for _ in range(runs))
+               for w in (1, 2)}  # fmt: skip
+    print("throughput", through, flush=True)
+    return {"growth": growth, "throughput": through}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/factory-bench-talos"))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--runs", type=int, default=1, help="runs of the Talos-sized figures")
+    parser.add_argument("--small-runs", type=int, default=3, help="runs of the small figures")
+    parser.add_argument("--skip-talos", action="store_true", help="no Talos-sized figures")
+    parser.add_argument("--skip-small", action="store_true", help="no fixed-cost figures")
+    parser.add_argument("--render", action="store_true", help="only write --out from results.json")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results_file = args.work / "results.json"
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if args.render:
+        write_results(args.out, results)
+        return
+    bench = TalosBench(args.work, args.runs, TALOS)
+    cache = args.work / "cache"
+    results["machine"] = machine()
+    if not args.skip_talos:
+        release = prepare_talos(bench.store, cache, DEB_CACHE, EPOCH)
+        names = add_bench_extensions(bench.store, cache, EPOCH)
+        alt = make_extension_source(cache / "extensions" / "bench-5m-b", "bench-5m-b", 5 * MIB)
+        add_extension(bench.store, alt, "factory", EPOCH)
+        results["release"] = {k: v.size for k, v in release.files.items()}
+        results["talos"] = talos_figures(bench, release, names)
+        results["talos_runs"] = args.runs
+        # Resources of cold builds with one small extension: the release's own files
+        # (kernel, base initramfs) are most of what is written and kept.
+        small = schematic(names[:1])
+        results["resources"] = {p: cold_build(bench, small, p) for p in (INITRAMFS, ISO)}
+        results_file.write_text(json.dumps(results, indent=2))
+    if not args.skip_small:
+        prepare_reference(bench.store, cache, DEB_CACHE, EPOCH)
+        results["reference"] = reference_figures(
+            TalosBench(args.work, args.small_runs, REFERENCE), args.small_runs
+        )
+        results["small_runs"] = args.small_runs
+        results_file.write_text(json.dumps(results, indent=2))
+    write_results(args.out, results)
+
+
+START_MARK = "<!-- bench/talos.py: start -->"
+END_MARK = "<!-- bench/talos.py: end -->"
+
+
+def write_results(out: Path, r: dict[str, Any]) -> None:
+    host, sizes = r["machine"], r.get("release")
+    lines = [
+        "# Build benchmark at Talos' size",
+        "",
+        "Written by `python bench/talos.py` (not in CI; see the notes for its run time).",
+        "",
+        f"Machine: {host['nproc']} CPUs ({host['cpu']}), {host['ram']} RAM, kernel "
+        f"{host['kernel']}; {host['date']}. Shared with seven other jobs (load average 8-16 "
+        "during the run): compare ratios within a table, not seconds across runs.",
+        "",
+    ]
+    if sizes:
+        lines += [
+            "Inputs made by bench/talos_release.py (seeded, byte-identical on every machine): "
+            f"kernel {sizes['vmlinuz'] / MIB:.1f} MiB (the reference kernel + incompressible "
+            f"padding), base initramfs {sizes['initramfs.xz'] / MIB:.1f} MiB xz around a "
+            "69 MiB SquashFS root (the reference root + 116 MiB of mixed data, zstd), "
+            "extensions of 5, 40 and 120 MiB of mixed data (random, 16- and 4-symbol text, "
+            "zeros; the 120 MiB one half firmware), plus the schematic's own layer.",
+            "",
+        ]
+    t = r.get("talos")
+    if t is not None:
+        f = t["factory"]
+        tools = sorted(f["tools"].items(), key=lambda kv: -kv[1])
+        lines += [
+            f"## Cold ISO with the three extensions (runs: {r['talos_runs']}, in turns)",
+            "",
+            "| approach | seconds | / shell baseline |",
+            "|---|---:|---:|",
+            f"| shell baseline (`bench/baseline_iso.sh`: same tools, no store, no checks) | "
+            f"{t['baseline']:.0f} | 1.00 |",
+            f"| factory, cold | {f['seconds']:.0f} | {f['seconds'] / t['baseline']:.2f} |",
+            f"| factory, one extension changed (5 MiB; other layers cached) | "
+            f"{t['rebuild']:.0f} | {t['rebuild'] / t['baseline']:.2f} |",
+            f"| recompress everything (`RECOMPRESS=1 bench/baseline_iso.sh`) | "
+            f"{t['recompress']:.0f} | {t['recompress'] / t['baseline']:.2f} |",
+            "",
+            "Where the factory's cold ISO spends its time (wall seconds per tool or stage):",
+            "",
+            "| tool | seconds | share |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| `{name}` | {sec:.1f} | {sec / f['seconds']:.0%} |"
+            for name, sec in tools
+            if sec >= 0.5
+        ]
+        lines += [
+            f"| the rest (outside the tools or stages above) | "
+            f"{f['seconds'] - sum(f['tools'].values()):.1f} | "
+            f"{1 - sum(f['tools'].values()) / f['seconds']:.0%} |",
+            "",
+        ]
+    if t is not None and "write_bytes" in t["factory"]:
+        f = t["factory"]
+        writes = f["write_bytes"] / f["output_bytes"]
+        lines += [
+            "| resource of that cold ISO build | value |",
+            "|---|---:|",
+            f"| output | {f['output_bytes'] / MIB:.0f} MiB |",
+            f"| bytes written to disk per output byte (its process tree's write_bytes) | "
+            f"{writes:.2f} |",
+            f"| peak temporary disk (work directory) | {f['peak_tmp_bytes'] / MIB:.0f} MiB |",
+            f"| peak RSS, building process | {f['self_kib'] / 1024:.0f} MiB |",
+            f"| largest RSS among its tools | {f['tools_kib'] / 1024:.0f} MiB |",
+            "",
+        ]
+    if t is not None:
+        lines += [
+            f"Cold kernel download: {t['kernel']:.1f} s of build before the first byte (the "
+            "web process sends once the build is stored).",
+            "",
+        ]
+    resources = r.get("resources")
+    if resources:
+        lines += [
+            "## Resources of cold builds (Talos-sized release, the 5 MiB extension)",
+            "",
+            "| asset | seconds | output | written to disk / output byte | peak temporary "
+            "disk | peak RSS, building process | largest tool RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for path, res in resources.items():
+            if path not in (INITRAMFS, ISO):
+                continue
+            lines.append(
+                f"| `{path}` | {res['seconds']:.1f} | {res['output_bytes'] / MIB:.0f} MiB | "
+                f"{res['write_bytes'] / res['output_bytes']:.2f} | "
+                f"{res['peak_tmp_bytes'] / MIB:.0f} MiB | {res['self_kib'] / 1024:.0f} MiB | "
+                f"{res['tools_kib'] / 1024:.0f} MiB |"
+            )
+        lines.append("")
+    ref = r.get("reference")
+    if ref is not None:
+        growth, tp = ref["growth"], ref["throughput"]
+        lines += [
+            f"## Fixed costs (reference release, 200 KiB extensions; median of {r['small_runs']})",
+            "",
+            "| cold initramfs, seconds | 1 | 10 | 40 extensions | per extra layer |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for workers in sorted({key.split("/")[0] for key in growth}):
+            g = {n: growth[f"{workers}/{n}"] for n in SMALL_COUNTS}
+            lines.append(
+                f"| layers {workers} at a time | {g[1]:.2f} | {g[10]:.2f} | {g[40]:.2f} | "
+                f"{(g[40] - g[1]) / 39 * 1000:.0f} ms |"
+            )
+        lines += [
+            "",
+            f"8 distinct cold initramfs builds (5 small extensions each, layers shared): 1 worker "
+            f"process {tp['1']:.1f} s, 2 worker processes {tp['2']:.1f} s "
+            f"({tp['1'] / tp['2']:.2f}x the throughput).",
+            "",
+        ]
+    lines += target_rows(r)
+    section = START_MARK + "\n" + "\n".join(lines) + "\n" + NOTES + END_MARK + "\n"
+    write_section(out, section, START_MARK, END_MARK, first=False)
+    print(f"wrote {out}")
+
+
+NOTES = """## Notes
+
+- Run time: on a quiet 2-core machine the first run generates the inputs (about 3 minutes),
+  each Talos-sized run (baseline, factory cold, one-extension rebuild, recompress) takes
+  about 10 minutes, the fixed-cost figures about 5. On 2026-12-07 (load average 8-16) one
+  run took over an hour: hence `--runs 1` by default for the Talos-sized figures and
+  `--skip-talos` / `--skip-small` / `--render` to take them apart. Not part of CI.
+- How the figures of 2026-12-07 were taken (load average 8-16 throughout): one run of
+  `bench/talos.py --runs 1`, stopped after the one-extension rebuild for time (factory and
+  rebuild seconds are their build manifests' `seconds`, stages from the same); the
+  recompress run is `RECOMPRESS=1 bench/baseline_iso.sh` on the same inputs, started by hand
+  while the factory's runs went on, so it shared the machine with them; the resources come
+  from `cold_build` with the 5 MiB extension; the fixed-cost figures from
+  `bench/talos.py --skip-talos`.
+- Where the time goes: compressing the extension segment. The segment holds the layers
+  (SquashFS, zstd -18 already) and the firmware, about 123 MiB of cpio here, and both the
+  factory and the shell baseline compress it with `zstd -18 -T0` as Talos does; that one
+  tool run is about 85% of a cold ISO. Building the layers (mksquashfs) is most of the rest;
+  GRUB, xorriso, hashing and storing are a few percent. The factory was faster than the
+  baseline in its layer stage, partly because it builds two layers at a time.
+- Recompress-everything pays the same segment compression plus the decompression and
+  recompression of the 80 MiB base; since the segment dominates, it is not 5x slower than
+  the factory: the ≥ 5x target assumed the base dominates. The same holds for the
+  one-extension rebuild: only the changed layer is rebuilt, but the segment (all layers,
+  compressed as one zstd stream) is compressed again, so ≤ 0.3x cold is not reachable
+  without changing the segment's bytes.
+- What would meet those targets (changes the asset bytes, so left to a decision): give each
+  layer its own compressed cpio member, cached with the layer and shared across
+  schematics (the kernel unpacks concatenated compressed archives; Talos reads only the
+  unpacked files), and compress members that hold SquashFS images at a low level (their
+  content is compressed already). A cold build then compresses each layer once, ever, and
+  a one-extension rebuild only that layer's member.
+- Cold downloads of kernel and initramfs still wait for the whole build before the first
+  byte (no streaming yet); a cold `/v2` installer pull waits the same way (the manifest
+  needs the built installer), bounded by `IMAGE_FACTORY_BUILD_WAIT` (15 minutes).
+- Fixed cost per layer: with 200 KiB layers of mixed data much of the per-layer time is the
+  bytes (mksquashfs at zstd -18, then the segment's zstd -18); two layers at a time cut the
+  slope by about a third on this loaded machine. Each layer still starts one sandboxed
+  mksquashfs (bwrap ≈ 50 ms on a quiet machine) and parses and checks its extension in
+  Python: ≤ 15 ms per layer needs one sandbox for all layers of a build and fewer process
+  starts, not done.
+"""
+
+
+def target_rows(r: dict[str, Any]) -> list[str]:
+    """The issue's targets, from whichever figures `r` holds."""
+    rows = ["## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
+    t, res, ref = r.get("talos"), r.get("resources"), r.get("reference")
+    if t is not None:
+        cold = t["factory"]["seconds"]
+        rows += [
+            f"| cold ISO / shell baseline | {cold / t['baseline']:.2f} | ≤ 1.1 | "
+            f"{_met(cold / t['baseline'] <= 1.1)} |",
+            f"| recompress everything / cold ISO | {t['recompress'] / cold:.2f} | ≥ 5 | "
+            f"{_met(t['recompress'] / cold >= 5)} |",
+            f"| one-extension rebuild / cold ISO | {t['rebuild'] / cold:.2f} | ≤ 0.3 | "
+            f"{_met(t['rebuild'] / cold <= 0.3)} |",
+        ]
+    if t is not None and res:
+        first = max(t["kernel"], res[INITRAMFS]["seconds"])
+        rows.append(
+            f"| cold kernel / initramfs download, first byte | {t['kernel']:.1f} / "
+            f"{res[INITRAMFS]['seconds']:.1f} s | ≤ 1 s | {_met(first <= 1)} |"
+        )
+    if res:
+        writes = res[ISO]["write_bytes"] / res[ISO]["output_bytes"]
+        peak = max(v["self_kib"] for v in res.values() if isinstance(v, dict)) / 1024
+        rows += [
+            f"| disk writes per output byte (cold ISO) | {writes:.2f} | ≤ 2 | "
+            f"{_met(writes <= 2)} |",
+            f"| building process peak RSS, Talos-sized inputs (bench/build.py: the same "
+            f"for 404 MiB and 8 GiB disks) | {peak:.0f} MiB | independent of size | "
+            f"{_met(peak < 100)} |",
+        ]
+    if ref is not None:
+        g = ref["growth"]
+        workers = max(int(key.split("/")[0]) for key in g)
+        slope = (g[f"{workers}/40"] - g[f"{workers}/1"]) / 39
+        rows.append(
+            f"| cost per extra 200 KiB layer (cold, layers {workers} at a time) | "
+            f"{slope * 1000:.0f} ms | ≤ 15 ms | {_met(slope <= 0.015)} |"
+        )
+    return [*rows, ""]
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+if __name__ == "__main__":
+    main()
