@@ -10,7 +10,6 @@ appended) the documents are fetched from the factory (`<url>.sha256`, `.sigstore
 
 from __future__ import annotations
 
-import hashlib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,11 +23,11 @@ from workers.evidence.verify import (
     load_public_key,
     verify_documents,
 )
+from workers.hashing import sha256_file
 
 SUFFIXES = (".sha256", ".sigstore.json", ".spdx.json", ".intoto.jsonl")
 KEY_PATH = "/oci/cosign/signing-key.pub"
 FETCH_TIMEOUT = 60.0
-_CHUNK = 1 << 20
 
 
 @click.command()
@@ -54,7 +53,7 @@ def verify(file: Path, url: str | None, key: Path | None) -> None:
             documents = [_local(file, suffix) for suffix in SUFFIXES]
             pem = key.read_bytes()
         published = Published(*documents)
-        for line in verify_documents(_sha256(file), published, load_public_key(pem)):
+        for line in verify_documents(sha256_file(file), published, load_public_key(pem)):
             click.echo(f"ok  {line}")
     except VerificationFailed as error:
         raise click.ClickException(f"{file.name}: {error}") from None
@@ -80,11 +79,3 @@ def _local(file: Path, suffix: str) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise VerificationFailed(f"{path.name}: {error.strerror}") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -4,9 +4,7 @@ at `/oci/cosign/signing-key.pub`; `image-factory verify --url` against the app o
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from factory import create_app
 from factory.cli import main
 from schematics import parse_schematic
 from tests.factory.served import Served, served
-from workers.assembly.run import run_tool
+from tests.workers.evidence.dsse import openssl_verified_statement
 from workers.evidence.sbom import asset_sha256, check_sbom
 from workers.outputs.schematics_store import save_schematic
 from workers.pipeline.build_once import publish_build
@@ -50,20 +48,10 @@ def test_provenance_verifies_with_openssl_and_the_served_key(srv: Served, tmp_pa
     response = srv.client.get(srv.url("kernel-amd64") + ".intoto.jsonl")
     assert response.status_code == 200
     assert response.data.count(b"\n") == 1  # one JSON line
-    envelope = json.loads(response.data)
-    payload = base64.b64decode(envelope["payload"])
-    kind = envelope["payloadType"].encode()
-    (tmp_path / "pae").write_bytes(b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload))
-    (tmp_path / "sig").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
-    (tmp_path / "key.pub").write_bytes(srv.client.get("/oci/cosign/signing-key.pub").data)
-    out = run_tool(
-        [
-            "openssl", "dgst", "-sha256", "-verify", tmp_path / "key.pub",
-            "-signature", tmp_path / "sig", tmp_path / "pae",
-        ]
-    )  # fmt: skip
-    assert b"Verified OK" in out
-    statement = json.loads(payload)
+    envelope = response.data
+    statement = openssl_verified_statement(
+        envelope, srv.client.get("/oci/cosign/signing-key.pub").data, tmp_path
+    )
     assert statement["subject"][0]["digest"]["sha256"] == hashlib.sha256(asset).hexdigest()
     # Deterministic: asking again gives the same bytes.
     assert srv.client.get(srv.url("kernel-amd64") + ".intoto.jsonl").data == response.data

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.factory.served import Served, served
-from workers.assembly.run import run_tool
+from tests.workers.evidence.dsse import openssl_verified_statement
 from workers.evidence.sbom import check_sbom
 
 SBOM = "application/spdx+json"
@@ -76,20 +74,10 @@ def test_provenance_is_a_signed_referrer_and_under_the_att_tag(srv: Served, tmp_
     layer = manifest["layers"][0]
     assert layer["mediaType"] == DSSE
     assert layer["annotations"]["predicateType"] == "https://slsa.dev/provenance/v1"
-    envelope = json.loads(_only_layer(srv.client, sid, manifest))
-    payload = base64.b64decode(envelope["payload"])
-    kind = envelope["payloadType"].encode()
-    (tmp_path / "pae").write_bytes(b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload))
-    (tmp_path / "sig").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
-    (tmp_path / "key.pub").write_bytes(srv.client.get("/oci/cosign/signing-key.pub").data)
-    out = run_tool(
-        [
-            "openssl", "dgst", "-sha256", "-verify", tmp_path / "key.pub",
-            "-signature", tmp_path / "sig", tmp_path / "pae",
-        ]
-    )  # fmt: skip
-    assert b"Verified OK" in out
-    statement = json.loads(payload)
+    envelope = _only_layer(srv.client, sid, manifest)
+    statement = openssl_verified_statement(
+        envelope, srv.client.get("/oci/cosign/signing-key.pub").data, tmp_path
+    )
     assert statement["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:")
     assert statement["subject"][1]["name"] == "installer-amd64.tar"
 

@@ -5,7 +5,6 @@ signature made at build time) and the public halves of the keys."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -24,6 +23,7 @@ from workers.airgap.layout import (
 from workers.catalog.resolutions import PINS_PREFIX, REFERENCES_PREFIX, RESOLUTIONS_PREFIX
 from workers.errors import NotFound
 from workers.evidence.stored import DSSE_TYPE, SBOM_TYPE, STATEMENT_TYPE
+from workers.hashing import hash_reader
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import SigningKey, load_or_create_signing_key
 from workers.outputs.finished_builds import BuiltAsset, build_manifest_key
@@ -188,13 +188,9 @@ def _schematic_keys(store: Store, schematic_id: str) -> set[str]:
 
 
 def _digest(store: Store, key: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
     with store.open(key) as reader:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        hashes = hash_reader(reader)
+    return hashes.sha256, hashes.size
 
 
 def _json(value: object) -> bytes:

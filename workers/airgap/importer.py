@@ -32,6 +32,7 @@ from workers.catalog.index import added, log_change, withdrawn
 from workers.catalog.records import EXTENSIONS_PREFIX, ExtensionRecord, record_from_json
 from workers.catalog.withdrawn import WITHDRAWN_PREFIX
 from workers.errors import Conflict, InvalidRequest
+from workers.hashing import hash_reader
 from workers.outputs.finished_builds import BUILDS_PREFIX
 from workers.releases.stored import RELEASES_PREFIX
 from workers.store import Store
@@ -165,11 +166,9 @@ def _holds(store: Store, key: str, sha256: str) -> bool:
     """Whether the store has `key` with these bytes already; Conflict with other bytes."""
     if not store.exists(key):
         return False
-    digest = hashlib.sha256()
     with store.open(key) as reader:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-    if digest.hexdigest() != sha256:
+        held = hash_reader(reader).sha256
+    if held != sha256:
         raise Conflict(f"the store already holds {key} with other bytes; nothing was imported")
     return True
 

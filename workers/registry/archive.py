@@ -70,7 +70,8 @@ def _platform(config: Any, layer_count: int, arch: str, name: str) -> dict[str, 
     return platform
 
 
-def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+def archive_member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    """The regular file `name` of a docker archive; ArchiveError naming what is wrong."""
     try:
         info = tar.getmember(name)
     except KeyError:
@@ -82,7 +83,7 @@ def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
 
 
 def _read_bytes(tar: tarfile.TarFile, name: str) -> bytes:
-    data = _member(tar, name).read(MAX_JSON_BYTES + 1)
+    data = archive_member(tar, name).read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
         raise ArchiveError(f"archive member {name!r} is larger than {MAX_JSON_BYTES} bytes")
     return data
@@ -96,7 +97,7 @@ def _read_json(tar: tarfile.TarFile, name: str) -> Any:
 
 
 def _store_layer(store: Store, tar: tarfile.TarFile, name: str, workdir: Path) -> oci.Descriptor:
-    reader = _member(tar, name)
+    reader = archive_member(tar, name)
     path = workdir / "layer"
     digest, size, head = hashlib.sha256(), 0, b""
     with path.open("wb") as out:

@@ -10,7 +10,6 @@ own to offer).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workers.errors import Conflict
+from workers.hashing import hash_file
 from workers.keys.signing import SigningKey
 from workers.releases.stored import blob_key, put_blob
 from workers.releases.versions import normalize_version
@@ -29,7 +29,6 @@ CLIENTS_PREFIX = "talosctl/"
 CLIENT_NAME = re.compile(
     r"^talosctl-(?:(?:darwin|freebsd|linux)-(?:amd64|arm64)|linux-armv7|windows-(?:amd64|arm64)\.exe)$"
 )
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def import_clients(
     have = load_clients(store, version)
     added = []
     for path in found:
-        sha512 = _sha512(path)
+        sha512 = hash_file(path, ("sha512",)).hexdigests["sha512"]
         entry = put_blob(store, path)
         known = have.get(path.name)
         if known is not None and known.sha256 != entry.sha256:
@@ -85,11 +84,3 @@ def import_clients(
     data = json.dumps({"files": files}, sort_keys=True, indent=2).encode() + b"\n"
     store.put_bytes(clients_key(version), data, content_type="application/json")
     return added
-
-
-def _sha512(path: Path) -> str:
-    digest = hashlib.sha512()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

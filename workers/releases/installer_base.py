@@ -14,9 +14,10 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from workers.errors import InvalidRequest
+from workers.registry.archive import ArchiveError, archive_member
 from workers.releases.manifest import FileEntry, InstallerBase
 from workers.releases.stored import Release, file_entry, put_blob
 from workers.store import Store
@@ -165,15 +166,11 @@ def _from_docker_archive(src: Path, workdir: Path) -> BaseImage:
     return BaseImage(config=config, layers=tuple(layers))
 
 
-def _member(tar: tarfile.TarFile, name: str) -> Any:
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     try:
-        info = tar.getmember(name)
-    except KeyError:
-        raise InvalidRequest(f"the docker-archive has no member {name!r}") from None
-    reader = tar.extractfile(info) if info.isreg() else None
-    if reader is None:
-        raise InvalidRequest(f"the docker-archive member {name!r} is not a regular file")
-    return reader
+        return archive_member(tar, name)
+    except ArchiveError as error:
+        raise InvalidRequest(f"the docker-archive: {error}") from None
 
 
 def copy_installer_base(source: Store, release: Release, dest: Store, workdir: Path) -> None:

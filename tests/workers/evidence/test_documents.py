@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from tests.workers.assets import TEST_SIGNING_KEY, build_assets, stock_store, the_schematic
+from tests.workers.evidence.dsse import openssl_verified_statement
 from workers.assembly.run import run_tool
 from workers.evidence.sbom import asset_sha256, check_sbom
 from workers.keys.signing import checksum_line
@@ -116,21 +117,8 @@ def test_every_extension_file_in_the_image_is_in_the_sbom(
 
 def test_provenance_signature_verifies_with_openssl(built: dict[str, Path], tmp_path: Path) -> None:
     asset = built["metal-amd64.iso"]
-    envelope = json.loads(asset.with_name(asset.name + ".intoto.jsonl").read_bytes())
-    payload = base64.b64decode(envelope["payload"])
-    kind = envelope["payloadType"].encode()
-    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
-    (tmp_path / "pae").write_bytes(pae)
-    (tmp_path / "sig").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
-    (tmp_path / "key.pub").write_bytes(TEST_SIGNING_KEY.public_key_pem)
-    out = run_tool(
-        [
-            "openssl", "dgst", "-sha256", "-verify", tmp_path / "key.pub",
-            "-signature", tmp_path / "sig", tmp_path / "pae",
-        ]
-    )  # fmt: skip
-    assert b"Verified OK" in out
-    statement = json.loads(payload)
+    envelope = asset.with_name(asset.name + ".intoto.jsonl").read_bytes()
+    statement = openssl_verified_statement(envelope, TEST_SIGNING_KEY.public_key_pem, tmp_path)
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     assert statement["subject"][0]["digest"]["sha256"] == _sha256(asset)
