@@ -17,7 +17,6 @@ from workers.outputs.schematics_store import save_schematic
 from workers.registry import content, oci
 from workers.registry.errors import (
     BuildRefused,
-    ManifestUnknown,
     NameUnknown,
     RegistryUnavailable,
 )
@@ -182,18 +181,19 @@ def test_a_pull_waits_for_the_publisher_of_the_same_tag(tmp_path: Path) -> None:
     assert ensure_published(store, settings, repo, schematic, "v1.0.0").descriptor.digest
 
 
-def test_only_built_arches_are_indexed(tmp_path: Path) -> None:
+def test_every_arch_with_a_release_is_indexed(tmp_path: Path) -> None:
     store, settings, repo, schematic = _setup(tmp_path)
     save_fake_release(store, "v1.0.0", tmp_path / "releases", arch="arm64")
     save_fake_release(store, "v2.0.0", tmp_path / "releases", arch="arm64")
 
     record = ensure_published(store, settings, repo, schematic, "v1.0.0")
-
     index = json.loads(store.get_bytes(blob_key(record.descriptor.hex)))
-    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64"]
-    assert available_versions(store) == ["v1.0.0"]
-    with pytest.raises(ManifestUnknown):
-        ensure_published(store, settings, repo, schematic, "v2.0.0")
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
+    assert available_versions(store) == ["v1.0.0", "v2.0.0"]
+    # A release of one arch gives an index of that arch alone.
+    record = ensure_published(store, settings, repo, schematic, "v2.0.0")
+    index = json.loads(store.get_bytes(blob_key(record.descriptor.hex)))
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"]
 
 
 def test_unknown_schematic_is_name_unknown(tmp_path: Path) -> None:
