@@ -45,9 +45,10 @@ def test_which_tags_name_releases(tag: str, release: bool) -> None:
     assert wants_release(tag) is release
 
 
-def test_releases_without_a_built_arch_are_not_offered(store: LocalStore, tmp_path: Path) -> None:
+def test_a_release_of_either_built_arch_is_offered(store: LocalStore, tmp_path: Path) -> None:
     save_fake_release(store, "v2.0.0", tmp_path / "releases", arch="arm64")
-    assert available_versions(store) == ["v1.0.0"]
-    assert resolve_version(store, "latest") == "v1.0.0"
+    assert available_versions(store) == ["v1.0.0", "v2.0.0"]
+    assert resolve_version(store, "latest") == "v2.0.0"
+    assert resolve_version(store, "v2.0.0") == "v2.0.0"
     with pytest.raises(ManifestUnknown):
-        resolve_version(store, "v2.0.0")
+        resolve_version(store, "v3.0.0")
