@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import Generic, TypeVar
 
 from schematics import Schematic
+from workers.backends import Backend, choose_backend
 from workers.dispatch.build_queue import BuildQueue
 from workers.dispatch.coordination import Coordination, make_coordination
 from workers.dispatch.shared_metrics import Metrics, make_metrics
@@ -137,8 +138,12 @@ class Engine:
         self._manifests.drop(key)
 
     @cached_property
+    def backend(self) -> Backend:
+        return choose_backend(self.settings)
+
+    @cached_property
     def coordination(self) -> Coordination:
-        return make_coordination(self.settings)
+        return make_coordination(self.backend)
 
     @cached_property
     def queue(self) -> BuildQueue:
@@ -146,11 +151,11 @@ class Engine:
 
     @cached_property
     def usage(self) -> Usage:
-        return make_usage(self.settings)
+        return make_usage(self.backend)
 
     @cached_property
     def metrics(self) -> Metrics:
-        return make_metrics(self.settings)
+        return make_metrics(self.backend)
 
     @cached_property
     def downloads(self) -> DownloadRecorder:
