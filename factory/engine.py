@@ -1,9 +1,9 @@
 """The engine (`workers.engine.Engine`) of the app handling the current request: the one
 place a request handler gets the settings, the store and the build side from.
 
-`create_app` makes it with the app. Its connections (coordination, queue, usage, metrics)
-are opened on first use, in the web process that asks: gunicorn forks its web processes after
-the app is built, and connections must not be shared across a fork.
+`create_app` makes it with the app (gunicorn builds the app in each web process). Its
+connections (coordination, queue, usage, metrics) open on first use, in the process that asks:
+connections must not be shared across a fork.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The engine facade: what every route, the CLI and the registry ask of the build side.
 
-No HTTP in here. One `Engine` per process (the web processes make it on first use, after
-gunicorn forks: connections must not be shared across a fork) holds the settings, the store
-and the shared services made from them (coordination, queue, usage, metrics), and remembers
+No HTTP in here. One `Engine` per process (made with the web app, or by a worker, the CLI)
+holds the settings, the store, the backend chosen from the settings (`workers.backends`) and
+the shared services made from them (coordination, queue, usage, metrics, keys); those open
+their connections on first use, so none is shared across a fork. It also remembers
 what a cache hit would otherwise read from the store on every request:
 - schematics by ID and build manifests by key, which never change once written (a discarded
   build is forgotten with `forget_build`);
