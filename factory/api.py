@@ -8,7 +8,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from factory.auth import current_identity
 from factory.eager import queue_installer_builds
 from factory.engine import engine
-from factory.services import services
 from schematics import canonical_bytes
 from workers.errors import Forbidden, NotFound, Unauthorized
 from workers.outputs.schematics_store import CONTENT_TYPE, add_schematic, load_schematic_bytes
@@ -20,10 +19,10 @@ bp = Blueprint("api", __name__)
 @bp.post("/schematics")
 def create_schematic() -> Response:
     """Parse the body (YAML or JSON; the content type is ignored), store it, answer with its ID."""
-    limit = services().settings.max_schematic_bytes
+    limit = engine().settings.max_schematic_bytes
     body = _read_body(limit)
-    schematic_id, schematic = add_schematic(services().store, body, limit, check_owner)
-    if services().settings.eager_installer_versions:
+    schematic_id, schematic = add_schematic(engine().store, body, limit, check_owner)
+    if engine().settings.eager_installer_versions:
         queue_installer_builds(engine(), schematic_id, schematic)
     canonical = canonical_bytes(schematic).decode()
     # Upstream answers with Go's json.Encoder: compact, `id` first, a final newline.
@@ -48,7 +47,7 @@ def check_owner(owner: str) -> None:
 @bp.get("/schematics/<schematic_id>")
 def get_schematic(schematic_id: str) -> Response:
     try:
-        data = load_schematic_bytes(services().store, schematic_id)
+        data = load_schematic_bytes(engine().store, schematic_id)
     except NotFound:
         raise NotFound("schematic not found") from None
     return Response(data, status=200, mimetype=CONTENT_TYPE)

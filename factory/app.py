@@ -27,10 +27,10 @@ from factory import (
 )
 from factory.auth import install_auth
 from factory.cors import install_cors
+from factory.engine import install_engine
 from factory.errors import register_error_handlers
 from factory.i18n import init_i18n
 from factory.offered import install_version_policy
-from factory.services import EXTENSION_KEY, Services
 from factory.urls import trust_proxies
 from workers.settings import Settings
 from workers.store import Store, make_store
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = max(
         settings.max_schematic_bytes, settings.max_extension_bytes
     )
-    app.extensions[EXTENSION_KEY] = Services(settings=settings, store=store or make_store(settings))
+    install_engine(app, settings, store or make_store(settings))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 
-from factory.services import services
+from factory.engine import engine
 from workers.errors import Forbidden, Unauthorized
 from workers.store import Store
 from workers.tenancy.tokens import ROLE_READ, Identity, authenticate
@@ -69,13 +69,13 @@ def require(role: str, action: str) -> Identity:
     cache: dict[str, Identity] = g.setdefault(_IDENTITY, {})
     if role not in cache:
         header = request.headers.get("Authorization")
-        cache[role] = authorize(services().store, header, role, action)
+        cache[role] = authorize(engine().store, header, role, action)
     return cache[role]
 
 
 def current_identity() -> Identity | None:
     """The request's identity if it sent a valid token, None if it sent none."""
-    return identify(services().store, request.headers.get("Authorization"), ROLE_READ)
+    return identify(engine().store, request.headers.get("Authorization"), ROLE_READ)
 
 
 def install_auth(app: Flask, mode: str) -> None:

@@ -26,8 +26,8 @@ import json
 from flask import Blueprint, Response, request
 
 from factory.auth import require
+from factory.engine import engine
 from factory.extension_uploads import store_upload
-from factory.services import services
 from factory.urls import registry_reference_host
 from workers.catalog import (
     ExtensionRecord,
@@ -46,7 +46,7 @@ def _json(value: object, status: int = 200) -> Response:
 
 @bp.route("/version/<version>/extensions/official", methods=["GET"])
 def official_extensions(version: str) -> Response:
-    svc = services()
+    eng = engine()
     host = registry_reference_host()
     arch = request.args.get("arch", "amd64")
     return _json(
@@ -59,14 +59,14 @@ def official_extensions(version: str) -> Response:
                 "description": record.description,
                 **origin_fields(record),
             }
-            for record in catalog_for(svc.store, version, arch)
+            for record in catalog_for(eng.store, version, arch)
         ]
     )
 
 
 @bp.route("/version/<version>/overlays/official", methods=["GET"])
 def official_overlays(version: str) -> Response:
-    svc = services()
+    eng = engine()
     host = registry_reference_host()
     return _json(
         [
@@ -76,7 +76,7 @@ def official_overlays(version: str) -> Response:
                 "ref": record.ref(host),
                 "digest": f"sha256:{record.digest}",
             }
-            for record in overlay_catalog_for(svc.store, version)
+            for record in overlay_catalog_for(eng.store, version)
         ]
     )
 
@@ -110,7 +110,7 @@ def origin_fields(record: ExtensionRecord) -> dict[str, str]:
 @bp.route("/extensions", methods=["POST"])
 def upload_extension() -> Response:
     who = require(ROLE_UPLOAD, "uploading an extension")
-    namespace = request.args.get("namespace", services().settings.extensions_namespace)
+    namespace = request.args.get("namespace", engine().settings.extensions_namespace)
     arch = request.args.get("arch", "amd64")
     record = store_upload(who, namespace, arch, request.stream)
     return _json(_upload_json(record, registry_reference_host()), status=201)

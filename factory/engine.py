@@ -1,29 +1,27 @@
-"""This process's engine (`workers.engine.Engine`) for the app handling the current request.
+"""The engine (`workers.engine.Engine`) of the app handling the current request: the one
+place a request handler gets the settings, the store and the build side from.
 
-Made on first use in each process (gunicorn forks its web processes after the app is
-built, and connections must not be shared across a fork), then kept on the app.
+`create_app` makes it with the app (gunicorn builds the app in each web process). Its
+connections (coordination, queue, usage, metrics) open on first use, in the process that asks:
+connections must not be shared across a fork.
 """
 
 from __future__ import annotations
 
-import threading
+from flask import Flask, current_app
 
-from flask import current_app
-
-from factory.services import services
 from workers.engine import Engine
+from workers.settings import Settings
+from workers.store import Store
 
 ENGINE_KEY = "image_factory_engine"
-_lock = threading.Lock()
+
+
+def install_engine(app: Flask, settings: Settings, store: Store) -> None:
+    app.extensions[ENGINE_KEY] = Engine(settings, store)
 
 
 def engine() -> Engine:
-    """This process's engine for the app handling the current request."""
-    found: Engine | None = current_app.extensions.get(ENGINE_KEY)
-    if found is None:
-        with _lock:
-            found = current_app.extensions.get(ENGINE_KEY)
-            if found is None:
-                svc = services()
-                found = current_app.extensions[ENGINE_KEY] = Engine(svc.settings, svc.store)
+    """The engine of the app handling the current request."""
+    found: Engine = current_app.extensions[ENGINE_KEY]
     return found

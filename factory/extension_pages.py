@@ -15,10 +15,10 @@ from typing import BinaryIO
 
 from flask import Blueprint, Response, request
 
+from factory.engine import engine
 from factory.i18n import _
 from factory.page_headers import catalog_page, security_headers
 from factory.releases_view import Releases
-from factory.services import services
 from workers.catalog import ExtensionRecord
 from workers.catalog.records import EXTENSIONS_PREFIX, record_from_json
 from workers.releases.versions import ARCHES, version_key
@@ -81,7 +81,7 @@ class InstalledFile:
 
 @bp.get("/catalog/<digest>")
 def extension(digest: str) -> Response:
-    store = services().store
+    store = engine().store
     record = _load_record(digest)
     if record is None:
         return catalog_page(
@@ -105,7 +105,7 @@ def _load_record(digest: str) -> ExtensionRecord | None:
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         return None
     try:
-        data = services().store.get_bytes(f"{EXTENSIONS_PREFIX}{digest}.json")
+        data = engine().store.get_bytes(f"{EXTENSIONS_PREFIX}{digest}.json")
     except ObjectNotFound:
         return None
     return record_from_json(ExtensionRecord, data)

@@ -20,11 +20,11 @@ from flask import Blueprint, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from factory.auth import authorize
+from factory.engine import engine
 from factory.extension_uploads import store_upload
 from factory.extension_words import explain_extension_error
 from factory.i18n import _
 from factory.page_headers import catalog_page, security_headers
-from factory.services import services
 from workers.errors import Forbidden, InvalidRequest, Unauthorized
 from workers.releases.versions import ARCHES
 from workers.tenancy.tokens import ROLE_UPLOAD
@@ -51,13 +51,13 @@ def _page(form: ExtensionForm, status: int, error: str = "", field: str = "") ->
         arches=ARCHES,
         error=error,
         error_field=field,
-        max_bytes=services().settings.max_extension_bytes,
+        max_bytes=engine().settings.max_extension_bytes,
     )
 
 
 @bp.get("/catalog/upload")
 def upload_form() -> Response:
-    return _page(ExtensionForm(services().settings.extensions_namespace, "amd64"), 200)
+    return _page(ExtensionForm(engine().settings.extensions_namespace, "amd64"), 200)
 
 
 def _token_refusal(error: Unauthorized, typed: bool) -> str:
@@ -71,15 +71,15 @@ def _token_refusal(error: Unauthorized, typed: bool) -> str:
 
 @bp.post("/catalog/upload")
 def upload() -> Response | WerkzeugResponse:
-    svc = services()
+    eng = engine()
     form = ExtensionForm(
-        namespace=request.form.get("namespace", "").strip() or svc.settings.extensions_namespace,
+        namespace=request.form.get("namespace", "").strip() or eng.settings.extensions_namespace,
         arch=request.form.get("arch", "amd64"),
     )
     token = request.form.get("token", "").strip()
     header = f"Bearer {token}" if token else request.headers.get("Authorization")
     try:
-        who = authorize(svc.store, header, ROLE_UPLOAD, "uploading an extension")
+        who = authorize(eng.store, header, ROLE_UPLOAD, "uploading an extension")
     except Unauthorized as error:
         return _page(form, 401, _token_refusal(error, bool(token)), FIELD_TOKEN)
     except Forbidden:

@@ -14,7 +14,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from factory.clients import client_identity
 from factory.engine import engine
-from factory.services import services
 from workers.catalog import (
     ExtensionRecord,
     add_extension,
@@ -70,8 +69,8 @@ def store_upload(who: Identity, namespace: str, arch: str, source: IO[bytes]) ->
     """Every extension upload once its sender is known (the API and the upload page): the
     namespace, the client's allowance and free space checked, `source` spooled, validated,
     stored and audited. InvalidRequest names what is wrong with it; nothing is stored then."""
-    svc = services()
-    settings = svc.settings
+    eng = engine()
+    settings = eng.settings
     check_namespace(namespace)
     usage = engine().usage
     client = client_identity()
@@ -80,7 +79,7 @@ def store_upload(who: Identity, namespace: str, arch: str, source: IO[bytes]) ->
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with (
-        publishing_into(svc.store, settings, who, namespace),
+        publishing_into(eng.store, settings, who, namespace),
         tempfile.TemporaryDirectory(dir=spool_root, prefix="upload-") as tmp,
     ):
         body = Path(tmp) / "upload"
@@ -88,8 +87,8 @@ def store_upload(who: Identity, namespace: str, arch: str, source: IO[bytes]) ->
         # Refused uploads count too: validating them is the work a flood would cost.
         usage.add_upload(client, body.stat().st_size)
         record = add_extension(
-            svc.store, body, namespace, arch=arch, label="upload", uploaded_by=who.name
+            eng.store, body, namespace, arch=arch, label="upload", uploaded_by=who.name
         )
     subject = f"{record.full_name} {record.version}"
-    record_event(svc.store, who.name, "extension.upload", subject, record.digest)
+    record_event(eng.store, who.name, "extension.upload", subject, record.digest)
     return record

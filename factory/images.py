@@ -122,7 +122,7 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     filename = download_name(request.args.get("filename"), asset_path)
     plan = eng.plan(schematic_id, version, profile)
     kind = str(plan.kind)
-    redirecting = not wanted and eng.settings.uses_s3 and _redirect_allowed(eng)
+    redirecting = not wanted and eng.backend.objects_in_s3 and _redirect_allowed(eng)
     # A range cannot be checked by hashing it: its blob must have been hashed whole lately.
     ranged = not wanted and not redirecting and "Range" in request.headers
     built = eng.find_built(

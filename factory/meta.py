@@ -13,8 +13,8 @@ import json
 
 from flask import Blueprint, Response, request
 
+from factory.engine import engine
 from factory.offered import version_policy
-from factory.services import services
 from workers.releases.modules import module_index
 from workers.releases.stored import list_versions, load_release
 
@@ -30,11 +30,11 @@ def versions() -> Response:
     policy = version_policy()
     if request.args.get("broken") == "true":
         return _json(list(policy.broken))
-    return _json(policy.offered(list_versions(services().store)))
+    return _json(policy.offered(list_versions(engine().store)))
 
 
 @bp.route("/version/<version>/kernel-modules/<arch>", methods=["GET"])
 def kernel_modules(version: str, arch: str) -> Response:
-    store = services().store
+    store = engine().store
     release = load_release(store, version, arch)
     return _json(module_index(store, release).names())

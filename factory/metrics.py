@@ -50,7 +50,7 @@ def metrics() -> Response:
         gauges["image_factory_queue_depth"] = eng.queue.queue_depth()
     except Unavailable as error:
         log.warning("queue depth unavailable: %s", error)
-    if eng.settings.broker_url:
+    if eng.backend.redis_url:
         try:
             gauges["image_factory_workers_alive"] = len(live_workers(eng.settings))
         except Unavailable as error:

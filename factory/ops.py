@@ -14,7 +14,6 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from factory.engine import engine
-from factory.services import services
 from workers.dispatch.heartbeat import TTL_SECONDS, live_workers
 from workers.errors import InsufficientStorage, Unavailable
 from workers.outputs.storage_budget import check_free_space
@@ -30,21 +29,21 @@ def healthz() -> Response:
 
 @bp.route("/readyz", methods=["GET", "HEAD"])
 def readyz() -> Response:
-    svc = services()
+    eng = engine()
     try:
-        svc.store.ping()
+        eng.store.ping()
     except Unavailable as error:
         raise Unavailable(
             f"not ready: {error}", "not ready: the object store is unavailable"
         ) from error
     try:
-        check_free_space(svc.settings)
+        check_free_space(eng.settings)
     except InsufficientStorage as error:
         raise Unavailable(f"not ready: {error}", "not ready: the store is nearly full") from error
-    if svc.settings.broker_url:
+    if eng.backend.redis_url:
         try:
-            engine().queue.queue_depth()
-            workers = live_workers(svc.settings)
+            eng.queue.queue_depth()
+            workers = live_workers(eng.settings)
         except Unavailable as error:
             raise Unavailable(
                 f"not ready: {error}", "not ready: the build queue is unavailable"
@@ -55,6 +54,6 @@ def readyz() -> Response:
                 f"not ready: no build worker is alive (none reported in the last "
                 f"{TTL_SECONDS:.0f} s)",
             )
-    warning = sandbox_warning(svc.settings)
+    warning = sandbox_warning(eng.settings)
     body = "ready\n" if warning is None else f"ready\nWARNING: {warning}\n"
     return Response(body, status=200, mimetype="text/plain")

@@ -30,7 +30,6 @@ from factory.clients import client_identity
 from factory.engine import engine
 from factory.errors import RETRY_AFTER_SECONDS, bearer_challenge
 from factory.offered import version_policy
-from factory.services import services
 from schematics import Schematic
 from workers.dispatch.build_queue import DONE, FAILED
 from workers.dispatch.build_request import BuildRequest
@@ -141,24 +140,24 @@ def ping() -> Response:
 
 @bp.route("/v2/<image>/<schematic_id>/manifests/<reference>", methods=["GET"])
 def manifest(image: str, schematic_id: str, reference: str) -> Response:
-    svc = services()
-    repo, schematic = _repository(svc.store, image, schematic_id)
+    eng = engine()
+    repo, schematic = _repository(eng.store, image, schematic_id)
     if is_digest_reference(reference):
         digest_hex = parse_digest(reference)
-        descriptor = content.manifest_descriptor(svc.store, repo, digest_hex)
+        descriptor = content.manifest_descriptor(eng.store, repo, digest_hex)
     else:
         tag = check_tag(reference)
         if wants_release(tag):
-            version = resolve_version(svc.store, tag, version_policy())
-            build = _through_workers(engine(), repo.schematic_id)
+            version = resolve_version(eng.store, tag, version_policy())
+            build = _through_workers(eng, repo.schematic_id)
             record = ensure_published(
-                svc.store, svc.settings, repo, schematic, version, build, engine().publisher
+                eng.store, eng.settings, repo, schematic, version, build, eng.publisher
             )
             descriptor = record.descriptor
         else:
-            stored = content.read_tag(svc.store, repo, tag)
+            stored = content.read_tag(eng.store, repo, tag)
             descriptor = stored.descriptor if stored else None
-    data = content.read_verified(svc.store, descriptor) if descriptor else None
+    data = content.read_verified(eng.store, descriptor) if descriptor else None
     if descriptor is None or data is None:
         raise ManifestUnknown(f"manifest unknown: {repo.name}:{reference}", {"tag": reference})
     response = Response(data, status=200, content_type=descriptor.media_type)
@@ -168,27 +167,27 @@ def manifest(image: str, schematic_id: str, reference: str) -> Response:
 
 @bp.route("/v2/<image>/<schematic_id>/blobs/<digest>", methods=["GET"])
 def blob(image: str, schematic_id: str, digest: str) -> Response:
-    svc = services()
-    repo, _ = _repository(svc.store, image, schematic_id)
+    eng = engine()
+    repo, _ = _repository(eng.store, image, schematic_id)
     digest_hex = parse_digest(digest)
-    descriptor = content.blob_descriptor(svc.store, repo, digest_hex)
+    descriptor = content.blob_descriptor(eng.store, repo, digest_hex)
     unknown = BlobUnknown(f"blob unknown to {repo.name}: {digest}", {"digest": digest})
     if descriptor is None:
         raise unknown
     key = blob_key(digest_hex)
-    settings = svc.settings
-    if request.method == "GET" and settings.uses_s3 and settings.s3_redirect:
-        url = svc.store.url_for(key, None, settings.s3_url_ttl)
+    settings = eng.settings
+    if request.method == "GET" and eng.backend.objects_in_s3 and settings.s3_redirect:
+        url = eng.store.url_for(key, None, settings.s3_url_ttl)
         if url is not None:
             redirect = Response("", status=307, headers={"Location": url})
             redirect.headers[DIGEST_HEADER] = descriptor.digest
             return redirect
     try:
-        if svc.store.size(key) != descriptor.size:
+        if eng.store.size(key) != descriptor.size:
             raise unknown
     except ObjectNotFound:
         raise unknown from None
-    body = iter(()) if request.method == "HEAD" else _stream(svc.store, key)
+    body = iter(()) if request.method == "HEAD" else _stream(eng.store, key)
     response = Response(body, status=200, content_type=BLOB_TYPE)
     _content_headers(response, descriptor).make_conditional(request)
     return response
@@ -196,9 +195,9 @@ def blob(image: str, schematic_id: str, digest: str) -> Response:
 
 @bp.route("/v2/<image>/<schematic_id>/referrers/<digest>", methods=["GET"])
 def referrers(image: str, schematic_id: str, digest: str) -> Response:
-    svc = services()
-    repo, _ = _repository(svc.store, image, schematic_id)
-    found = content.referrers(svc.store, repo, parse_digest(digest))
+    eng = engine()
+    repo, _ = _repository(eng.store, image, schematic_id)
+    found = content.referrers(eng.store, repo, parse_digest(digest))
     artifact_type = request.args.get("artifactType")
     if artifact_type is not None:
         found = [d for d in found if d.artifact_type == artifact_type]
@@ -212,11 +211,11 @@ def referrers(image: str, schematic_id: str, digest: str) -> Response:
 
 @bp.route("/v2/<image>/<schematic_id>/tags/list", methods=["GET"])
 def tags(image: str, schematic_id: str) -> Response:
-    svc = services()
-    repo, _ = _repository(svc.store, image, schematic_id)
-    offered = available_versions(svc.store, version_policy())
-    names = set(content.stored_tags(svc.store, repo)) | set(offered)
-    if _has_latest(svc.store):
+    eng = engine()
+    repo, _ = _repository(eng.store, image, schematic_id)
+    offered = available_versions(eng.store, version_policy())
+    names = set(content.stored_tags(eng.store, repo)) | set(offered)
+    if _has_latest(eng.store):
         names.add("latest")
     listed = sorted(names)
     last = request.args.get("last")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from factory.engine import engine
 from factory.offered import version_policy
-from factory.services import services
 from workers.catalog import ExtensionRecord, OverlayRecord, catalog_for, overlay_catalog_for
 from workers.errors import NotFound
 from workers.releases.modules import module_index
@@ -19,7 +19,7 @@ class Releases:
     """What the store offers, each fact read at most once per request."""
 
     def __init__(self) -> None:
-        self.store = services().store
+        self.store = engine().store
         self._memo: dict[tuple[str, ...], Any] = {}
 
     def _once(self, key: tuple[str, ...], read: Callable[[], _T]) -> _T:

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response
 
 from factory.auth import require
-from factory.services import services
+from factory.engine import engine
 from workers.catalog.lifecycle import delete_extension, withdraw_extension
 from workers.catalog.records import ExtensionRecord
 from workers.tenancy.audit import read_events
@@ -40,7 +40,7 @@ def _summary(name: str, version: str, records: list[ExtensionRecord]) -> Respons
 def withdraw(namespace: str, name: str, version: str) -> Response:
     who = require(ROLE_ADMIN, "withdrawing an extension")
     full_name = f"{namespace}/{name}"
-    records = withdraw_extension(services().store, full_name, version, who.name)
+    records = withdraw_extension(engine().store, full_name, version, who.name)
     return _summary(full_name, version, records)
 
 
@@ -48,11 +48,11 @@ def withdraw(namespace: str, name: str, version: str) -> Response:
 def delete(namespace: str, name: str, version: str) -> Response:
     who = require(ROLE_ADMIN, "deleting an extension")
     full_name = f"{namespace}/{name}"
-    records = delete_extension(services().store, full_name, version, who.name)
+    records = delete_extension(engine().store, full_name, version, who.name)
     return _summary(full_name, version, records)
 
 
 @bp.get("/audit")
 def audit() -> Response:
     require(ROLE_ADMIN, "reading the audit log")
-    return _json([asdict(event) for event in read_events(services().store)])
+    return _json([asdict(event) for event in read_events(engine().store)])

@@ -22,10 +22,10 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request
 
 from factory.bodies import load_small_body
+from factory.engine import engine
 from factory.i18n import _
 from factory.page_headers import security_headers
 from factory.releases_view import Releases
-from factory.services import services
 from factory.ui_checks import UploadForm, find_problem, upload_arches, upload_problem
 from factory.ui_final import final_page
 from factory.ui_steps import message_page, module_context, step_page, wizard_url
@@ -53,7 +53,7 @@ def wizard() -> Any:
     schematic = None
     if choices.schematic_id:
         try:
-            schematic = load_schematic(services().store, choices.schematic_id)
+            schematic = load_schematic(engine().store, choices.schematic_id)
         except NotFound:
             return message_page(
                 _("Schematic not found"),
@@ -110,7 +110,7 @@ def _upload_page(form: UploadForm, error: str, status: int) -> Response:
         versions=newest_first,
         platforms=list(PLATFORMS.values()),
         arches=upload_arches(form.version, releases),
-        max_bytes=services().settings.max_schematic_bytes,
+        max_bytes=engine().settings.max_schematic_bytes,
     )
     return Response(html, status=status)
 
@@ -125,9 +125,9 @@ def upload_form() -> Response:
 
 @bp.post("/upload")
 def upload() -> Any:
-    svc = services()
-    limit = svc.settings.max_schematic_bytes
-    load_small_body(limit + svc.settings.max_form_bytes, "schematic upload")
+    eng = engine()
+    limit = eng.settings.max_schematic_bytes
+    load_small_body(limit + eng.settings.max_form_bytes, "schematic upload")
     form = UploadForm(
         version=request.form.get("version", ""),
         platform=request.form.get("platform", "metal"),
@@ -149,7 +149,7 @@ def upload() -> Any:
     problem = upload_problem(form, schematic, releases)
     if problem:
         return _upload_page(form, problem, 400)
-    schematic_id = save_schematic(svc.store, schematic)
+    schematic_id = save_schematic(eng.store, schematic)
     choices = Choices(
         target="metal" if form.platform == "metal" else "cloud",
         version=form.version,

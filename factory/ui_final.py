@@ -10,7 +10,6 @@ from factory import downloads
 from factory.engine import engine
 from factory.i18n import _
 from factory.releases_view import Releases
-from factory.services import services
 from factory.ui_steps import cmdline_error, step_page, wizard_url
 from factory.urls import external_url, pxe_url, registry_reference_host
 from factory.wizard import (
@@ -65,12 +64,12 @@ def _inspect_asset(
 
 
 def final_page(choices: Choices, schematic: Schematic | None, releases: Releases) -> Response:
-    svc = services()
+    eng = engine()
     if schematic is None:
         overlay = releases.overlay(choices.version, choices.board) if choices.board else None
         body = choices.schematic_text(overlay.image if overlay else "")
         try:
-            schematic = parse_schematic(body, max_bytes=svc.settings.max_schematic_bytes)
+            schematic = parse_schematic(body, max_bytes=eng.settings.max_schematic_bytes)
         except SchematicError as error:
             return cmdline_error(choices, releases, str(error))
         if overlay is not None:
@@ -84,7 +83,7 @@ def final_page(choices: Choices, schematic: Schematic | None, releases: Releases
                     _("Overlay options: %(problem)s.", problem=error),
                     "field-overlay-options",
                 )
-        schematic_id = save_schematic(svc.store, schematic)
+        schematic_id = save_schematic(eng.store, schematic)
     else:
         schematic_id = choices.schematic_id
     version = choices.version

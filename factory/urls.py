@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from factory.services import services
+from factory.engine import engine
 from workers.catalog import registry_host
 
 
@@ -26,13 +26,13 @@ def trust_proxies(app: Flask, count: int) -> None:
 
 def external_url() -> str:
     """The service's base URL, without a trailing slash: configured, else this request's."""
-    configured = services().settings.external_url
+    configured = engine().settings.external_url
     return (configured or request.host_url).rstrip("/")
 
 
 def pxe_url() -> str:
     """The base URL iPXE scripts fetch from: the PXE URL, else `external_url()`."""
-    return (services().settings.effective_pxe_url or external_url()).rstrip("/")
+    return (engine().settings.effective_pxe_url or external_url()).rstrip("/")
 
 
 def registry_reference_host() -> str:

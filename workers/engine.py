@@ -1,8 +1,9 @@
 """The engine facade: what every route, the CLI and the registry ask of the build side.
 
-No HTTP in here. One `Engine` per process (the web processes make it on first use, after
-gunicorn forks: connections must not be shared across a fork) holds the settings, the store
-and the shared services made from them (coordination, queue, usage, metrics), and remembers
+No HTTP in here. One `Engine` per process (made with the web app, or by a worker, the CLI)
+holds the settings, the store, the backend chosen from the settings (`workers.backends`) and
+the shared services made from them (coordination, queue, usage, metrics, keys); those open
+their connections on first use, so none is shared across a fork. It also remembers
 what a cache hit would otherwise read from the store on every request:
 - schematics by ID and build manifests by key, which never change once written (a discarded
   build is forgotten with `forget_build`);
@@ -23,6 +24,7 @@ from functools import cached_property
 from typing import Generic, TypeVar
 
 from schematics import Schematic
+from workers.backends import Backend, choose_backend
 from workers.dispatch.build_queue import BuildQueue
 from workers.dispatch.coordination import Coordination, make_coordination
 from workers.dispatch.shared_metrics import Metrics, make_metrics
@@ -137,8 +139,12 @@ class Engine:
         self._manifests.drop(key)
 
     @cached_property
+    def backend(self) -> Backend:
+        return choose_backend(self.settings)
+
+    @cached_property
     def coordination(self) -> Coordination:
-        return make_coordination(self.settings)
+        return make_coordination(self.backend)
 
     @cached_property
     def queue(self) -> BuildQueue:
@@ -146,11 +152,11 @@ class Engine:
 
     @cached_property
     def usage(self) -> Usage:
-        return make_usage(self.settings)
+        return make_usage(self.backend)
 
     @cached_property
     def metrics(self) -> Metrics:
-        return make_metrics(self.settings)
+        return make_metrics(self.backend)
 
     @cached_property
     def downloads(self) -> DownloadRecorder:

@@ -75,12 +75,8 @@ class Settings:
 
     @property
     def uses_s3(self) -> bool:
+        """An S3 endpoint is set (what it implies: `workers.backends.choose_backend`)."""
         return bool(self.s3_endpoint)
-
-    @property
-    def is_scaled(self) -> bool:
-        """Processes on several machines share a broker or a store: they must share keys."""
-        return bool(self.broker_url or self.s3_endpoint)
 
     @property
     def effective_pxe_url(self) -> str:

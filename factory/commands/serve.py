@@ -38,6 +38,7 @@ from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
 from workers.assembly.run import require_tools
+from workers.backends import choose_backend
 from workers.bootstrap import prepare_embedded_default
 from workers.dispatch.celery_app import keep_house, make_celery, run_worker
 from workers.dispatch.celery_tasks import register
@@ -204,7 +205,8 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     """Serve the HTTP API and web form (embedded default unless S3/Redis are configured)."""
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
-    if settings.is_scaled:
+    backend = choose_backend(settings)
+    if backend.scaled:
         _check_scaled_start_apart(settings)
     else:
         _prepare_embedded_default(settings, make_store(settings))
@@ -231,7 +233,7 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     warning = port_mismatch(settings.external_url, port)
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    if settings.broker_url:
+    if backend.redis_url:
         _Gunicorn(settings, options).run()
         return
     click.echo("embedded default: starting a build worker alongside", err=True)

@@ -19,6 +19,7 @@ import click
 
 from factory.commands.startup import check_scaled_start
 from workers.assembly.run import require_tools
+from workers.backends import choose_backend
 from workers.dispatch.celery_app import make_celery, run_worker
 from workers.dispatch.celery_tasks import register
 from workers.errors import ToolError, Unavailable
@@ -57,10 +58,11 @@ def worker(concurrency: int | None, loglevel: str) -> None:
     """Run a build worker: takes builds from the queue, publishes them to the store."""
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
+    backend = choose_backend(settings)
     store = make_store(settings)
     try:
         require_tools(BUILD_TOOLS, reason="building images")
-        if not settings.is_scaled:
+        if not backend.scaled:
             store.ping()
             # Every build is signed with it: a missing or unreadable key stops the worker here.
             load_or_create_signing_key(settings)
@@ -69,7 +71,7 @@ def worker(concurrency: int | None, loglevel: str) -> None:
         remove_dead_workdirs(work_root(settings))
     except (ToolError, Unavailable, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    if settings.is_scaled:
+    if backend.scaled:
         check_scaled_start(settings, store)
     status = run_worker(
         register(make_celery(settings, worker=True)),

@@ -45,6 +45,7 @@ from kombu.transport import filesystem, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
+from workers.backends import choose_backend
 from workers.catalog.collect import collect_unused_uploads
 from workers.dispatch import heartbeat
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
@@ -205,8 +206,9 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
     app = FactoryCelery("image_factory", set_as_current=False)
     app.settings = settings
     hard = settings.build_time_limit
-    if settings.broker_url:
-        broker, backend = settings.broker_url, settings.broker_url
+    shared = choose_backend(settings)
+    if shared.redis_url:
+        broker, backend = shared.redis_url, shared.redis_url
         transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
         broker_transport = f"{__name__}:DetachedSafeRedisTransport"
     else:
@@ -230,7 +232,7 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
         broker_transport=broker_transport,
         result_backend=backend,
         broker_transport_options=transport,
-        result_backend_transport_options=transport if settings.broker_url else {},
+        result_backend_transport_options=transport if shared.redis_url else {},
         broker_connection_retry_on_startup=True,
         task_default_queue=QUEUE,
         task_serializer="json",

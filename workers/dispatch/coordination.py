@@ -29,8 +29,8 @@ from typing import Protocol
 
 import redis
 
+from workers.backends import Backend
 from workers.errors import Unavailable
-from workers.settings import Settings
 
 # A lease not renewed for this long is gone; holders renew it three times as often.
 LEASE_TTL = 15.0
@@ -67,11 +67,11 @@ def _checked(name: str) -> str:
     return name
 
 
-def make_coordination(settings: Settings) -> Coordination:
-    """Redis when a broker URL is set (the scaled mode), else files in the data directory."""
-    if settings.broker_url:
-        return RedisCoordination(settings.broker_url)
-    return FileCoordination(settings.data_dir / "coordination")
+def make_coordination(backend: Backend) -> Coordination:
+    """Claims and leases where the backend keeps shared state: Redis, or files."""
+    if backend.redis_url:
+        return RedisCoordination(backend.redis_url)
+    return FileCoordination(backend.data_dir / "coordination")
 
 
 # --- Redis ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import redis
 
+from workers.backends import choose_backend
 from workers.dispatch.coordination import REDIS_PREFIX, redis_client, redis_errors
 from workers.settings import Settings
 
@@ -50,10 +51,11 @@ def _beat(client: redis.Redis, key: str, stop: threading.Event) -> None:
 @contextlib.contextmanager
 def beating(settings: Settings, node: str) -> Iterator[None]:
     """Announce worker `node` as alive for the duration of the block (scaled mode only)."""
-    if not settings.broker_url:
+    redis_url = choose_backend(settings).redis_url
+    if not redis_url:
         yield
         return
-    client = redis_client(settings.broker_url)
+    client = redis_client(redis_url)
     key = _PREFIX + node
     stop = threading.Event()
     thread = threading.Thread(target=_beat, args=(client, key, stop), name="heartbeat", daemon=True)
@@ -72,7 +74,7 @@ def beating(settings: Settings, node: str) -> Iterator[None]:
 def live_workers(settings: Settings) -> list[str]:
     """Node names of the workers that refreshed their key within the TTL (scaled mode);
     raises `Unavailable` when Redis cannot be asked."""
-    client = redis_client(settings.broker_url)
+    client = redis_client(choose_backend(settings).redis_url)
     try:
         with redis_errors("list workers"):
             keys = client.scan_iter(match=_PREFIX + "*", count=100)

@@ -26,9 +26,9 @@ from typing import Protocol, TypeVar
 
 import redis
 
+from workers.backends import Backend
 from workers.dispatch.coordination import REDIS_PREFIX, redis_client, redis_errors
 from workers.errors import Unavailable
-from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -431,8 +431,8 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def make_metrics(settings: Settings) -> Metrics:
-    """Redis when a broker URL is set (the scaled mode), else SQLite in the data directory."""
-    if settings.broker_url:
-        return Metrics(RedisCounters(settings.broker_url))
-    return Metrics(SqliteCounters(settings.data_dir / "metrics" / "metrics.sqlite3"))
+def make_metrics(backend: Backend) -> Metrics:
+    """Counters where the backend keeps shared state: Redis, or SQLite in the data directory."""
+    if backend.redis_url:
+        return Metrics(RedisCounters(backend.redis_url))
+    return Metrics(SqliteCounters(backend.data_dir / "metrics" / "metrics.sqlite3"))

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from workers.backends import choose_backend
 from workers.errors import FactoryError
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import load_or_create_signing_key, public_key_der, public_key_hint
@@ -103,7 +104,7 @@ def recorded_public_keys(store: Store) -> PublicKeys:
 def load_public_keys(settings: Settings, store: Store) -> PublicKeys:
     """The deployment's public halves: recorded in the store (scaled), or read off the keys
     in the data directory (embedded default)."""
-    if settings.is_scaled:
+    if choose_backend(settings).scaled:
         return recorded_public_keys(store)
     signing = load_or_create_signing_key(settings)
     return PublicKeys(signing.public_key_pem, load_or_create_secureboot_key(settings).cert_pem)

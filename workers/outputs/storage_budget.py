@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from workers.backends import choose_backend
 from workers.errors import InsufficientStorage
 from workers.outputs.finished_builds import BUILDS_PREFIX, build_manifest_key, read_manifest
 from workers.releases.stored import MANIFEST_NAME, RELEASES_PREFIX, blob_key, load_release
@@ -40,7 +41,7 @@ _REMEMBERED_STAMPS = 10_000
 
 def check_free_space(settings: Settings) -> None:
     """InsufficientStorage when the local store's filesystem has less than the minimum free."""
-    if settings.uses_s3:
+    if choose_backend(settings).objects_in_s3:
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(settings.data_dir).free

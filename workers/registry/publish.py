@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from schematics import Schematic
+from workers.backends import choose_backend
 from workers.catalog.records import registry_host
 from workers.dispatch.coordination import make_coordination
 from workers.errors import InvalidRequest, NotFound, NotImplementedYet
@@ -227,7 +228,7 @@ def publish_lease(repo: Repository, version: str) -> str:
 @contextlib.contextmanager
 def _single_flight(settings: Settings, lease_name: str) -> Iterator[None]:
     """Hold `lease_name`, waiting up to `IMAGE_FACTORY_BUILD_WAIT` for another holder."""
-    coordination = make_coordination(settings)
+    coordination = make_coordination(choose_backend(settings))
     deadline = time.monotonic() + settings.build_wait
     while (lease := coordination.lease(lease_name)) is None:
         if time.monotonic() >= deadline:

@@ -6,6 +6,7 @@ A missing key raises `ObjectNotFound` in every implementation.
 
 from __future__ import annotations
 
+from workers.backends import choose_backend
 from workers.settings import Settings
 from workers.store.base import (
     ObjectNotFound,
@@ -28,8 +29,8 @@ __all__ = [
 
 
 def make_store(settings: Settings) -> Store:
-    """The store the settings ask for: S3 when an endpoint is set, else the data directory."""
-    if settings.uses_s3:
+    """The store the settings' backend keeps objects in: S3, or the data directory."""
+    if choose_backend(settings).objects_in_s3:
         from workers.store.s3 import S3Store
 
         return S3Store.from_settings(settings)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from workers.backends import Backend
 from workers.dispatch.coordination import REDIS_PREFIX, redis_client, redis_errors
-from workers.settings import Settings
 
 WINDOW_SECONDS = 3600
 # A client's record of builds outlives any build it can still have queued or running.
@@ -76,11 +76,11 @@ class Usage(Protocol):
         ...
 
 
-def make_usage(settings: Settings) -> Usage:
-    """Redis when a broker URL is set (the scaled mode), else files in the data directory."""
-    if settings.broker_url:
-        return RedisUsage(settings.broker_url)
-    return FileUsage(settings.data_dir / "usage")
+def make_usage(backend: Backend) -> Usage:
+    """Per-client counts where the backend keeps shared state: Redis, or files."""
+    if backend.redis_url:
+        return RedisUsage(backend.redis_url)
+    return FileUsage(backend.data_dir / "usage")
 
 
 class RedisUsage:

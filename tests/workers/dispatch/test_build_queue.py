@@ -19,6 +19,7 @@ from schematics import parse_schematic
 from tests.workers.build_worker import build_worker
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly.run import ToolError
+from workers.backends import choose_backend
 from workers.dispatch import build_queue as queue_module
 from workers.dispatch import celery_app as celery_side
 from workers.dispatch.build_queue import DONE, FAILED, QUEUED, BuildQueue
@@ -50,7 +51,7 @@ class World:
         return BuildRequest.for_plan(sid, plan)
 
     def builds_started(self) -> str:
-        return make_metrics(self.settings).render({})
+        return make_metrics(choose_backend(self.settings)).render({})
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     save_fake_release(store, "v1.0.0", root / "release")
-    queue = BuildQueue(settings, store, make_coordination(settings), make_usage(settings))
+    queue = BuildQueue(
+        settings,
+        store,
+        make_coordination(choose_backend(settings)),
+        make_usage(choose_backend(settings)),
+    )
     with build_worker(settings):
         yield World(settings, store, queue)
 
@@ -136,7 +142,10 @@ def test_a_build_whose_worker_vanished_is_enqueued_again(
 def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_queue=0)
     queue = BuildQueue(
-        settings, world.store, FileCoordination(tmp_path / "coordination"), make_usage(settings)
+        settings,
+        world.store,
+        FileCoordination(tmp_path / "coordination"),
+        make_usage(choose_backend(settings)),
     )
     request = world.request("full")
     with pytest.raises(Unavailable, match="the build queue is full"):
@@ -147,7 +156,10 @@ def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
 def test_a_dead_broker_is_unavailable(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:9/0")
     queue = BuildQueue(
-        settings, world.store, FileCoordination(tmp_path / "coordination"), make_usage(settings)
+        settings,
+        world.store,
+        FileCoordination(tmp_path / "coordination"),
+        make_usage(choose_backend(settings)),
     )
     with pytest.raises(Unavailable, match="unavailable"):
         queue.submit(world.request("dead-broker"))

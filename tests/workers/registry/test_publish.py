@@ -11,6 +11,7 @@ import pytest
 
 from schematics import Schematic, parse_schematic
 from tests.workers.releases.fakes import save_fake_release
+from workers.backends import choose_backend
 from workers.dispatch.coordination import make_coordination
 from workers.keys.signing import key_path
 from workers.outputs.schematics_store import save_schematic
@@ -168,7 +169,7 @@ def test_a_pull_waits_for_the_publisher_of_the_same_tag(tmp_path: Path) -> None:
     IMAGE_FACTORY_BUILD_WAIT, zero here: 503) and publishes nothing itself."""
     store, settings, repo, schematic = _setup(tmp_path)
     settings = replace(settings, build_wait=0)
-    lease = make_coordination(settings).lease(publish_lease(repo, "v1.0.0"))
+    lease = make_coordination(choose_backend(settings)).lease(publish_lease(repo, "v1.0.0"))
     assert lease is not None
     try:
         with pytest.raises(RegistryUnavailable) as caught:
