@@ -5,7 +5,8 @@ reference release and the bundled extensions on a free 127.0.0.1 port, with
 `IMAGE_FACTORY_PXE_URL` set to `http://10.0.2.2:<port>`: QEMU's user network maps 10.0.2.2
 to the host's loopback, so iPXE scripts point a guest back at this server. The server is
 stopped after the session, also when tests fail; its log is `<root>/factory.log`.
-`web_factory` is the same without those URLs, for the web form's browser tests.
+`web_factory` is the same without those URLs, for the web form's browser tests; `two_arch_factory`
+is `live_factory` with the arm64 reference release too.
 """
 
 from __future__ import annotations
@@ -98,17 +99,20 @@ def _serving(
         os.killpg(server.proc.pid, signal.SIGKILL)
 
 
+def _guest_urls(port: int) -> list[str]:
+    """PXE scripts point a QEMU guest back at the server on `port`."""
+    return [
+        f"IMAGE_FACTORY_EXTERNAL_URL=http://127.0.0.1:{port}",
+        f"IMAGE_FACTORY_PXE_URL=http://{QEMU_HOST}:{port}",
+    ]
+
+
 @pytest.fixture(scope="session")
 def live_factory(
     reference_release: tuple[LocalStore, Release], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveFactory]:
-    def env(port: int) -> list[str]:
-        return [
-            f"IMAGE_FACTORY_EXTERNAL_URL=http://127.0.0.1:{port}",
-            f"IMAGE_FACTORY_PXE_URL=http://{QEMU_HOST}:{port}",
-        ]
-
-    with _serving(reference_release, tmp_path_factory.mktemp("live-factory"), env) as live:
+    root = tmp_path_factory.mktemp("live-factory")
+    with _serving(reference_release, root, _guest_urls) as live:
         yield live
 
 
@@ -128,11 +132,12 @@ def two_arch_factory(
     reference_release_arm64: tuple[LocalStore, Release],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveFactory]:
-    """As `web_factory`, with the arm64 reference release beside the amd64 one."""
+    """As `live_factory`, with the arm64 reference release beside the amd64 one (and the
+    Raspberry Pi overlay)."""
     root = tmp_path_factory.mktemp("two-arch-factory")
     # The store `_serving` then adds amd64 to, with the first start's arm64 steps done.
     store, settings = stock_store(reference_release_arm64, root)
     share_deb_cache(settings)
     install_rpi_overlay(settings, store, reference_release_arm64[1], lambda message: None)
-    with _serving(reference_release, root, lambda p: []) as live:
+    with _serving(reference_release, root, _guest_urls) as live:
         yield live

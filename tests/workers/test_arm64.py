@@ -1,5 +1,6 @@
 """arm64 end to end: the reference release from Debian's arm64 packages (the host untouched),
-every asset kind built from it, and the ISO, raw disk and UKI booted under
+every asset kind built from it, and the ISO, raw disk, UKI and SecureBoot UKI (our
+certificate enrolled as PK, KEK and db, Secure Boot on) booted under
 `qemu-system-aarch64 -M virt` (TCG) with AAVMF, each showing the extensions, modules, META,
 schematic ID and `boot ok`.
 """
@@ -14,17 +15,20 @@ import pytest
 
 from schematics import parse_schematic, schematic_id
 from tests.boot import assert_in_log, boot_and_capture
-from tests.workers.aavmf import QEMU_AARCH64, virt_args, virtio_cdrom_args
+from tests.workers.aavmf import AAVMF_VARS_MS, QEMU_AARCH64, virt_args, virtio_cdrom_args
 from tests.workers.assets import SCHEMATIC, build_assets, stock_store
-from tests.workers.uefi_vm import esp_disk, schematic_lines
+from tests.workers.uefi_vm import SECURE_BOOT_ON, enrolled_vars, esp_disk, schematic_lines
 from workers.assembly.bootdisk import boot_disk_layout
 from workers.assembly.run import run_tool
 from workers.assembly.vfat import list_vfat
+from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.releases.manifest import GRUB_FILES, release_files
 from workers.releases.stored import Release
 from workers.store import LocalStore
 
 pytestmark = pytest.mark.integration
+
+SIGNING_CERT = "uki-signing-cert.pem"  # beside the assets in `built`: the factory's certificate
 
 # The reference OS prints its report on the last console: the PL011 on `virt`.
 ARM64_SCHEMATIC = SCHEMATIC.replace(b"console=ttyS0", b"console=ttyAMA0")
@@ -33,6 +37,7 @@ ASSETS = [
     "initramfs-arm64.xz",
     "cmdline-metal-arm64",
     "metal-arm64-uki.efi",
+    "metal-arm64-secureboot-uki.efi",
     "metal-arm64.iso",
     "metal-arm64.raw",
     "installer-arm64.tar",
@@ -47,7 +52,9 @@ def built(
 ) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("arm64")
     store, settings = stock_store(reference_release_arm64, root)
-    return build_assets(store, settings, ASSETS, root / "out", ARM64_SCHEMATIC)
+    built = build_assets(store, settings, ASSETS, root / "out", ARM64_SCHEMATIC)
+    built[SIGNING_CERT] = load_or_create_secureboot_key(settings).cert_path
+    return built
 
 
 def _sid() -> str:
@@ -98,9 +105,10 @@ def test_raw_disk_has_the_sd_boot_layout_and_bootaa64(
     assert "EFI/BOOT/BOOTX64.EFI" not in files
 
 
-def _boot(drive_args: list[str], tmp_path: Path) -> str:
+def _boot(drive_args: list[str], tmp_path: Path, variables: Path | None = None) -> str:
     started = time.monotonic()
-    log = boot_and_capture(extra_args=[*virt_args(tmp_path), *drive_args], qemu=QEMU_AARCH64)
+    firmware = virt_args(tmp_path, variables)
+    log = boot_and_capture(extra_args=[*firmware, *drive_args], qemu=QEMU_AARCH64)
     print(f"arm64 boot took {time.monotonic() - started:.0f} s")  # the closing note's numbers
     return log
 
@@ -123,3 +131,15 @@ def test_uki_boots_under_aavmf(built: dict[str, Path], tmp_path: Path) -> None:
     disk = esp_disk(built["metal-arm64-uki.efi"], tmp_path / "uki.raw", "BOOTAA64.EFI")
     log = _boot(["-drive", f"file={disk},format=raw,if=virtio"], tmp_path)
     assert_in_log(log, *schematic_lines(_sid()))
+
+
+@pytest.mark.boot
+def test_secureboot_uki_boots_with_our_keys_enrolled(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    cert = built[SIGNING_CERT]
+    variables = enrolled_vars(cert, tmp_path / "vars.fd", AAVMF_VARS_MS, replacing=True)
+    uki = built["metal-arm64-secureboot-uki.efi"]
+    disk = esp_disk(uki, tmp_path / "uki.raw", "BOOTAA64.EFI")
+    log = _boot(["-drive", f"file={disk},format=raw,if=virtio"], tmp_path, variables)
+    assert_in_log(log, SECURE_BOOT_ON, *schematic_lines(_sid()))

@@ -40,16 +40,22 @@ def schematic_lines(schematic_id: str) -> list[str]:
     ]
 
 
-def enrolled_vars(cert_pem: Path, dest: Path) -> Path:
-    """A copy of OVMF's variable store with `cert_pem` as PK, KEK and db, Secure Boot on."""
+def enrolled_vars(
+    cert_pem: Path, dest: Path, template: Path = OVMF_VARS, *, replacing: bool = False
+) -> Path:
+    """A copy of OVMF's (or another edk2 `template`'s) variable store with `cert_pem` as PK,
+    KEK and db, Secure Boot on; `replacing`: the template's own PK, KEK and db are deleted
+    first (AAVMF's only initialised store is the `.ms` one, with Microsoft's keys)."""
     owner = str(uuid.UUID(int=0x1234))
+    deletes = ["--delete", "PK", "--delete", "KEK", "--delete", "db"] if replacing else []
     run_tool(
         [
             VIRT_FW_VARS,
             "--input",
-            OVMF_VARS,
+            template,
             "--output",
             dest,
+            *deletes,
             "--set-pk",
             owner,
             cert_pem,
