@@ -47,7 +47,7 @@ from workers.errors import (
 )
 from workers.outputs.finished_builds import BuiltAsset
 from workers.planning.plans import Plan
-from workers.registry import content, oci
+from workers.registry import base_images, content, oci
 from workers.registry.errors import (
     BlobUnknown,
     BuildRefused,
@@ -72,7 +72,9 @@ from workers.registry.names import (
 )
 from workers.registry.publish import Builder, ensure_published, load_repository_schematic
 from workers.registry.tags import available_versions, resolve_version, wants_release
+from workers.releases.availability import VersionPolicy
 from workers.releases.stored import blob_key
+from workers.releases.versions import normalize_version
 from workers.store import ObjectNotFound, Store
 
 log = logging.getLogger(__name__)
@@ -174,7 +176,13 @@ def blob(image: str, schematic_id: str, digest: str) -> Response:
     unknown = BlobUnknown(f"blob unknown to {repo.name}: {digest}", {"digest": digest})
     if descriptor is None:
         raise unknown
-    key = blob_key(digest_hex)
+    return _serve_blob(descriptor, unknown)
+
+
+def _serve_blob(descriptor: oci.Descriptor, unknown: BlobUnknown) -> Response:
+    """A stored blob: streamed, or a 307 to a presigned URL when S3 redirects are on."""
+    eng = engine()
+    key = blob_key(descriptor.hex)
     settings = eng.settings
     if request.method == "GET" and eng.backend.objects_in_s3 and settings.s3_redirect:
         url = eng.store.url_for(key, None, settings.s3_url_ttl)
@@ -217,19 +225,76 @@ def tags(image: str, schematic_id: str) -> Response:
     names = set(content.stored_tags(eng.store, repo)) | set(offered)
     if _has_latest(eng.store):
         names.add("latest")
-    listed = sorted(names)
+    return _tag_list(repo.name, sorted(names))
+
+
+def _tag_list(name: str, listed: list[str]) -> Response:
+    """The tags/list answer, paginated by `n` and `last` (sorted tags)."""
     last = request.args.get("last")
     if last is not None:
-        listed = [name for name in listed if name > check_tag(last)]
+        listed = [tag for tag in listed if tag > check_tag(last)]
     if (count := request.args.get("n")) is not None:
         if not (count.isascii() and count.isdigit()):
             raise PaginationInvalid(f"invalid page size n={count[:20]!r}", {"n": count[:20]})
         listed = listed[: int(count)]
     return Response(
-        json.dumps({"name": repo.name, "tags": listed}) + "\n",
+        json.dumps({"name": name, "tags": listed}) + "\n",
         status=200,
         mimetype="application/json",
     )
+
+
+# The releases' installer base images (workers.registry.base_images): static rules, so they
+# win over `/v2/<image>/<schematic_id>/…` for the same path.
+@bp.route(f"/v2/{base_images.REPOSITORY}/manifests/<reference>", methods=["GET"])
+def base_manifest(reference: str) -> Response:
+    store, policy = engine().store, version_policy()
+    found = None
+    if is_digest_reference(reference):
+        digest_hex = parse_digest(reference)
+        documents = base_images.find_base_documents(store, digest_hex, policy)
+        found = documents.manifests.get(digest_hex) if documents else None
+    else:
+        documents = _base_documents(store, check_tag(reference), policy)
+        found = (documents.index_descriptor, documents.index) if documents else None
+    if found is None:
+        raise ManifestUnknown(
+            f"manifest unknown: {base_images.REPOSITORY}:{reference}", {"tag": reference}
+        )
+    descriptor, data = found
+    response = Response(data, status=200, content_type=descriptor.media_type)
+    _content_headers(response, descriptor).make_conditional(request)
+    return response
+
+
+@bp.route(f"/v2/{base_images.REPOSITORY}/blobs/<digest>", methods=["GET"])
+def base_blob(digest: str) -> Response:
+    digest_hex = parse_digest(digest)
+    documents = base_images.find_base_documents(engine().store, digest_hex, version_policy())
+    descriptor = documents.blobs.get(digest_hex) if documents else None
+    unknown = BlobUnknown(f"blob unknown to {base_images.REPOSITORY}: {digest}", {"digest": digest})
+    if descriptor is None:
+        raise unknown
+    return _serve_blob(descriptor, unknown)
+
+
+@bp.route(f"/v2/{base_images.REPOSITORY}/tags/list", methods=["GET"])
+def base_tags() -> Response:
+    versions = base_images.base_image_versions(engine().store, version_policy())
+    return _tag_list(base_images.REPOSITORY, versions)
+
+
+def _base_documents(
+    store: Store, tag: str, policy: VersionPolicy
+) -> base_images.BaseImageDocuments | None:
+    """A version tag's installer base (`v1.0.0` or `1.0.0`); None for any other tag."""
+    try:
+        version = normalize_version(tag)
+    except InvalidRequest:
+        return None
+    if version not in base_images.base_image_versions(store, policy):
+        return None
+    return base_images.base_image_documents(store, version)
 
 
 @bp.route("/v2/<path:rest>", methods=["GET"])

@@ -161,11 +161,11 @@ def _signed(store: Store, built: BuiltAsset, key: SigningKey) -> BuiltAsset:
 
 def _catalog_keys(store: Store) -> set[str]:
     keys = {key for prefix in CATALOG_PREFIXES for key in store.list(prefix)}
-    # The files a release manifest or client index names are blobs by digest.
+    # The blobs a release manifest (files, installer base) or client index names, by digest.
     for key in [k for k in keys if k.startswith(RELEASES_PREFIX)]:
         if key.endswith("/manifest.json"):
             manifest = Manifest.from_json(store.get_bytes(key))
-            keys |= {blob_key(entry.sha256) for entry in manifest.files.values()}
+            keys |= {blob_key(entry.sha256) for entry in manifest.blob_entries().values()}
     for version in list_versions(store):
         keys |= {client.blob for client in load_clients(store, version).values()}
     return keys

@@ -172,6 +172,15 @@ class Manifest:
         manifest.validate()
         return manifest
 
+    def blob_entries(self) -> dict[str, FileEntry]:
+        """Every blob the release names: its files and its installer base's config and layers."""
+        entries = dict(self.files)
+        base = self.installer_base
+        if base is not None:
+            entries["installer_base.config"] = base.config
+            entries.update({f"installer_base.layers[{i}]": e for i, e in enumerate(base.layers)})
+        return entries
+
     def validate(self) -> None:
         """Raise ManifestError unless this manifest is complete and well-formed."""
         try:
@@ -191,12 +200,7 @@ class Manifest:
         extra = sorted(set(self.files) - set(wanted))
         if missing or extra:
             raise ManifestError(f"release files: missing {missing}, unexpected {extra}")
-        entries = dict(self.files)
-        base = self.installer_base
-        if base is not None:
-            entries["installer_base.config"] = base.config
-            entries.update({f"installer_base.layers[{i}]": e for i, e in enumerate(base.layers)})
-        for name, entry in entries.items():
+        for name, entry in self.blob_entries().items():
             if not _HEX64.match(entry.sha256) or entry.size < 0:
                 raise ManifestError(f"invalid digest or size for {name}")
 

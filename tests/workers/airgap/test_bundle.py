@@ -20,7 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from factory import create_app
 from factory.cli import main
 from schematics import parse_schematic
-from tests.workers.releases.fakes import fake_files, fake_manifest, save_fake_release
+from tests.workers.releases.fakes import (
+    fake_files,
+    fake_manifest,
+    save_fake_release,
+    save_release_with_base,
+)
 from workers.airgap.layout import INDEX_NAME, OBJECTS_DIR, SIGNING_KEY_NAME
 from workers.keys.signing import load_or_create_signing_key
 from workers.outputs.schematics_store import save_schematic
@@ -110,6 +115,40 @@ def test_the_other_side_serves_the_same_bytes_signed_by_the_exporter(
                 there, here = app_a.get(url + suffix), app_b.get(url + suffix)
                 assert (there.status_code, here.status_code) == (200, 200), url + suffix
                 assert here.data == there.data, url + suffix
+
+
+def test_the_installer_base_crosses_the_gap(tmp_path: Path) -> None:
+    """The bundle carries each release's installer base (config and layers), so side B's
+    registry proxy serves `siderolabs/installer-base` with the same bytes as side A's."""
+    side_a, side_b = tmp_path / "a", tmp_path / "b"
+    store_a = LocalStore(side_a / "store")
+    release = save_release_with_base(store_a, tmp_path / "release", "v1.0.0", "amd64")
+    assert release.installer_base is not None
+    sid = save_schematic(store_a, parse_schematic(SCHEMATIC))
+    bundle = tmp_path / "bundle.tar"
+    _run(side_a, "export", str(bundle), "--schematic", sid)
+    members = _members(bundle)
+    base = release.installer_base
+    for entry in (base.config, *base.layers):
+        blob = members[f"{OBJECTS_DIR}blobs/sha256/{entry.sha256}"]
+        assert hashlib.sha256(blob).hexdigest() == entry.sha256
+
+    _run(side_b, "import-bundle", str(bundle))
+    app_a = create_app(Settings(data_dir=side_a), store=store_a).test_client()
+    store_b = LocalStore(side_b / "store")
+    app_b = create_app(Settings(data_dir=side_b), store=store_b).test_client()
+    repo = "/v2/siderolabs/installer-base"
+    index = app_a.get(f"{repo}/manifests/v1.0.0")
+    assert index.status_code == 200
+    assert app_b.get(f"{repo}/manifests/v1.0.0").data == index.data
+    (platform,) = index.get_json()["manifests"]
+    manifest = app_b.get(f"{repo}/manifests/{platform['digest']}")
+    assert manifest.data == app_a.get(f"{repo}/manifests/{platform['digest']}").data
+    descriptors = manifest.get_json()
+    for descriptor in (descriptors["config"], *descriptors["layers"]):
+        here = app_b.get(f"{repo}/blobs/{descriptor['digest']}")
+        assert here.status_code == 200
+        assert "sha256:" + hashlib.sha256(here.data).hexdigest() == descriptor["digest"]
 
 
 def test_the_bundle_holds_public_halves_only_and_one_selection(

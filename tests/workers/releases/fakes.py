@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
-from workers.releases.manifest import MODULES_TAR, Manifest, release_files
+from workers.releases.installer_base import BaseImage, store_installer_base
+from workers.releases.manifest import MODULES_TAR, InstallerBase, Manifest, release_files
 from workers.releases.stored import Release, file_entry, save_release
 from workers.store import Store
 
@@ -68,3 +72,23 @@ def fake_manifest(version: str, files: dict[str, Path], arch: str = "amd64") -> 
 def save_fake_release(store: Store, version: str, tmp: Path, arch: str = "amd64") -> Release:
     files = fake_files(tmp / f"{version}-{arch}", arch=arch)
     return save_release(store, fake_manifest(version, files, arch), files)
+
+
+def save_release_with_base(
+    store: Store, tmp: Path, version: str, arch: str, with_base: bool = True
+) -> Release:
+    """A fake release whose installer base (unless `with_base` is false) has a gzip layer
+    over a plain tar one, as Talos' bases may ship either."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    base: InstallerBase | None = None
+    if with_base:
+        plain, packed = tmp / f"{arch}-plain.tar", tmp / f"{arch}-packed.tar.gz"
+        plain.write_bytes(arch.encode() * 512)
+        packed.write_bytes(gzip.compress(b"layer " + arch.encode(), mtime=0))
+        config = {"architecture": arch, "os": "linux", "rootfs": {"diff_ids": ["a", "b"]}}
+        base = store_installer_base(
+            store, BaseImage(json.dumps(config).encode(), (packed, plain)), tmp
+        )
+    files = fake_files(tmp / f"{version}-{arch}", arch=arch)
+    manifest = replace(fake_manifest(version, files, arch=arch), installer_base=base)
+    return save_release(store, manifest, files)
