@@ -322,14 +322,14 @@ def _refusal(runbook: Runbook, unit: str, tmp_path: Path, **env: str) -> str:
     return done.stderr
 
 
-def test_missing_keys_stop_serve_and_worker_saying_what_to_set(
-    runbook: Runbook, tmp_path: Path
-) -> None:
+def test_missing_keys_stop_a_worker_saying_what_to_set(runbook: Runbook, tmp_path: Path) -> None:
+    """Workers sign, so they need the keys; `serve` holds none (test_scaled_mode checks it
+    starts and serves without them)."""
     said = _refusal(runbook, "worker", tmp_path, IMAGE_FACTORY_SIGNING_KEY="")
     assert "IMAGE_FACTORY_SIGNING_KEY not set" in said
     said = _refusal(
         runbook,
-        "serve",
+        "worker",
         tmp_path,
         IMAGE_FACTORY_SECUREBOOT_KEY="",
         IMAGE_FACTORY_SECUREBOOT_CERT="",
@@ -346,10 +346,10 @@ def test_a_foreign_key_is_refused_as_a_mismatch(runbook: Runbook, tmp_path: Path
             serialization.NoEncryption(),
         )
     )
-    for command in ("worker", "serve"):
-        said = _refusal(runbook, command, tmp_path, IMAGE_FACTORY_SIGNING_KEY=str(other))
-        assert "key mismatch" in said
-        assert f"IMAGE_FACTORY_SIGNING_KEY ({other}) has public key sha256" in said
+    # Only workers read key files: `serve` serves the public halves `prepare` recorded.
+    said = _refusal(runbook, "worker", tmp_path, IMAGE_FACTORY_SIGNING_KEY=str(other))
+    assert "key mismatch" in said
+    assert f"IMAGE_FACTORY_SIGNING_KEY ({other}) has public key sha256" in said
 
 
 @pytest.mark.parametrize(

@@ -232,12 +232,13 @@ def test_every_link_on_the_final_page_works_without_an_external_url(
     # Each asset's download and checksum files: the kernel's are followed (the others would
     # build ISOs and disk images); every one of them is an absolute link to this server.
     assets = [link for link in links if link.startswith(f"{origin}/image/")]
-    assert {kernel, f"{kernel}.sha256", f"{kernel}.sha512", f"{kernel}.sigstore.json"} <= set(
-        assets
-    )
-    assert len(assets) == 4 * 7  # ISO, raw, qcow2, kernel, cmdline, initramfs, UKI
+    # Beside each download: checksums, signature, SBOM and provenance.
+    sidecars = [".sha256", ".sha512", ".sigstore.json", ".spdx.json", ".intoto.jsonl"]
+    kernel_links = [kernel] + [kernel + suffix for suffix in sidecars]
+    assert set(kernel_links) <= set(assets)
+    assert len(assets) == 6 * 7  # ISO, raw, qcow2, kernel, cmdline, initramfs, UKI
     followed = [link for link in links if not link.startswith(f"{origin}/image/")]
-    followed += [kernel, f"{kernel}.sha256", f"{kernel}.sha512", f"{kernel}.sigstore.json"]
+    followed += kernel_links
     pxe = page.locator("#pxe-url").inner_text()
     assert pxe == f"{origin}/pxe/{sid}/v1.0.0/metal-amd64"
     followed.append(pxe)
