@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, request, stream_with_context
@@ -35,6 +36,8 @@ bp = Blueprint("builds", __name__)
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 KEEPALIVE_SECONDS = 15.0
+# How long an event stream waits for a just-started build to say what it builds.
+NAMING_SECONDS = 30.0
 FIELDS = ("schematic", "version", "path")
 
 
@@ -110,8 +113,25 @@ def _job_of(status: BuildStatus) -> BuildRequest | None:
         return None
 
 
+def named_status(
+    first: BuildStatus, look: Callable[[str], BuildStatus | None], seconds: float
+) -> BuildStatus:
+    """`first`, or (when it does not name its request yet) a later look at the build that
+    does. Celery marks a build STARTED before its worker records what it builds (the download
+    URL); a stream that began in between used to end after one event."""
+    deadline = time.monotonic() + seconds
+    status = first
+    while _job_of(status) is None and status.state not in (DONE, FAILED):
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+        status = look(status.key) or status
+    return status
+
+
 def _events(first: BuildStatus) -> Iterator[str]:
     eng = engine()
+    first = named_status(first, eng.queue.status, NAMING_SECONDS)
     job = _job_of(first)
     statuses: Iterator[BuildStatus] = (
         eng.queue.watch(job, eng.settings.build_wait, every=KEEPALIVE_SECONDS)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import request
 
-from factory.builds import event_stream
+from factory.builds import event_stream, named_status
 from factory.images import prefers_async
 from factory.sidecars import split_suffix
 from schematics import parse_schematic
@@ -211,3 +211,17 @@ def test_stages_finished_between_two_looks_still_get_their_event_in_order() -> N
 def test_a_build_done_before_the_stream_began_is_just_done() -> None:
     done = BuildStatus("k", DONE, percent=100, download_url="/image/x", built=_built({"a": 1.0}))
     assert [name for name, _ in _events("".join(event_stream([done])))] == ["done"]
+
+
+def test_a_stream_waits_for_a_just_started_build_to_name_itself() -> None:
+    """Celery's STARTED state carries no download URL: the stream looks again until the
+    build names its request (before, it ended after one event, a flake under load)."""
+    key = "a" * 64
+    url = f"/image/{'b' * 64}/v1.0.0/metal-amd64.iso"
+    later = iter(
+        [BuildStatus(key, RUNNING, stage="starting"), BuildStatus(key, RUNNING, download_url=url)]
+    )
+    found = named_status(BuildStatus(key, RUNNING, stage="starting"), lambda _: next(later), 5.0)
+    assert found.download_url == url
+    done = BuildStatus(key, DONE)
+    assert named_status(done, lambda _: None, 5.0) is done  # nothing to wait for
