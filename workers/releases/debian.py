@@ -57,6 +57,9 @@ def foreign_apt(arch: str, state_dir: Path, components: tuple[str, ...] = ()) ->
     `components` (e.g. `main`, `non-free-firmware`): read the host's Debian sources with
     these components instead of the host's own (`private_sources`).
     """
+    # apt reads a relative Dir:: path against its root (/), not the working directory: with
+    # the README's relative data directory every foreign-arch index would be looked for there.
+    state_dir = state_dir.resolve()
     lists = state_dir / "state" / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     (state_dir / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
