@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 CHUNK = 1 << 20
 
@@ -26,7 +26,7 @@ def _nothing() -> None:
 
 
 def hash_reader(
-    reader: BinaryIO,
+    reader: IO[bytes],
     algorithms: Sequence[str] = ("sha256",),
     between_chunks: Callable[[], None] = _nothing,
 ) -> Hashes:

@@ -6,9 +6,7 @@ schematic. Everything is read from the store by digest (verified), as the build 
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -18,6 +16,7 @@ from schematics import Bootloader
 from workers.catalog.extensions import fetch_extension, fetch_verified
 from workers.catalog.records import EXTENSIONS_PREFIX, ORIGIN_UPLOAD, ExtensionRecord
 from workers.catalog.records import record_from_json as catalog_record
+from workers.hashing import hash_reader
 from workers.pipeline.boot_media import uses_grub
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.planning.plans import SOURCE_BLOB, Plan
@@ -172,16 +171,9 @@ def _read_all(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 
 def _digests(reader: IO[bytes]) -> tuple[str, str]:
-    sha256, sha1 = hashlib.sha256(), hashlib.sha1(usedforsecurity=False)
-    for chunk in _chunks(reader):
-        sha256.update(chunk)
-        sha1.update(chunk)
-    return sha256.hexdigest(), sha1.hexdigest()
-
-
-def _chunks(reader: IO[bytes]) -> Iterator[bytes]:
-    while chunk := reader.read(_CHUNK):
-        yield chunk
+    """sha256 and SHA1 (which SPDX requires of every file) in one read."""
+    hexdigests = hash_reader(reader, ("sha256", "sha1")).hexdigests
+    return hexdigests["sha256"], hexdigests["sha1"]
 
 
 def _record(store: Store, digest: str) -> ExtensionRecord | None:
