@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.planning.plans import Plan
-from workers.releases.stored import blob_key
-from workers.store import ObjectNotFound, Store
+from workers.store import Store
+from workers.store.objects import Content, Objects, blob_key
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +65,17 @@ def load_build(store: Store, key: str) -> BuiltAsset | None:
     """The finished build with plan key `key`, or None (no manifest, or its blob is gone or
     has the wrong size)."""
     built = read_manifest(store, key)
-    if built is None:
-        return None
-    try:
-        if store.size(built.blob) != built.size:
-            return None
-    except ObjectNotFound:
+    if built is None or not Objects(store).has(built.blob, Content(built.sha256, built.size)):
         return None
     return built
 
 
 def read_manifest(store: Store, key: str) -> BuiltAsset | None:
     """The build manifest of `key` as written, without looking at its blob."""
-    try:
-        doc = json.loads(store.get_bytes(build_manifest_key(key)))
-    except ObjectNotFound:
+    data = Objects(store).document(build_manifest_key(key))
+    if data is None:
         return None
+    doc = json.loads(data)
     return BuiltAsset(**{k: doc[k] for k in BuiltAsset.__dataclass_fields__ if k in doc})
 
 
@@ -91,7 +86,8 @@ def discard_build(store: Store, built: BuiltAsset, reason: str) -> None:
     log.error(
         "discarding build %s (%s, blob %s): %s", built.key, built.filename, built.blob, reason
     )
+    objects = Objects(store)
     current = read_manifest(store, built.key)
     if current is not None and current.sha256 == built.sha256:
-        store.delete(build_manifest_key(built.key))
-    store.delete(built.blob)
+        objects.remove(build_manifest_key(built.key))
+    objects.remove(built.blob)

@@ -24,8 +24,8 @@ from workers.pipeline.progress import Progress, StageClock, quiet
 from workers.pipeline.workdirs import build_workdir
 from workers.planning.asset_kinds import content_type_for
 from workers.planning.plans import Plan
-from workers.releases.stored import blob_key
 from workers.store import Store
+from workers.store.objects import Content, Objects
 
 
 def ensure_built(
@@ -77,8 +77,9 @@ def publish_build(
     if evidence_dir is not None:
         evidence = describe_build(store, plan, evidence_dir, plan.profile.path, sha256, sha512)
         envelope_sha256 = store_evidence(store, evidence, signing_key)
-    if not store.exists(blob_key(sha256)):
-        store.put_file(blob_key(sha256), path, content_type=content_type)
+    objects = Objects(store)
+    staged = objects.new()
+    staged.add_file(plan.profile.path, path, Content(sha256, size), content_type)
     clock("upload", 100)
     built = BuiltAsset(
         key=plan.key,
@@ -96,13 +97,9 @@ def publish_build(
         provenance_envelope_sha256=envelope_sha256,
     )
     doc: dict[str, Any] = {**asdict(built), "plan": plan.to_json()}
-    store.put_bytes(
-        build_manifest_key(plan.key),
-        json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n",
-        content_type="application/json",
+    staged.commit(
+        build_manifest_key(plan.key), json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n"
     )
-    if not store.exists(blob_key(sha256)):
-        # Evicted (`workers.outputs.storage_budget`) between the check above and the manifest:
-        # put it back.
-        store.put_file(blob_key(sha256), path, content_type=content_type)
+    # Evicted (`workers.outputs.storage_budget`) between the upload and the manifest: put it back.
+    objects.add_blob(path, Content(sha256, size), content_type)
     return built

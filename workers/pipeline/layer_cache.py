@@ -8,15 +8,14 @@ treated as missing, so it gets rebuilt rather than used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers.hashing import sha256_file
-from workers.store import ObjectNotFound, Store
+from workers.store import Store
+from workers.store.objects import Content, Objects, inputs_key
 
 ENTRY = "entry.json"
 
@@ -29,27 +28,23 @@ class CachedEntry:
 
 def cache_key(kind: str, inputs: Mapping[str, Any]) -> str:
     """`layers/<kind>/<sha256 of the canonical JSON of inputs>`."""
-    data = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
-    return f"layers/{kind}/{hashlib.sha256(data).hexdigest()}"
+    return inputs_key(f"layers/{kind}", inputs)
 
 
 def load_entry(store: Store, prefix: str, dest: Path) -> CachedEntry | None:
     """Download the entry under `prefix` into the new directory `dest`; None if absent or bad."""
-    try:
-        doc = json.loads(store.get_bytes(f"{prefix}/{ENTRY}"))
-    except (ObjectNotFound, ValueError):
+    objects = Objects(store)
+    data = objects.document(f"{prefix}/{ENTRY}")
+    if data is None:
         return None
-    dest.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    for name, expected in sorted(doc["files"].items()):
-        local = dest / name
-        try:
-            store.download(f"{prefix}/{name}", local)
-        except ObjectNotFound:
-            return None
-        if local.stat().st_size != expected["size"] or sha256_file(local) != expected["sha256"]:
-            return None
-        files[name] = local
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    parts = {name: Content(f["sha256"], f["size"]) for name, f in doc["files"].items()}
+    files = objects.checkout(prefix, parts, dest)
+    if files is None:
+        return None
     return CachedEntry(files=files, info=doc["info"])
 
 
@@ -57,13 +52,10 @@ def save_entry(
     store: Store, prefix: str, files: Mapping[str, Path], info: Mapping[str, Any]
 ) -> None:
     """Upload `files`, then the entry document that makes them visible."""
+    staged = Objects(store).new(prefix)
     listed = {}
     for name, path in sorted(files.items()):
-        store.put_file(f"{prefix}/{name}", path)
-        listed[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+        content = staged.add_file(name, path)
+        listed[name] = {"sha256": content.sha256, "size": content.size}
     doc = {"files": listed, "info": dict(info)}
-    store.put_bytes(
-        f"{prefix}/{ENTRY}",
-        json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n",
-        content_type="application/json",
-    )
+    staged.commit(f"{prefix}/{ENTRY}", json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n")

@@ -11,15 +11,14 @@ A client can only fetch what a repository records, never an arbitrary store blob
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from workers.registry.names import Repository
 from workers.registry.oci import Descriptor
-from workers.releases.stored import blob_key
 from workers.store import ObjectNotFound, Store
+from workers.store.objects import Content, Objects, blob_key
 
 JSON = "application/json"
 
@@ -109,24 +108,18 @@ def referrers(store: Store, repo: Repository, subject_hex: str) -> list[Descript
 
 def put_document(store: Store, descriptor: Descriptor, data: bytes) -> None:
     """Store content under its digest (shared by every repository) unless it is there intact."""
-    if read_verified(store, descriptor) is None:
-        store.put_bytes(blob_key(descriptor.hex), data, content_type=descriptor.media_type)
+    Objects(store).add_blob_bytes(data, content_type=descriptor.media_type)
 
 
 def stored_with_size(store: Store, descriptor: Descriptor) -> bool:
     """Whether a (large) blob is stored with its size: cheap, and catches truncation."""
-    try:
-        return store.size(blob_key(descriptor.hex)) == descriptor.size
-    except ObjectNotFound:
-        return False
+    return Objects(store).has(blob_key(descriptor.hex), _content(descriptor))
 
 
 def read_verified(store: Store, descriptor: Descriptor) -> bytes | None:
     """A small document's stored bytes, or None when missing or not matching its digest."""
-    try:
-        data = store.get_bytes(blob_key(descriptor.hex))
-    except ObjectNotFound:
-        return None
-    if len(data) != descriptor.size or hashlib.sha256(data).hexdigest() != descriptor.hex:
-        return None
-    return data
+    return Objects(store).read(blob_key(descriptor.hex), _content(descriptor))
+
+
+def _content(descriptor: Descriptor) -> Content:
+    return Content(descriptor.hex, descriptor.size)

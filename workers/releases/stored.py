@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workers.errors import FactoryError, InvalidRequest, NotFound
-from workers.hashing import hash_file
 from workers.releases.manifest import FileEntry, Manifest, ManifestError
 from workers.releases.versions import normalize_version, sort_versions, validate_arch
 from workers.store import ObjectNotFound, Store
+from workers.store.objects import Content, Objects, Staged, content_of
+
+# Re-exported: where the blob key scheme lived before the object layer; many modules import it here.
+from workers.store.objects import blob_key as blob_key
 
 RELEASES_PREFIX = "releases/"
 MANIFEST_NAME = "manifest.json"
@@ -33,31 +36,30 @@ class ReleaseConflict(FactoryError):
     """A different manifest already exists for this version and arch."""
 
 
-def blob_key(sha256: str) -> str:
-    return f"blobs/sha256/{sha256}"
-
-
 def manifest_key(version: str, arch: str) -> str:
     return f"{RELEASES_PREFIX}{version}/{arch}/{MANIFEST_NAME}"
 
 
 def file_entry(path: Path) -> FileEntry:
     """sha256 and size of a local file, read in chunks (module trees are hundreds of MB)."""
-    hashes = hash_file(path)
-    return FileEntry(sha256=hashes.sha256, size=hashes.size)
+    content = content_of(path)
+    return FileEntry(sha256=content.sha256, size=content.size)
 
 
 def put_blob(store: Store, path: Path, expected: FileEntry | None = None) -> FileEntry:
     """Store `path` under its digest unless already there; check it against `expected`."""
+    return _add_blob(Objects(store).new(), path.name, path, expected)
+
+
+def _add_blob(staged: Staged, name: str, path: Path, expected: FileEntry | None) -> FileEntry:
+    """Hash `path` once, check it against `expected`, then stage it as a blob."""
     entry = file_entry(path)
     if expected is not None and entry != expected:
         raise DigestMismatch(
             f"{path.name}: sha256 {entry.sha256} size {entry.size}, "
             f"expected sha256 {expected.sha256} size {expected.size}"
         )
-    key = blob_key(entry.sha256)
-    if not store.exists(key):
-        store.put_file(key, path)
+    staged.add_file(name, path, Content(entry.sha256, entry.size))
     return entry
 
 
@@ -72,20 +74,16 @@ class Release(Manifest):
         entry = self.files.get(name)
         if entry is None:
             raise NotFound(f"release {self.version}/{self.arch} has no file {name!r}")
-        try:
-            store.download(blob_key(entry.sha256), dest)
-        except ObjectNotFound:
+        if Objects(store).fetch(blob_key(entry.sha256), Content(entry.sha256, entry.size), dest):
+            return dest
+        if not store.exists(blob_key(entry.sha256)):
             raise NotFound(
                 f"blob {entry.sha256} of {name} for release {self.version}/{self.arch} is missing"
-            ) from None
-        got = file_entry(dest)
-        if got != entry:
-            dest.unlink(missing_ok=True)
-            raise DigestMismatch(
-                f"blob for {name} of release {self.version}/{self.arch} is corrupt: "
-                f"sha256 {got.sha256}, expected {entry.sha256}"
             )
-        return dest
+        raise DigestMismatch(
+            f"blob for {name} of release {self.version}/{self.arch} is corrupt: "
+            f"expected sha256 {entry.sha256} size {entry.size}"
+        )
 
 
 def save_release(store: Store, manifest: Manifest, files: Mapping[str, Path]) -> Release:
@@ -101,15 +99,17 @@ def save_release(store: Store, manifest: Manifest, files: Mapping[str, Path]) ->
         )
     data = manifest.to_json()
     key = manifest_key(manifest.version, manifest.arch)
-    existing = _existing_manifest(store, key)
+    objects = Objects(store)
+    existing = objects.document(key)
     if existing is not None and existing != data:
         raise ReleaseConflict(
             f"release {manifest.version}/{manifest.arch} already exists with different contents"
         )
+    staged = objects.new()
     for name in sorted(files):
-        put_blob(store, files[name], manifest.files[name])
+        _add_blob(staged, name, files[name], manifest.files[name])
     if existing is None:
-        store.put_bytes(key, data, content_type="application/json")
+        staged.commit(key, data)
     return _release(manifest, data)
 
 
@@ -148,13 +148,6 @@ def list_arches(store: Store, version: str) -> list[str]:
         for key in store.list(prefix)
         if key.endswith("/" + MANIFEST_NAME)
     )
-
-
-def _existing_manifest(store: Store, key: str) -> bytes | None:
-    try:
-        return store.get_bytes(key)
-    except ObjectNotFound:
-        return None
 
 
 def _release(manifest: Manifest, data: bytes) -> Release:
