@@ -32,6 +32,7 @@ from factory.errors import register_error_handlers
 from factory.i18n import init_i18n
 from factory.offered import install_version_policy
 from factory.urls import trust_proxies
+from workers.backends import choose_backend
 from workers.settings import Settings
 from workers.store import Store, make_store
 
@@ -64,7 +65,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = max(
         settings.max_schematic_bytes, settings.max_extension_bytes
     )
-    install_engine(app, settings, store or make_store(settings))
+    backend = choose_backend(settings)
+    install_engine(app, settings, backend, store or make_store(backend))
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from workers.backends import Backend
 from workers.engine import Engine
 from workers.settings import Settings
 from workers.store import Store
@@ -17,8 +18,8 @@ from workers.store import Store
 ENGINE_KEY = "image_factory_engine"
 
 
-def install_engine(app: Flask, settings: Settings, store: Store) -> None:
-    app.extensions[ENGINE_KEY] = Engine(settings, store)
+def install_engine(app: Flask, settings: Settings, backend: Backend, store: Store) -> None:
+    app.extensions[ENGINE_KEY] = Engine(settings, backend, store)
 
 
 def engine() -> Engine:

@@ -52,7 +52,7 @@ def metrics() -> Response:
         log.warning("queue depth unavailable: %s", error)
     if eng.backend.redis_url:
         try:
-            gauges["image_factory_workers_alive"] = len(live_workers(eng.settings))
+            gauges["image_factory_workers_alive"] = len(live_workers(eng.backend))
         except Unavailable as error:
             log.warning("live workers unknown: %s", error)
     return Response(eng.metrics.render(gauges), status=200, content_type=CONTENT_TYPE)

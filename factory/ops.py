@@ -43,7 +43,7 @@ def readyz() -> Response:
     if eng.backend.redis_url:
         try:
             eng.queue.queue_depth()
-            workers = live_workers(eng.settings)
+            workers = live_workers(eng.backend)
         except Unavailable as error:
             raise Unavailable(
                 f"not ready: {error}", "not ready: the build queue is unavailable"

@@ -18,6 +18,7 @@ from tests.services import (
     free_ports,
     weed_binary,
 )
+from workers.backends import choose_backend
 from workers.store import make_store
 
 
@@ -38,7 +39,9 @@ def test_weed_takes_writes_in_many_buckets(s3_server: S3Server, tmp_path: Path) 
     # Each test uses a bucket of its own; with weed's default growth (7 volumes per bucket)
     # the 15th bucket already failed with "No writable volumes and no free volumes left".
     for n in range(24):
-        store = make_store(s3_server.settings(tmp_path, f"many-{uuid.uuid4().hex[:12]}-{n}"))
+        store = make_store(
+            choose_backend(s3_server.settings(tmp_path, f"many-{uuid.uuid4().hex[:12]}-{n}"))
+        )
         store.put_bytes("k", b"x")
         assert store.get_bytes("k") == b"x"
 

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Generic, TypeVar
 
 from schematics import Schematic
-from workers.backends import Backend, choose_backend
+from workers.backends import Backend
 from workers.dispatch.build_queue import BuildQueue
 from workers.dispatch.coordination import Coordination, make_coordination
 from workers.dispatch.shared_metrics import Metrics, make_metrics
@@ -80,6 +80,8 @@ class Memo(Generic[K, V]):
 @dataclass
 class Engine:
     settings: Settings
+    # Decided once where the process starts (`choose_backend`); every connection is made from it.
+    backend: Backend
     store: Store
     _schematics: Memo[str, Schematic] = field(default_factory=Memo)
     _plans: Memo[tuple[str, str, str], Plan] = field(default_factory=lambda: Memo(PLAN_SECONDS))
@@ -139,16 +141,12 @@ class Engine:
         self._manifests.drop(key)
 
     @cached_property
-    def backend(self) -> Backend:
-        return choose_backend(self.settings)
-
-    @cached_property
     def coordination(self) -> Coordination:
         return make_coordination(self.backend)
 
     @cached_property
     def queue(self) -> BuildQueue:
-        return BuildQueue(self.settings, self.store, self.coordination, self.usage)
+        return BuildQueue(self.settings, self.backend, self.store, self.coordination, self.usage)
 
     @cached_property
     def usage(self) -> Usage:
@@ -179,4 +177,4 @@ class Engine:
     @cached_property
     def publisher(self) -> InstallerPublisher:
         """Has a worker publish (and sign) an installer tag."""
-        return InstallerPublisher(self.settings)
+        return InstallerPublisher(self.settings, self.backend)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from workers.backends import choose_backend
 from workers.settings import Settings
 from workers.store import make_store
 from workers.tenancy.audit import read_events
@@ -13,6 +14,6 @@ from workers.tenancy.audit import read_events
 def audit() -> None:
     """Print every upload, withdrawal, deletion and token change: time, actor, action,
     subject and digest."""
-    for event in read_events(make_store(Settings.from_env())):
+    for event in read_events(make_store(choose_backend(Settings.from_env()))):
         digest = f" sha256:{event.digest}" if event.digest else ""
         click.echo(f"{event.time} {event.actor} {event.action} {event.subject}{digest}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from schematics import SchematicError, parse_schematic
+from workers.backends import choose_backend
 from workers.bootstrap import prepare_embedded_default
 from workers.engine import Engine
 from workers.errors import FactoryError
@@ -45,7 +46,7 @@ def _note(message: str) -> None:
 
 
 def _prepare(settings: Settings) -> tuple[Store, str]:
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     release = prepare_embedded_default(settings, store, _note)
     return store, release.version
 
@@ -76,7 +77,7 @@ def build(
         schematic_id = save_schematic(store, schematic)
         _note(f"schematic {schematic_id}")
         output.mkdir(parents=True, exist_ok=True)
-        eng = Engine(settings, store)
+        eng = Engine(settings, choose_backend(settings), store)
         for profile in profiles:
             started = time.monotonic()
             plan = eng.plan(schematic_id, version or default_version, profile)

@@ -17,6 +17,7 @@ from workers.airgap.export import write_bundle
 from workers.airgap.importer import load_bundle
 from workers.airgap.layout import SIGNING_KEY_NAME
 from workers.assembly.run import ToolError
+from workers.backends import choose_backend
 from workers.errors import FactoryError
 from workers.pipeline.workdirs import work_root
 from workers.releases.availability import VersionPolicy
@@ -43,7 +44,7 @@ def export(
     their ASSETs for each VERSION (built first when not built yet) and the public keys."""
     settings = Settings.from_env()
     try:
-        store = make_store(settings)
+        store = make_store(choose_backend(settings))
         chosen = versions or tuple(
             VersionPolicy.from_settings(settings).offered(list_versions(store))
         )
@@ -62,7 +63,10 @@ def import_bundle(bundle: Path) -> None:
     settings = Settings.from_env()
     try:
         loaded = load_bundle(
-            make_store(settings), bundle, work_root(settings) / "import-bundle", _note
+            make_store(choose_backend(settings)),
+            bundle,
+            work_root(settings) / "import-bundle",
+            _note,
         )
     except (FactoryError, ValueError) as error:
         raise click.ClickException(str(error)) from None

@@ -12,6 +12,7 @@ import click
 
 from extensions.errors import ExtensionError
 from extensions.package import pack_extension
+from workers.backends import choose_backend
 from workers.catalog import add_extension, catalog_for, list_extension_records
 from workers.catalog.collect import collect_unused_uploads
 from workers.catalog.lifecycle import delete_extension, withdraw_extension
@@ -41,7 +42,7 @@ def extension() -> None:
 def add(path: Path, namespace: str | None, arch: str) -> None:
     """Validate PATH (dir, tar, tar.gz, tar.zst or OCI layout) and store it."""
     settings = Settings.from_env()
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     try:
         record = add_extension(
             store,
@@ -81,7 +82,7 @@ def _change_versions(
     version: str,
 ) -> None:
     """Apply a lifecycle `change` as the operator, naming each record it touched."""
-    store = make_store(Settings.from_env())
+    store = make_store(choose_backend(Settings.from_env()))
     try:
         records = change(store, name, version, ACTOR_CLI)
     except FactoryError as exc:
@@ -96,7 +97,7 @@ def collect() -> None:
     """Delete uploads nobody uses, once unused for IMAGE_FACTORY_UPLOAD_GRACE_SECONDS (what
     the embedded default's housekeeping does hourly; run it from cron in the scaled mode)."""
     settings = Settings.from_env()
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     try:
         collected = collect_unused_uploads(store, settings.upload_grace_seconds, ACTOR_CLI)
     except FactoryError as exc:
@@ -134,7 +135,7 @@ def validate(path: Path, arch: str) -> None:
 def list_(version: str | None, arch: str) -> None:
     """Stored extensions: `<name> <version> sha256:<digest>`, one a line."""
     settings = Settings.from_env()
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     try:
         if version is None:
             records = sorted(list_extension_records(store), key=lambda r: (r.full_name, r.version))

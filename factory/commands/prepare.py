@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import click
 
+from workers.backends import choose_backend
 from workers.bootstrap import prepare_embedded_default
 from workers.errors import FactoryError
 from workers.keys.deployment_keys import Fingerprints, record_keys, recorded_fingerprints
@@ -39,7 +40,7 @@ def _note(message: str) -> None:
 def prepare(replace_keys: bool) -> None:
     """Prepare the configured store (release, bundled extensions) and the signing keys."""
     settings = Settings.from_env()
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     try:
         signing_path = key_path(settings).resolve()
         sb_key_path, sb_cert_path = (path.resolve() for path in secureboot_paths(settings))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from workers.backends import choose_backend
 from workers.errors import FactoryError
 from workers.keys.signing import load_or_create_signing_key
 from workers.releases.clients import import_clients
@@ -44,7 +45,7 @@ def build_reference(version: str, arch: str, source_date_epoch: int | None) -> N
     settings = Settings.from_env()
     try:
         built = build_reference_release(
-            make_store(settings),
+            make_store(choose_backend(settings)),
             version=version,
             arch=arch,
             source_date_epoch=(
@@ -80,7 +81,7 @@ def import_(
     """Import boot assets from DIRECTORY (our layout or a Talos imager's usr/install/<arch>),
     and the client binaries (talosctl) found beside them, served at /talosctl/<version>."""
     settings = Settings.from_env()
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     try:
         imported = import_release(
             store,
@@ -104,5 +105,5 @@ def import_(
 @release.command("list")
 def list_() -> None:
     """Print every stored release version, one per line, oldest first."""
-    for version in list_versions(make_store(Settings.from_env())):
+    for version in list_versions(make_store(choose_backend(Settings.from_env()))):
         click.echo(version)

@@ -158,7 +158,7 @@ def _check_scaled_start_apart(settings: Settings) -> None:
         code = 1
         try:
             # The web side holds no private key: it checks the public halves it serves.
-            check_scaled_start(settings, make_store(settings), signs=False)
+            check_scaled_start(settings, make_store(choose_backend(settings)), signs=False)
             code = 0
         except click.ClickException as error:
             error.show()
@@ -209,7 +209,7 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     if backend.scaled:
         _check_scaled_start_apart(settings)
     else:
-        _prepare_embedded_default(settings, make_store(settings))
+        _prepare_embedded_default(settings, make_store(backend))
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
     gunicorn.util.write_error = write_plain_error
     options = {
@@ -245,14 +245,14 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     def build_worker() -> None:
         remove_dead_workdirs(work_root(settings))
         status = run_worker(
-            register(make_celery(settings, worker=True)),
+            register(make_celery(settings, backend, worker=True)),
             settings.worker_concurrency,
             "INFO",
             worker_name(),
         )
         raise SystemExit(status)
 
-    states = make_celery(settings)
+    states = make_celery(settings, backend)
     status = Supervisor(
         lambda: _Gunicorn(settings, options).run(), build_worker, lambda: keep_house(states)
     ).run()

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from workers.backends import choose_backend
 from workers.errors import FactoryError
 from workers.settings import Settings
 from workers.store import make_store
@@ -31,7 +32,7 @@ def token() -> None:
 @click.option("--expires", default=None, help="Lifetime, e.g. 3600, 90m, 12h, 30d, 2w.")
 def create(name: str, role: str, expires: str | None) -> None:
     """Make token NAME; the token is printed once, on the last line, and never stored."""
-    store = make_store(Settings.from_env())
+    store = make_store(choose_backend(Settings.from_env()))
     try:
         record, secret = create_token(store, name, role, parse_duration(expires) if expires else 0)
     except FactoryError as exc:
@@ -46,7 +47,7 @@ def create(name: str, role: str, expires: str | None) -> None:
 def list_() -> None:
     """Every token: name, role, state, created, expires (never the token)."""
     now = int(time.time())
-    for record in list_tokens(make_store(Settings.from_env())):
+    for record in list_tokens(make_store(choose_backend(Settings.from_env()))):
         click.echo(
             f"{record.name} {record.role} {record.state(now)} "
             f"created {_when(record.created)} expires {_when(record.expires)}"
@@ -57,7 +58,7 @@ def list_() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke token NAME: it stops working at once."""
-    store = make_store(Settings.from_env())
+    store = make_store(choose_backend(Settings.from_env()))
     try:
         revoke_token(store, name)
     except FactoryError as exc:

@@ -59,7 +59,7 @@ def worker(concurrency: int | None, loglevel: str) -> None:
     settings = Settings.from_env()
     warn_if_unsandboxed(settings)
     backend = choose_backend(settings)
-    store = make_store(settings)
+    store = make_store(backend)
     try:
         require_tools(BUILD_TOOLS, reason="building images")
         if not backend.scaled:
@@ -74,7 +74,7 @@ def worker(concurrency: int | None, loglevel: str) -> None:
     if backend.scaled:
         check_scaled_start(settings, store)
     status = run_worker(
-        register(make_celery(settings, worker=True)),
+        register(make_celery(settings, backend, worker=True)),
         concurrency or settings.worker_concurrency,
         loglevel,
         worker_name(),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.services import RedisServer, S3Server, ServerProcess, _start_ready, free_ports
+from workers.backends import choose_backend
 from workers.catalog.bundled import install_bundled_extensions
 from workers.releases.installer_base import copy_installer_base
 from workers.releases.stored import Release, save_release
@@ -264,7 +265,7 @@ def prepare_scaled(
     """As docker-compose does it: the release into S3, then `prepare` once (bundled
     extensions into S3, and the keys every process shares, written under `shared`)."""
     seed = Settings.from_env({**env, "IMAGE_FACTORY_DATA_DIR": str(root / "seed")})
-    copy_release(make_store(seed), source, root / "seed-files")
+    copy_release(make_store(choose_backend(seed)), source, root / "seed-files")
     prepare_env = {
         k: v
         for k, v in env.items()

@@ -25,6 +25,7 @@ from factory.images import _redirect_allowed
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from workers.assembly.run import ToolError, run_tool
+from workers.backends import choose_backend
 from workers.engine import Engine
 from workers.outputs.finished_builds import BUILDS_PREFIX, build_manifest_key, read_manifest
 from workers.outputs.schematics_store import load_schematic, save_schematic
@@ -494,4 +495,4 @@ def test_only_a_configured_pxe_host_is_exempt_from_s3_redirects(
 ) -> None:
     settings = Settings(external_url="http://127.0.0.1:8080", pxe_url=pxe_url)
     with app.test_request_context("/", base_url=f"http://{host}", method=method):
-        assert _redirect_allowed(Engine(settings, store)) is redirected
+        assert _redirect_allowed(Engine(settings, choose_backend(settings), store)) is redirected

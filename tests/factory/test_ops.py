@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from factory import create_app
 from tests.services import RedisServer, free_ports
 from workers.assembly import run
+from workers.backends import choose_backend
 from workers.dispatch import heartbeat
 from workers.settings import Settings
 from workers.store import LocalStore
@@ -71,7 +72,9 @@ def test_readyz_needs_a_live_worker_in_the_scaled_mode(
     alone = client.get("/readyz")
     assert alone.status_code == 503
     assert alone.data.startswith(b"not ready: no build worker is alive")
-    with heartbeat.beating(dataclasses.replace(settings, broker_url=redis_server.url), "w@h"):
+    with heartbeat.beating(
+        choose_backend(dataclasses.replace(settings, broker_url=redis_server.url)), "w@h"
+    ):
         # The first beat is written as the thread starts; give it that moment.
         deadline = time.monotonic() + 5
         while client.get("/readyz").status_code != 200:

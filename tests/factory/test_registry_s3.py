@@ -16,6 +16,7 @@ from factory import create_app
 from schematics import parse_schematic
 from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
+from workers.backends import choose_backend
 from workers.keys.deployment_keys import record_keys
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import load_or_create_signing_key
@@ -35,7 +36,7 @@ def _digest(data: bytes) -> str:
 
 def test_s3_blobs_redirect_to_presigned_urls(s3_server: S3Server, tmp_path: Path) -> None:
     settings = s3_server.settings(tmp_path / "data", f"registry-{uuid.uuid4().hex[:12]}")
-    store = make_store(settings)
+    store = make_store(choose_backend(settings))
     save_fake_release(store, "v1.0.0", tmp_path / "releases")
     schematic = parse_schematic(SCHEMATIC)
     sid = save_schematic(store, schematic)

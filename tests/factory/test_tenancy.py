@@ -28,6 +28,7 @@ from tests.factory.stacks import (
     stock,
 )
 from tests.services import RedisServer, S3Server, free_ports
+from workers.backends import choose_backend
 from workers.releases.stored import Release
 from workers.settings import Settings
 from workers.store import LocalStore, Store, make_store
@@ -66,7 +67,7 @@ def deployment(
         prepare_scaled(root, env, reference_release, shared)
         stack = start_scaled(root, env, port, workers=1)
     try:
-        store = make_store(Settings.from_env(stack.env))
+        store = make_store(choose_backend(Settings.from_env(stack.env)))
         yield Deployment(stack, store, stack.token("root", "admin"))
     finally:
         stack.stop()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from celery.contrib.testing.worker import start_worker
 
+from workers.backends import choose_backend
 from workers.dispatch.celery_app import make_celery
 from workers.dispatch.celery_tasks import register
 from workers.settings import Settings
@@ -22,7 +23,7 @@ from workers.settings import Settings
 
 @contextlib.contextmanager
 def build_worker(settings: Settings) -> Iterator[None]:
-    app = register(make_celery(settings))
+    app = register(make_celery(settings, choose_backend(settings)))
     with start_worker(
         app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
     ):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from workers.backends import Backend
 from workers.dispatch import celery_app as celery_side
 from workers.dispatch.build_request import BuildRequest, build_lease, recover_claim, submit_claim
 from workers.dispatch.coordination import LEASE_TTL, Coordination
@@ -113,16 +114,22 @@ def _download_url(meta: Mapping[str, Any]) -> str:
 
 class BuildQueue:
     def __init__(
-        self, settings: Settings, store: Store, coordination: Coordination, usage: Usage
+        self,
+        settings: Settings,
+        backend: Backend,
+        store: Store,
+        coordination: Coordination,
+        usage: Usage,
     ) -> None:
         self.settings = settings
+        self.backend = backend
         self.store = store
         self.coordination = coordination
         self.usage = usage
 
     @cached_property
     def _app(self) -> celery_side.FactoryCelery:
-        return celery_side.make_celery(self.settings)
+        return celery_side.make_celery(self.settings, self.backend)
 
     @property
     def _claim_ttl(self) -> float:

@@ -45,7 +45,7 @@ from kombu.transport import filesystem, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps, loads
 
-from workers.backends import choose_backend
+from workers.backends import Backend
 from workers.catalog.collect import collect_unused_uploads
 from workers.dispatch import heartbeat
 from workers.pipeline.workdirs import remove_dead_workdirs, work_root
@@ -69,9 +69,11 @@ RESULT_EXPIRES = 24 * 3600
 
 
 class FactoryCelery(Celery):
-    """A Celery app that carries the settings it was built from (tasks read them)."""
+    """A Celery app that carries the settings and the backend it was made for (tasks read
+    them; `backend` is Celery's result backend, hence the other name)."""
 
     settings: Settings
+    shared: Backend
 
 
 class AtomicFilesystemBackend(FilesystemBackend):
@@ -194,8 +196,9 @@ def celery_dirs(settings: Settings) -> dict[str, Path]:
     }
 
 
-def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
-    """The app for these settings. The web side sends the build task by name; a worker's app
+def make_celery(settings: Settings, shared: Backend, worker: bool = False) -> FactoryCelery:
+    """The app for these settings on the backend `shared` (Redis, or files under the data
+    directory). The web side sends the build task by name; a worker's app
     gets the task itself from `workers.dispatch.celery_tasks.register`.
 
     The web side (`worker=False`) fails fast when Redis is down: a request must get its 503
@@ -205,8 +208,8 @@ def make_celery(settings: Settings, worker: bool = False) -> FactoryCelery:
     an outage still records its result."""
     app = FactoryCelery("image_factory", set_as_current=False)
     app.settings = settings
+    app.shared = shared
     hard = settings.build_time_limit
-    shared = choose_backend(settings)
     if shared.redis_url:
         broker, backend = shared.redis_url, shared.redis_url
         transport: dict[str, Any] = {"visibility_timeout": hard + VISIBILITY_MARGIN}
@@ -296,7 +299,7 @@ def run_worker(app: FactoryCelery, concurrency: int, loglevel: str, name: str) -
         without_mingle=True,
         without_heartbeat=True,
     )
-    with heartbeat.beating(app.settings, name):
+    with heartbeat.beating(app.shared, name):
         worker.start()
     return int(worker.exitcode or 0)
 
@@ -335,7 +338,7 @@ def keep_house(app: FactoryCelery) -> None:
     collect uploads nobody uses (`workers.catalog.collect`)."""
     expire_results(app)
     remove_dead_workdirs(work_root(app.settings))
-    store = make_store(app.settings)
+    store = make_store(app.shared)
     for gone in collect_unused_uploads(
         store, app.settings.upload_grace_seconds, ACTOR_HOUSEKEEPING
     ):

@@ -145,5 +145,6 @@ def _runtime(app: FactoryCelery) -> Engine:
     must not be shared across a fork)."""
     found = _runtimes.get(id(app))
     if found is None or found[0] != os.getpid():
-        found = _runtimes[id(app)] = (os.getpid(), Engine(app.settings, make_store(app.settings)))
+        engine = Engine(app.settings, app.shared, make_store(app.shared))
+        found = _runtimes[id(app)] = (os.getpid(), engine)
     return found[1]

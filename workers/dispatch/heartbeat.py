@@ -19,9 +19,8 @@ from collections.abc import Iterator
 
 import redis
 
-from workers.backends import choose_backend
+from workers.backends import Backend
 from workers.dispatch.coordination import REDIS_PREFIX, redis_client, redis_errors
-from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +48,9 @@ def _beat(client: redis.Redis, key: str, stop: threading.Event) -> None:
 
 
 @contextlib.contextmanager
-def beating(settings: Settings, node: str) -> Iterator[None]:
+def beating(backend: Backend, node: str) -> Iterator[None]:
     """Announce worker `node` as alive for the duration of the block (scaled mode only)."""
-    redis_url = choose_backend(settings).redis_url
+    redis_url = backend.redis_url
     if not redis_url:
         yield
         return
@@ -71,10 +70,10 @@ def beating(settings: Settings, node: str) -> Iterator[None]:
         client.close()
 
 
-def live_workers(settings: Settings) -> list[str]:
+def live_workers(backend: Backend) -> list[str]:
     """Node names of the workers that refreshed their key within the TTL (scaled mode);
     raises `Unavailable` when Redis cannot be asked."""
-    client = redis_client(choose_backend(settings).redis_url)
+    client = redis_client(backend.redis_url)
     try:
         with redis_errors("list workers"):
             keys = client.scan_iter(match=_PREFIX + "*", count=100)

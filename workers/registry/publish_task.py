@@ -35,7 +35,7 @@ def register(app: FactoryCelery) -> None:
         settings = app.settings
         try:
             publish_built(
-                make_store(settings), settings, parse_repository(image, schematic_id), version
+                make_store(app.shared), settings, parse_repository(image, schematic_id), version
             )
         except Unavailable as error:
             log.warning("publishing %s/%s:%s: %s", image, schematic_id, version, error)

@@ -14,6 +14,7 @@ import time
 import uuid
 from functools import cached_property
 
+from workers.backends import Backend
 from workers.dispatch import celery_app as celery_side
 from workers.dispatch.build_queue import PRIORITY_STEPS, broker_errors
 from workers.registry.errors import RegistryError, RegistryUnavailable
@@ -27,12 +28,13 @@ PUBLISH_TASK = "image_factory.publish_installer"  # run by `workers.registry.pub
 class InstallerPublisher:
     """`publisher(repo, version)`: returns once a worker has published the tag."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backend: Backend) -> None:
         self.settings = settings
+        self.backend = backend
 
     @cached_property
     def _app(self) -> celery_side.FactoryCelery:
-        return celery_side.make_celery(self.settings)
+        return celery_side.make_celery(self.settings, self.backend)
 
     def __call__(self, repo: Repository, version: str) -> None:
         task_id = f"publish-{uuid.uuid4()}"

@@ -6,8 +6,7 @@ A missing key raises `ObjectNotFound` in every implementation.
 
 from __future__ import annotations
 
-from workers.backends import choose_backend
-from workers.settings import Settings
+from workers.backends import Backend
 from workers.store.base import (
     ObjectNotFound,
     ObjectStat,
@@ -28,10 +27,10 @@ __all__ = [
 ]
 
 
-def make_store(settings: Settings) -> Store:
-    """The store the settings' backend keeps objects in: S3, or the data directory."""
-    if choose_backend(settings).objects_in_s3:
+def make_store(backend: Backend) -> Store:
+    """The store `backend` keeps objects in: its S3 bucket, or `<data dir>/store`."""
+    if backend.s3 is not None:
         from workers.store.s3 import S3Store
 
-        return S3Store.from_settings(settings)
-    return LocalStore(settings.data_dir / "store")
+        return S3Store.in_bucket(backend.s3)
+    return LocalStore(backend.data_dir / "store")

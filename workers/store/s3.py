@@ -27,6 +27,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
+from workers.backends import S3Bucket
 from workers.settings import Settings
 from workers.store.base import (
     ObjectNotFound,
@@ -145,15 +146,20 @@ class S3Store:
         self._bucket_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> S3Store:
+    def in_bucket(cls, where: S3Bucket) -> S3Store:
         return cls(
-            endpoint=settings.s3_endpoint,
-            bucket=settings.s3_bucket,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            region=settings.s3_region,
-            public_url=settings.s3_public_url,
+            endpoint=where.endpoint,
+            bucket=where.bucket,
+            access_key=where.access_key,
+            secret_key=where.secret_key,
+            region=where.region,
+            public_url=where.public_url,
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Store:
+        """The bucket the settings name (tools and tests that reach S3 directly)."""
+        return cls.in_bucket(S3Bucket.from_settings(settings))
 
     @contextlib.contextmanager
     def _translated(self, action: str, key: str | None = None) -> Iterator[None]:

@@ -15,6 +15,7 @@ import pytest
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
+from workers.backends import choose_backend
 from workers.catalog import add_extension, catalog_for, fetch_extension, list_extension_records
 from workers.catalog.collect import ORPHAN_MIN_AGE, UNUSED_PREFIX, collect_unused_uploads
 from workers.catalog.lifecycle import withdraw_extension
@@ -137,7 +138,7 @@ def test_the_housekeeping_and_the_command_line_collect(tmp_path: Path) -> None:
     save_fake_release(store, "v1.0.0", tmp_path / "release")
     first = add(store, tmp_path, "1.0.0")
     add(store, tmp_path, "2.0.0")
-    celery_side.keep_house(celery_side.make_celery(settings))
+    celery_side.keep_house(celery_side.make_celery(settings, choose_backend(settings)))
     assert not _stored(store, first)
 
     second = add(store, tmp_path, "3.0.0")  # supersedes 2.0.0

@@ -60,12 +60,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     save_fake_release(store, "v1.0.0", root / "release")
-    queue = BuildQueue(
-        settings,
-        store,
-        make_coordination(choose_backend(settings)),
-        make_usage(choose_backend(settings)),
-    )
+    backend = choose_backend(settings)
+    queue = BuildQueue(settings, backend, store, make_coordination(backend), make_usage(backend))
     with build_worker(settings):
         yield World(settings, store, queue)
 
@@ -130,7 +126,7 @@ def test_a_build_whose_worker_vanished_is_enqueued_again(
     lease (its holder is gone) and nothing in the queue."""
     monkeypatch.setattr(queue_module, "LOST_GRACE", 0.5)
     request = world.request("orphan")
-    app = celery_side.make_celery(world.settings)
+    app = celery_side.make_celery(world.settings, choose_backend(world.settings))
     app.backend.store_result(request.key, {**request.to_json(), "stage": "disk"}, "PROGRESS")
     assert world.queue.coordination.claim(submit_claim(request.key), 600)
 
@@ -141,11 +137,13 @@ def test_a_build_whose_worker_vanished_is_enqueued_again(
 
 def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", max_queue=0)
+    backend = choose_backend(settings)
     queue = BuildQueue(
         settings,
+        backend,
         world.store,
         FileCoordination(tmp_path / "coordination"),
-        make_usage(choose_backend(settings)),
+        make_usage(backend),
     )
     request = world.request("full")
     with pytest.raises(Unavailable, match="the build queue is full"):
@@ -155,11 +153,13 @@ def test_a_full_queue_refuses_new_builds(world: World, tmp_path: Path) -> None:
 
 def test_a_dead_broker_is_unavailable(world: World, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", broker_url="redis://127.0.0.1:9/0")
+    backend = choose_backend(settings)
     queue = BuildQueue(
         settings,
+        backend,
         world.store,
         FileCoordination(tmp_path / "coordination"),
-        make_usage(choose_backend(settings)),
+        make_usage(backend),
     )
     with pytest.raises(Unavailable, match="unavailable"):
         queue.submit(world.request("dead-broker"))
@@ -169,7 +169,7 @@ def test_a_build_stopped_at_the_hard_limit_can_be_requested_again(world: World) 
     """A build killed at the hard time limit is recorded as failed while its submit claim is
     still held (its worker process never got to give it back)."""
     request = world.request("hard-limit")
-    app = celery_side.make_celery(world.settings)
+    app = celery_side.make_celery(world.settings, choose_backend(world.settings))
     app.backend.mark_as_failure(request.key, TimeLimitExceeded(3600))
     assert world.queue.coordination.claim(submit_claim(request.key), 600)
     failed = world.queue.status(request.key)
@@ -207,13 +207,15 @@ def test_an_unreachable_store_is_retried_not_failed(
 def test_embedded_broker_keeps_its_control_files_in_the_data_dir(tmp_path: Path) -> None:
     # kombu's filesystem transport defaults to ./control, relative to the process's cwd.
     settings = Settings(data_dir=tmp_path / "data")
-    options = celery_side.make_celery(settings).conf.broker_transport_options
+    options = celery_side.make_celery(
+        settings, choose_backend(settings)
+    ).conf.broker_transport_options
     assert Path(options["control_folder"]).is_relative_to(tmp_path / "data")
 
 
 def test_old_build_states_expire_in_the_embedded_default(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    app = celery_side.make_celery(settings)
+    app = celery_side.make_celery(settings, choose_backend(settings))
     for key in ("old", "recent"):
         app.backend.store_result(key, {"stage": "done"}, "SUCCESS")
     results = celery_side.celery_dirs(settings)["results"]
@@ -228,7 +230,7 @@ def test_old_build_states_expire_in_the_embedded_default(tmp_path: Path) -> None
 
 
 def _embedded_channel(settings: Settings) -> Any:
-    connection = celery_side.make_celery(settings).connection_for_write()
+    connection = celery_side.make_celery(settings, choose_backend(settings)).connection_for_write()
     channel = connection.default_channel
     assert isinstance(channel, celery_side.AtomicFilesChannel)
     return channel

@@ -8,6 +8,7 @@ import os
 import signal
 from pathlib import Path
 
+from workers.backends import choose_backend
 from workers.dispatch import celery_app as celery_side
 from workers.pipeline.workdirs import build_workdir, remove_dead_workdirs, work_root
 from workers.settings import Settings
@@ -64,5 +65,5 @@ def test_a_live_build_keeps_its_directory(tmp_path: Path) -> None:
 def test_the_housekeeping_removes_dead_work_directories(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     dead = killed_mid_build(work_root(settings))
-    celery_side.keep_house(celery_side.make_celery(settings))
+    celery_side.keep_house(celery_side.make_celery(settings, choose_backend(settings)))
     assert not dead.exists()

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 
 from tests.services import S3Server, free_ports
+from workers.backends import choose_backend
 from workers.errors import InsufficientStorage
 from workers.settings import Settings
 from workers.store import LocalStore, ObjectNotFound, Store, StoreUnavailable, make_store
@@ -318,7 +319,7 @@ def test_local_failed_write_keeps_the_old_object_and_no_temp_file(
 
 
 def test_make_store_picks_the_local_directory_by_default(tmp_path: Path) -> None:
-    store = make_store(Settings(data_dir=tmp_path))
+    store = make_store(choose_backend(Settings(data_dir=tmp_path)))
     assert isinstance(store, LocalStore)
     assert store.root == tmp_path / "store"
 
@@ -329,7 +330,7 @@ def test_make_store_picks_the_local_directory_by_default(tmp_path: Path) -> None
 @pytest.mark.integration
 def test_make_store_picks_s3_when_an_endpoint_is_set(s3_server: S3Server, tmp_path: Path) -> None:
     bucket = _bucket()
-    store = make_store(s3_server.settings(tmp_path, bucket))
+    store = make_store(choose_backend(s3_server.settings(tmp_path, bucket)))
     assert isinstance(store, S3Store)
     store.put_bytes("k", DATA)
     assert _s3_client(s3_server).get_object(Bucket=bucket, Key="k")["Body"].read() == DATA
