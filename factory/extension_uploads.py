@@ -75,7 +75,7 @@ def store_upload(who: Identity, namespace: str, arch: str, source: IO[bytes]) ->
     usage = engine().usage
     client = client_identity()
     _check_upload_allowance(usage, client, settings)
-    check_free_space(settings)
+    check_free_space(eng.backend, settings.min_free_bytes)
     spool_root = settings.data_dir / "tmp"
     spool_root.mkdir(parents=True, exist_ok=True)
     with (

@@ -37,7 +37,7 @@ def readyz() -> Response:
             f"not ready: {error}", "not ready: the object store is unavailable"
         ) from error
     try:
-        check_free_space(eng.settings)
+        check_free_space(eng.backend, eng.settings.min_free_bytes)
     except InsufficientStorage as error:
         raise Unavailable(f"not ready: {error}", "not ready: the store is nearly full") from error
     if eng.backend.redis_url:

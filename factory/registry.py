@@ -153,7 +153,14 @@ def manifest(image: str, schematic_id: str, reference: str) -> Response:
             version = resolve_version(eng.store, tag, version_policy())
             build = _through_workers(eng, repo.schematic_id)
             record = ensure_published(
-                eng.store, eng.settings, repo, schematic, version, build, eng.publisher
+                eng.store,
+                eng.settings,
+                eng.coordination,
+                repo,
+                schematic,
+                version,
+                build,
+                eng.publisher,
             )
             descriptor = record.descriptor
         else:

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from schematics import SchematicError, parse_schematic
-from workers.backends import choose_backend
+from workers.backends import Backend, choose_backend
 from workers.bootstrap import prepare_embedded_default
 from workers.engine import Engine
 from workers.errors import FactoryError
@@ -45,8 +45,8 @@ def _note(message: str) -> None:
     click.echo(f"build: {message}", err=True)
 
 
-def _prepare(settings: Settings) -> tuple[Store, str]:
-    store = make_store(choose_backend(settings))
+def _prepare(settings: Settings, backend: Backend) -> tuple[Store, str]:
+    store = make_store(backend)
     release = prepare_embedded_default(settings, store, _note)
     return store, release.version
 
@@ -73,11 +73,12 @@ def build(
     try:
         schematic = parse_schematic(schematic_file.read_bytes())
         profiles = [parse_profile(path) for path in asset_paths]
-        store, default_version = _prepare(settings)
+        backend = choose_backend(settings)
+        store, default_version = _prepare(settings, backend)
         schematic_id = save_schematic(store, schematic)
         _note(f"schematic {schematic_id}")
         output.mkdir(parents=True, exist_ok=True)
-        eng = Engine(settings, choose_backend(settings), store)
+        eng = Engine(settings, backend, store)
         for profile in profiles:
             started = time.monotonic()
             plan = eng.plan(schematic_id, version or default_version, profile)

@@ -17,6 +17,7 @@ from schematics import parse_schematic
 from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
 from workers.backends import choose_backend
+from workers.dispatch.coordination import make_coordination
 from workers.keys.deployment_keys import record_keys
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.keys.signing import load_or_create_signing_key
@@ -43,7 +44,14 @@ def test_s3_blobs_redirect_to_presigned_urls(s3_server: S3Server, tmp_path: Path
     # What `prepare` does for the scaled web side: record the keys' public halves.
     signing = load_or_create_signing_key(settings)
     record_keys(store, signing, load_or_create_secureboot_key(settings))
-    ensure_published(store, settings, parse_repository("installer", sid), schematic, "v1.0.0")
+    ensure_published(
+        store,
+        settings,
+        make_coordination(choose_backend(settings)),
+        parse_repository("installer", sid),
+        schematic,
+        "v1.0.0",
+    )
     redirecting = create_app(settings, store=store).test_client()
     streaming = create_app(replace(settings, s3_redirect=False), store=store).test_client()
     index = redirecting.get(f"/v2/installer/{sid}/manifests/v1.0.0").get_json()

@@ -125,7 +125,7 @@ def _build(
     log.info("build %s started: %s for schematic %s", plan.key, request.path, request.schematic)
     started = time.monotonic()
     try:
-        check_free_space(runtime.settings)
+        check_free_space(runtime.backend, runtime.settings.min_free_bytes)
         built = ensure_built(
             runtime.store,
             plan,

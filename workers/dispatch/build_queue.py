@@ -149,7 +149,7 @@ class BuildQueue:
         if not self.coordination.claim(submit_claim(request.key), self._claim_ttl):
             return current or _queued(request)
         try:
-            check_free_space(self.settings)
+            check_free_space(self.backend, self.settings.min_free_bytes)
             priority = self._admit(client)
             self._enqueue(request, fresh=current is not None, priority=priority)
             if client:

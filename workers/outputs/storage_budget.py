@@ -26,11 +26,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from workers.backends import choose_backend
+from workers.backends import Backend
 from workers.errors import InsufficientStorage
 from workers.outputs.finished_builds import BUILDS_PREFIX, build_manifest_key, read_manifest
 from workers.releases.stored import MANIFEST_NAME, RELEASES_PREFIX, blob_key, load_release
-from workers.settings import Settings
 from workers.store import ObjectNotFound, Store
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,17 @@ DOWNLOAD_STAMP_SECONDS = 3600
 _REMEMBERED_STAMPS = 10_000
 
 
-def check_free_space(settings: Settings) -> None:
-    """InsufficientStorage when the local store's filesystem has less than the minimum free."""
-    if choose_backend(settings).objects_in_s3:
+def check_free_space(backend: Backend, min_free_bytes: int) -> None:
+    """InsufficientStorage when the local store's filesystem has less than `min_free_bytes`
+    free (`Settings.min_free_bytes`)."""
+    if backend.objects_in_s3:
         return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(settings.data_dir).free
-    if free < settings.min_free_bytes:
+    backend.data_dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(backend.data_dir).free
+    if free < min_free_bytes:
         raise InsufficientStorage(
             f"the store is nearly full ({free} bytes free, it keeps "
-            f"{settings.min_free_bytes} free); try again later"
+            f"{min_free_bytes} free); try again later"
         )
 
 

@@ -1,7 +1,7 @@
 """Publishing an installer repository's tag: build, convert, index, sign, tag last.
 
-`ensure_published(store, settings, repo, schematic, version)` returns the tag record of `version` in
-`repo`, publishing it first when it is missing or stale:
+`ensure_published(store, settings, coordination, repo, schematic, version)` returns the tag
+record of `version` in `repo`, publishing it first when it is missing or stale:
 1. one plan per architecture the release has and this factory builds (`asset_path(arch)`:
    `installer-amd64.tar`, `metal-installer-amd64-secureboot.tar`, …);
 2. each installer asset built by the caller's builder (the web service: through the build
@@ -42,9 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from schematics import Schematic
-from workers.backends import choose_backend
 from workers.catalog.records import registry_host
-from workers.dispatch.coordination import make_coordination
+from workers.dispatch.coordination import Coordination
 from workers.errors import InvalidRequest, NotFound, NotImplementedYet
 from workers.keys.public_keys import load_public_keys
 from workers.keys.signing import SigningKey, load_or_create_signing_key
@@ -108,6 +107,7 @@ def local_builder(store: Store, settings: Settings) -> Builder:
 def ensure_published(
     store: Store,
     settings: Settings,
+    coordination: Coordination,
     repo: Repository,
     schematic: Schematic,
     version: str,
@@ -117,7 +117,8 @@ def ensure_published(
     """The record of tag `version` in `repo` (whose schematic is `schematic`), publishing it
     first when missing or stale. `build` turns a plan into a stored build (default:
     `local_builder`; the web service passes one that goes through the build workers);
-    `publish` has a worker publish the built tag (default: publish and sign here)."""
+    `publish` has a worker publish the built tag (default: publish and sign here);
+    `coordination` holds the tag's lease while it is published (single flight)."""
     plans = _plans(store, settings, repo, schematic, version)
     # Signing here takes this process's key; a publisher's worker signs with the deployment's.
     key = load_or_create_signing_key(settings) if publish is None else None
@@ -127,7 +128,7 @@ def ensure_published(
     if _current(store, repo, record, wanted):
         assert record is not None
         return record
-    with _single_flight(settings, publish_lease(repo, version)):
+    with _single_flight(coordination, settings.build_wait, publish_lease(repo, version)):
         record = content.read_tag(store, repo, version)
         if _current(store, repo, record, wanted):
             assert record is not None
@@ -226,10 +227,10 @@ def publish_lease(repo: Repository, version: str) -> str:
 
 
 @contextlib.contextmanager
-def _single_flight(settings: Settings, lease_name: str) -> Iterator[None]:
-    """Hold `lease_name`, waiting up to `IMAGE_FACTORY_BUILD_WAIT` for another holder."""
-    coordination = make_coordination(choose_backend(settings))
-    deadline = time.monotonic() + settings.build_wait
+def _single_flight(coordination: Coordination, wait: float, lease_name: str) -> Iterator[None]:
+    """Hold `lease_name`, waiting up to `wait` seconds (`IMAGE_FACTORY_BUILD_WAIT`) for
+    another holder."""
+    deadline = time.monotonic() + wait
     while (lease := coordination.lease(lease_name)) is None:
         if time.monotonic() >= deadline:
             raise RegistryUnavailable("this tag is still being published; retry later")

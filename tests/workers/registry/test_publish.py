@@ -45,9 +45,17 @@ def _setup(root: Path) -> tuple[LocalStore, Settings, Repository, Schematic]:
     return store, settings, repo, schematic
 
 
+def _ensure_published(
+    store: LocalStore, settings: Settings, repo: Repository, schematic: Schematic, version: str
+) -> content.TagRecord:
+    """`ensure_published`, single flight through the coordination of the settings' backend."""
+    coordination = make_coordination(choose_backend(settings))
+    return ensure_published(store, settings, coordination, repo, schematic, version)
+
+
 def _publish(root: Path) -> tuple[LocalStore, Settings, Repository, content.TagRecord]:
     store, settings, repo, schematic = _setup(root)
-    return store, settings, repo, ensure_published(store, settings, repo, schematic, "v1.0.0")
+    return store, settings, repo, _ensure_published(store, settings, repo, schematic, "v1.0.0")
 
 
 def test_index_covers_the_built_arch_and_is_signed(tmp_path: Path) -> None:
@@ -102,7 +110,7 @@ def test_same_key_gives_the_same_signature(tmp_path: Path) -> None:
     key_path(settings_b).parent.mkdir(parents=True)
     shutil.copy(key_path(settings_a), key_path(settings_b))
 
-    other = ensure_published(store_b, settings_b, repo_b, schematic, "v1.0.0")
+    other = _ensure_published(store_b, settings_b, repo_b, schematic, "v1.0.0")
 
     tag = signature_tag(one.descriptor.hex)
     assert content.read_tag(store_a, repo_a, tag) == content.read_tag(store_b, repo_b, tag)
@@ -111,11 +119,11 @@ def test_same_key_gives_the_same_signature(tmp_path: Path) -> None:
 
 def test_second_pull_reuses_the_published_tag(tmp_path: Path) -> None:
     store, settings, repo, schematic = _setup(tmp_path)
-    first = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    first = _ensure_published(store, settings, repo, schematic, "v1.0.0")
     tag_file = store.path(f"{repo.store_prefix}tags/v1.0.0")
     written = tag_file.stat().st_mtime_ns, tag_file.stat().st_ino
 
-    second = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    second = _ensure_published(store, settings, repo, schematic, "v1.0.0")
 
     assert second == first
     assert (tag_file.stat().st_mtime_ns, tag_file.stat().st_ino) == written
@@ -123,7 +131,7 @@ def test_second_pull_reuses_the_published_tag(tmp_path: Path) -> None:
 
 def test_a_missing_layer_blob_is_published_again(tmp_path: Path) -> None:
     store, settings, repo, schematic = _setup(tmp_path)
-    first = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    first = _ensure_published(store, settings, repo, schematic, "v1.0.0")
     index = json.loads(store.get_bytes(blob_key(first.descriptor.hex)))
     image = json.loads(
         store.get_bytes(blob_key(index["manifests"][0]["digest"].removeprefix("sha256:")))
@@ -131,7 +139,7 @@ def test_a_missing_layer_blob_is_published_again(tmp_path: Path) -> None:
     layer_key = blob_key(image["layers"][0]["digest"].removeprefix("sha256:"))
     store.delete(layer_key)
 
-    again = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    again = _ensure_published(store, settings, repo, schematic, "v1.0.0")
 
     assert again.descriptor == first.descriptor
     assert store.exists(layer_key)
@@ -139,10 +147,10 @@ def test_a_missing_layer_blob_is_published_again(tmp_path: Path) -> None:
 
 def test_damaged_index_is_published_again(tmp_path: Path) -> None:
     store, settings, repo, schematic = _setup(tmp_path)
-    first = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    first = _ensure_published(store, settings, repo, schematic, "v1.0.0")
     store.put_bytes(blob_key(first.descriptor.hex), b"{}")
 
-    again = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    again = _ensure_published(store, settings, repo, schematic, "v1.0.0")
 
     assert again.descriptor == first.descriptor
     assert content.read_verified(store, again.descriptor) is not None
@@ -150,11 +158,11 @@ def test_damaged_index_is_published_again(tmp_path: Path) -> None:
 
 def test_a_new_signing_key_replaces_the_signature(tmp_path: Path) -> None:
     store, settings, repo, schematic = _setup(tmp_path)
-    first = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    first = _ensure_published(store, settings, repo, schematic, "v1.0.0")
     old = content.read_tag(store, repo, signature_tag(first.descriptor.hex))
     key_path(settings).unlink()
 
-    again = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    again = _ensure_published(store, settings, repo, schematic, "v1.0.0")
 
     new = content.read_tag(store, repo, signature_tag(again.descriptor.hex))
     assert again.descriptor == first.descriptor
@@ -173,13 +181,13 @@ def test_a_pull_waits_for_the_publisher_of_the_same_tag(tmp_path: Path) -> None:
     assert lease is not None
     try:
         with pytest.raises(RegistryUnavailable) as caught:
-            ensure_published(store, settings, repo, schematic, "v1.0.0")
+            _ensure_published(store, settings, repo, schematic, "v1.0.0")
         assert caught.value.status == 503
         assert not content.stored_tags(store, repo)
     finally:
         lease.release()
 
-    assert ensure_published(store, settings, repo, schematic, "v1.0.0").descriptor.digest
+    assert _ensure_published(store, settings, repo, schematic, "v1.0.0").descriptor.digest
 
 
 def test_every_arch_with_a_release_is_indexed(tmp_path: Path) -> None:
@@ -187,12 +195,12 @@ def test_every_arch_with_a_release_is_indexed(tmp_path: Path) -> None:
     save_fake_release(store, "v1.0.0", tmp_path / "releases", arch="arm64")
     save_fake_release(store, "v2.0.0", tmp_path / "releases", arch="arm64")
 
-    record = ensure_published(store, settings, repo, schematic, "v1.0.0")
+    record = _ensure_published(store, settings, repo, schematic, "v1.0.0")
     index = json.loads(store.get_bytes(blob_key(record.descriptor.hex)))
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
     assert available_versions(store) == ["v1.0.0", "v2.0.0"]
     # A release of one arch gives an index of that arch alone.
-    record = ensure_published(store, settings, repo, schematic, "v2.0.0")
+    record = _ensure_published(store, settings, repo, schematic, "v2.0.0")
     index = json.loads(store.get_bytes(blob_key(record.descriptor.hex)))
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"]
 
@@ -211,6 +219,6 @@ def test_schematic_the_release_cannot_build_is_refused(tmp_path: Path) -> None:
     repo = parse_repository("installer", save_schematic(store, schematic))
 
     with pytest.raises(BuildRefused, match="factory/absent") as caught:
-        ensure_published(store, settings, repo, schematic, "v1.0.0")
+        _ensure_published(store, settings, repo, schematic, "v1.0.0")
     assert caught.value.status == 400
     assert not content.stored_tags(store, repo)

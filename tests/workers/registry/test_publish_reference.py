@@ -9,6 +9,8 @@ import pytest
 
 from schematics import parse_schematic
 from tests.workers.assets import stock_store
+from workers.backends import choose_backend
+from workers.dispatch.coordination import make_coordination
 from workers.keys.secureboot_key import load_or_create_secureboot_key
 from workers.outputs.schematics_store import save_schematic
 from workers.registry import content
@@ -39,7 +41,9 @@ def test_independent_factories_publish_the_same_index(
         )
         schematic = parse_schematic(SCHEMATIC)
         repo = parse_repository(image, save_schematic(store, schematic))
-        record = ensure_published(store, settings, repo, schematic, "v1.0.0")
+        record = ensure_published(
+            store, settings, make_coordination(choose_backend(settings)), repo, schematic, "v1.0.0"
+        )
         assert content.read_verified(store, record.descriptor) is not None
         published.append((record.descriptor, store.get_bytes(blob_key(record.descriptor.hex))))
 
