@@ -66,7 +66,7 @@ def content_of_bytes(data: bytes) -> Content:
 @dataclass
 class Staged:
     """An entry being written (`Objects.new`): its parts are stored as they are added; it
-    becomes visible only when `Objects.commit` writes its document."""
+    becomes visible only when `commit` writes its document."""
 
     objects: Objects
     # Parts live under `<prefix>/<name>`; None: in the shared blobs, by sha256.
