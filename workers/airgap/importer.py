@@ -37,9 +37,9 @@ from workers.outputs.finished_builds import BUILDS_PREFIX
 from workers.releases.stored import RELEASES_PREFIX
 from workers.store import Store
 from workers.store.base import validate_key
+from workers.store.objects import BLOBS_PREFIX
 
 _CHUNK = 1 << 20
-_BLOBS = "blobs/sha256/"
 # It becomes the stored object's Content-Type (an S3 header): a plain media type only.
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
 
@@ -158,7 +158,7 @@ def _spool_checked(reader: Any, dest: Path, key: str, entry: dict[str, Any]) -> 
     got = digest.hexdigest()
     if got != entry.get("sha256"):
         raise InvalidRequest(f"bundle: object {key} has sha256 {got}, the index says otherwise")
-    if key.startswith(_BLOBS) and key.removeprefix(_BLOBS) != got:
+    if key.startswith(BLOBS_PREFIX) and key.removeprefix(BLOBS_PREFIX) != got:
         raise InvalidRequest(f"bundle: blob {key} does not hold the bytes its name says")
 
 

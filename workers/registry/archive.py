@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from workers.registry import oci
-from workers.registry.content import put_document, stored_with_size
-from workers.releases.stored import blob_key
+from workers.registry.content import put_document
 from workers.store import Store
+from workers.store.objects import Content, Objects
 
 MAX_JSON_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -108,7 +108,6 @@ def _store_layer(store: Store, tar: tarfile.TarFile, name: str, workdir: Path) -
             out.write(chunk)
     media_type = oci.LAYER_GZIP if head == GZIP_MAGIC else oci.LAYER_TAR
     layer = oci.Descriptor(media_type, "sha256:" + digest.hexdigest(), size)
-    if not stored_with_size(store, layer):
-        store.put_file(blob_key(layer.hex), path, content_type=media_type)
+    Objects(store).add_blob(path, Content(layer.hex, size), content_type=media_type)
     path.unlink()
     return layer

@@ -21,6 +21,7 @@ from workers.registry.archive import ArchiveError, archive_member
 from workers.releases.manifest import FileEntry, InstallerBase
 from workers.releases.stored import Release, file_entry, put_blob
 from workers.store import Store
+from workers.store.objects import Content, Objects, blob_key
 
 MAX_JSON_BYTES = 1 << 20
 _INDEX_TYPES = {
@@ -72,10 +73,8 @@ def fetch_installer_base(release: Release, store: Store, workdir: Path) -> BaseI
 
 
 def _download(store: Store, entry: FileEntry, dest: Path) -> Path:
-    store.download(f"blobs/sha256/{entry.sha256}", dest)
-    if file_entry(dest) != entry:
-        dest.unlink()
-        raise InvalidRequest(f"installer base blob {entry.sha256} is corrupt")
+    if not Objects(store).fetch(blob_key(entry.sha256), Content(entry.sha256, entry.size), dest):
+        raise InvalidRequest(f"installer base blob {entry.sha256} is missing or corrupt")
     return dest
 
 
