@@ -38,7 +38,7 @@ from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
 from workers.assembly.run import require_tools
-from workers.backends import choose_backend
+from workers.backends import Backend, choose_backend
 from workers.bootstrap import prepare_embedded_default
 from workers.dispatch.celery_app import keep_house, make_celery, run_worker
 from workers.dispatch.celery_tasks import register
@@ -148,7 +148,7 @@ def _prepare_embedded_default(settings: Settings, store: Store) -> None:
         raise click.ClickException(f"cannot prepare the embedded default: {exc}") from exc
 
 
-def _check_scaled_start_apart(settings: Settings) -> None:
+def _check_scaled_start_apart(settings: Settings, backend: Backend) -> None:
     """`check_scaled_start` in a child process. It needs the S3 client, and importing
     botocore captures the standard `ssl` module: a gunicorn master holding that import would
     hand it to every web process, where gevent patches `ssl` only after the fork (the S3
@@ -158,7 +158,7 @@ def _check_scaled_start_apart(settings: Settings) -> None:
         code = 1
         try:
             # The web side holds no private key: it checks the public halves it serves.
-            check_scaled_start(settings, make_store(choose_backend(settings)), signs=False)
+            check_scaled_start(settings, make_store(backend), signs=False)
             code = 0
         except click.ClickException as error:
             error.show()
@@ -207,7 +207,7 @@ def serve(host: str, port: int, web_workers: int, connections: int) -> None:
     warn_if_unsandboxed(settings)
     backend = choose_backend(settings)
     if backend.scaled:
-        _check_scaled_start_apart(settings)
+        _check_scaled_start_apart(settings, backend)
     else:
         _prepare_embedded_default(settings, make_store(backend))
     gunicorn.http.wsgi.SERVER = SERVER_HEADER
