@@ -20,8 +20,9 @@ about 2 minutes, kept under --work), then the measurements take 15-30 minutes on
 - time to the first byte a cold kernel/initramfs download could send: today the build's
   whole time (the web process sends once the build is stored);
 - 8 distinct cold initramfs builds through 1 and through 2 worker processes;
-- a cold initramfs with 1, 10 and 40 small extensions (200 KiB each) on the reference release:
-  the slope is the fixed cost per extension layer.
+- a cold initramfs with 1, 10 and 40 small extensions (200 KiB each) on the reference release,
+  layers one and LAYER_WORKERS at a time, and with 1, 10 and 40 tiny ones (three files of a
+  few bytes): the tiny slope is the fixed cost per extension layer, the bytes aside.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from build import Bench, machine, seconds  # noqa: E402  (bench/build.py, beside this script)
 from results import write_section  # noqa: E402
 from talos_release import (  # noqa: E402
+    EXTENSION_MANIFEST,
     MIB,
     REFERENCE,
     TALOS,
@@ -203,6 +205,22 @@ def small_extensions(bench: TalosBench, count: int) -> list[str]:
     return names
 
 
+def tiny_extensions(bench: TalosBench, count: int) -> list[str]:
+    """Extensions of three files of a few bytes each: what a layer costs besides its bytes."""
+    names = []
+    for number in range(count):
+        name = f"bench-tiny-{number:02d}"
+        root = bench.work / "cache" / "tiny" / name
+        lib = root / "rootfs" / "usr" / "local" / "lib" / name
+        lib.mkdir(parents=True, exist_ok=True)
+        for file in ("a", "b", "c"):
+            (lib / file).write_text(f"{name} {file}\n")
+        (root / "manifest.yaml").write_text(EXTENSION_MANIFEST.format(name=name, size=0))
+        add_extension(bench.store, root, "factory", EPOCH)
+        names.append(f"factory/{name}")
+    return names
+
+
 def talos_figures(bench: TalosBench, release: Release, names: list[str]) -> dict[str, Any]:
     """The Talos-sized figures, each run of baseline / factory / recompress in turns."""
     full = schematic(names)
@@ -243,6 +261,7 @@ def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
     """Growth with 1/10/40 small extensions and 8 cold builds through 1 and 2 workers, on the
     reference release (fixed costs, not bytes)."""
     small = small_extensions(bench, max(SMALL_COUNTS))
+    tiny = tiny_extensions(bench, max(SMALL_COUNTS))
     # Layers one at a time (as before) and LAYER_WORKERS at a time, runs in turns.
     times: dict[str, list[float]] = {}
     for _ in range(runs):
@@ -254,6 +273,13 @@ def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
                     took = seconds(lambda: bench.build(yaml, INITRAMFS))  # noqa: B023
                 times.setdefault(f"{workers}/{count}", []).append(took)
                 print("growth", workers, count, round(took, 2), flush=True)
+        # Tiny extensions, layers LAYER_WORKERS at a time: the fixed cost alone.
+        for count in SMALL_COUNTS:
+            bench.forget(layers=True)
+            yaml = schematic(tiny[:count])
+            took = seconds(lambda: bench.build(yaml, INITRAMFS))  # noqa: B023
+            times.setdefault(f"tiny/{count}", []).append(took)
+            print("growth tiny", count, round(took, 2), flush=True)
     growth = {key: statistics.median(values) for key, values in times.items()}
     # Eight distinct schematics of five small extensions each (distinct segments, shared
     # layers, as a real factory's schematics share them).
@@ -261,7 +287,7 @@ def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
     through = {str(w): statistics.median(throughput(bench, eight, w) for _ in range(runs))
                for w in (1, 2)}  # fmt: skip
     print("throughput", through, flush=True)
-    return {"growth": growth, "throughput": through}
+    return {"growth": growth, "throughput": through, "tiny_workers": build_module.LAYER_WORKERS}
 
 
 def main() -> None:
@@ -408,15 +434,23 @@ def write_results(out: Path, r: dict[str, Any]) -> None:
     if ref is not None:
         growth, tp = ref["growth"], ref["throughput"]
         lines += [
-            f"## Fixed costs (reference release, 200 KiB extensions; median of {r['small_runs']})",
+            f"## Fixed costs (reference release, 200 KiB and tiny extensions; median of "
+            f"{r['small_runs']})",
             "",
             "| cold initramfs, seconds | 1 | 10 | 40 extensions | per extra layer |",
             "|---|---:|---:|---:|---:|",
         ]
-        for workers in sorted({key.split("/")[0] for key in growth}):
+        for workers in sorted({key.split("/")[0] for key in growth} - {"tiny"}):
             g = {n: growth[f"{workers}/{n}"] for n in SMALL_COUNTS}
             lines.append(
                 f"| layers {workers} at a time | {g[1]:.2f} | {g[10]:.2f} | {g[40]:.2f} | "
+                f"{(g[40] - g[1]) / 39 * 1000:.0f} ms |"
+            )
+        if "tiny/1" in growth:
+            g = {n: growth[f"tiny/{n}"] for n in SMALL_COUNTS}
+            lines.append(
+                f"| tiny extensions (3 files of a few bytes), layers {ref['tiny_workers']} at "
+                f"a time | {g[1]:.2f} | {g[10]:.2f} | {g[40]:.2f} | "
                 f"{(g[40] - g[1]) / 39 * 1000:.0f} ms |"
             )
         lines += [
@@ -508,10 +542,15 @@ def target_rows(r: dict[str, Any]) -> list[str]:
         ]
     if ref is not None:
         g = ref["growth"]
-        workers = max(int(key.split("/")[0]) for key in g)
-        slope = (g[f"{workers}/40"] - g[f"{workers}/1"]) / 39
+        if "tiny/1" in g:
+            slope = (g["tiny/40"] - g["tiny/1"]) / 39
+            what = f"tiny layers, {ref['tiny_workers']} at a time"
+        else:
+            workers = max(int(key.split("/")[0]) for key in g)
+            slope = (g[f"{workers}/40"] - g[f"{workers}/1"]) / 39
+            what = f"200 KiB layers, {workers} at a time"
         rows.append(
-            f"| cost per extra 200 KiB layer (cold, layers {workers} at a time) | "
+            f"| fixed cost per extra extension layer (cold, {what}) | "
             f"{slope * 1000:.0f} ms | ≤ 15 ms | {_met(slope <= 0.015)} |"
         )
     return [*rows, ""]
