@@ -43,7 +43,7 @@ from workers.assembly.initramfs import (
     modules_layer_metadata,
     write_segment_tree,
 )
-from workers.assembly.run import ToolError
+from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
@@ -311,8 +311,8 @@ def _extension_layers(
 ) -> list[_Layer]:
     """Every extension's layer (`workdir/ext-<n>`), in schematic order, LAYER_WORKERS at a
     time: one layer's tool runs while another's fetch and checks run, on both cores. Each
-    runs in this build's context (same sandbox, same timeout); the first failure in
-    schematic order is raised."""
+    runs in this build's context (same sandbox, same timeout; each thread's tools in one
+    sandbox session); the first failure in schematic order is raised."""
 
     failed = threading.Event()
 
@@ -329,7 +329,8 @@ def _extension_layers(
             raise
 
     total = max(len(plan.extensions), 1)
-    with ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
+    # One sandbox per thread for every layer's tools, not one bwrap start per tool run.
+    with tool_sessions(), ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
         futures = [
             pool.submit(contextvars.copy_context().run, one, number, ext)
             for number, ext in enumerate(plan.extensions)
