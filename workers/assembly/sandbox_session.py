@@ -187,6 +187,7 @@ class SessionPerThread:
         self._env = dict(env)
         self._sessions: dict[int, SandboxSession] = {}
         self._lock = threading.Lock()
+        self._closed_starts = 0
 
     def session(self) -> SandboxSession:
         """The calling thread's session."""
@@ -197,12 +198,13 @@ class SessionPerThread:
 
     @property
     def starts(self) -> int:
-        """Sandboxes started so far."""
+        """Sandboxes started so far (closed ones included)."""
         with self._lock:
-            return sum(s.starts for s in self._sessions.values())
+            return self._closed_starts + sum(s.starts for s in self._sessions.values())
 
     def close(self) -> None:
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
+            self._closed_starts += sum(s.starts for s in sessions)
         for session in sessions:
             session.close()
