@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,15 +145,15 @@ def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
         settings,
     )  # fmt: skip
     plain_runs: list[list[str]] = []
-    real_run = run.subprocess.run
+    real_run = subprocess.run
 
     def noting_run(argv: list[str], *args: Any, **kwargs: Any) -> Any:
         plain_runs.append(argv)
         return real_run(argv, *args, **kwargs)
 
-    monkeypatch.setattr(run.subprocess, "run", noting_run)
+    monkeypatch.setattr(subprocess, "run", noting_run)  # what run_tool starts without a session
     started: list[SessionPerThread] = []
-    real_sessions = build_module.tool_sessions
+    real_sessions = run.tool_sessions
 
     @contextlib.contextmanager
     def noting_sessions() -> Iterator[SessionPerThread | None]:
@@ -168,10 +169,10 @@ def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
         with sandboxed(tmp_path / work):
             return build_module.build_asset(plan, store, tmp_path / work).read_bytes()
 
-    monkeypatch.setattr(build_module, "tool_sessions", noting_sessions)
+    monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", noting_sessions)
     with_sessions = build("sessions")
     assert 1 <= started[0].starts <= build_module.LAYER_WORKERS
     assert not [a for a in plain_runs if "mksquashfs" in a and "-version" not in a]
-    monkeypatch.setattr(build_module, "tool_sessions", contextlib.nullcontext)
+    monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", contextlib.nullcontext)
     assert build("per-tool") == with_sessions
     assert len([a for a in plain_runs if "mksquashfs" in a]) >= len(names) + 1
