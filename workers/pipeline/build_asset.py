@@ -368,12 +368,12 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
         manifest = extract_extension(tar, workdir / "extension")
         has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
         extras_dir = workdir / "extras"
-        extras_dir.mkdir()
         sqsh = make_extension_layer(
             workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
         )
         files = {"layer.sqsh": sqsh}
-        if any(extras_dir.iterdir()):
+        # Made only for an extension with firmware or microcode (most have none).
+        if extras_dir.is_dir() and any(extras_dir.iterdir()):
             files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
         info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
         save_entry(store, prefix, files, info)
@@ -420,22 +420,24 @@ def _modules_layer(
     kver = release.kernel_version
     index = module_index(store, release)
     closure = resolve_modules(index, plan.kernel_modules, release.version)
-    extension_trees = []
-    for number, layer in enumerate(layers):
-        root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
-        if is_real_dir(root, MODULES_ROOT / kver):
-            extension_trees.append(root / MODULES_ROOT / kver)
-    sqsh = make_modules_layer(
-        dest=workdir / "layer.sqsh",
-        workdir=workdir,
-        kernel_version=kver,
-        base_modules=base_modules_tree(base, workdir, kver),
-        modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
-        closure_paths=[index.modules[name].path for name in closure],
-        extension_modules=extension_trees,
-        requested=plan.kernel_modules,
-        epoch=release.source_date_epoch,
-    )
+    # Its unsquashfs, depmod and mksquashfs runs in one sandbox, not a bwrap start each.
+    with tool_sessions():
+        extension_trees = []
+        for number, layer in enumerate(layers):
+            root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
+            if is_real_dir(root, MODULES_ROOT / kver):
+                extension_trees.append(root / MODULES_ROOT / kver)
+        sqsh = make_modules_layer(
+            dest=workdir / "layer.sqsh",
+            workdir=workdir,
+            kernel_version=kver,
+            base_modules=base_modules_tree(base, workdir, kver),
+            modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
+            closure_paths=[index.modules[name].path for name in closure],
+            extension_modules=extension_trees,
+            requested=plan.kernel_modules,
+            epoch=release.source_date_epoch,
+        )
     save_entry(store, prefix, {"layer.sqsh": sqsh}, {"closure": closure})
     (workdir / MODULES_TAR).unlink()
     return sqsh
