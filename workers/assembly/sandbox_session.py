@@ -110,7 +110,7 @@ class SandboxSession:
             answer = self._read_line(proc, timeout + GRACE)
         except (OSError, SessionBroken) as exc:
             why = f"the sandbox session ended: {exc}{self._driver_errors()}"
-            self.close()
+            self.close(kill=True)
             timed_out = isinstance(exc, SessionBroken) and exc.timed_out
             raise SessionBroken(why, timed_out=timed_out) from exc
         done: dict[str, Any] = json.loads(answer)
@@ -118,8 +118,10 @@ class SandboxSession:
             done["rc"], base64.b64decode(done["stdout"]), base64.b64decode(done["stderr"])
         )
 
-    def close(self) -> None:
-        """Stop the sandbox (the driver ends at the end of its input, bwrap with it)."""
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the sandbox: the driver ends at the end of its input, bwrap with it (`kill`:
+        at once, for a session that stopped answering). bwrap's --die-with-parent and its
+        pid namespace take every process of the sandbox with it."""
         proc, self._proc = self._proc, None
         if proc is not None:
             assert proc.stdin is not None
@@ -128,7 +130,7 @@ class SandboxSession:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
             try:
-                proc.wait(timeout=GRACE)
+                proc.wait(timeout=0 if kill else GRACE)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from workers.assembly import sandbox_session
 from workers.assembly.run import (
     ToolError,
     run_tool,
@@ -120,3 +121,15 @@ def test_without_a_sandbox_sessions_change_nothing(tmp_path: Path) -> None:
     with tool_sessions() as sessions:
         assert sessions is None
         assert run_tool(["echo", "plain"]) == b"plain\n"
+
+
+def test_a_session_that_stops_answering_is_killed_at_the_timeout(
+    sessions: SessionPerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox_session, "GRACE", 1.0)
+    with tool_timeout(2), pytest.raises(ToolError, match="timed out") as stuck:
+        run_tool(["sh", "-c", "kill -STOP $PPID"])  # the driver never answers
+    assert stuck.value.returncode is None
+    assert "no answer in time" in str(stuck.value)
+    assert run_tool(["echo", "again"]) == b"again\n"
+    assert sessions.starts == 2
