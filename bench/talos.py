@@ -107,7 +107,8 @@ def shell_iso(argv: list[str], *, recompress: bool) -> float:
 
 # A cold build in a child process that waits for every tool it runs, so its /proc/self/io and
 # RUSAGE_CHILDREN cover the build's whole process tree; the seconds each tool ran are noted
-# (bench only: a wrapper around the one place the pipeline starts tools).
+# (bench only: wrappers around the places the pipeline starts tools, run_tool's own and the
+# sandbox sessions the layer steps run their tools in).
 RESOURCE_CHILD = """
 import json, resource, subprocess, sys, time
 from pathlib import Path
@@ -124,6 +125,15 @@ def timed(argv, *args, **kwargs):
     finally:
         tools[name] = tools.get(name, 0) + time.monotonic() - started
 run.subprocess.run = timed
+import workers.assembly.sandbox_session as session
+run_in_session = session.SandboxSession.run
+def timed_in_session(self, argv, **kwargs):
+    started = time.monotonic()
+    try:
+        return run_in_session(self, argv, **kwargs)
+    finally:
+        tools[argv[0]] = tools.get(argv[0], 0) + time.monotonic() - started
+session.SandboxSession.run = timed_in_session
 bench = TalosBench(Path(sys.argv[2]), 1, sys.argv[3])
 bench.forget(layers=True)
 started = time.monotonic()

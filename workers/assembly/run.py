@@ -243,7 +243,7 @@ def _run_in_session(
     except SessionBroken as exc:
         # Status 125: the sandbox failed, not the tool (as `env` and `timeout` say it).
         raise ToolError(args, None if exc.timed_out else 125, str(exc)) from exc
-    if done.returncode is None or done.returncode != 0:
+    if done.returncode != 0:
         raise ToolError(args, done.returncode, _tail(done.stderr))
     return done.stdout
 
