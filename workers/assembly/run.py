@@ -12,6 +12,9 @@ cannot forget them:
   argument outside it is an `OutsideSandbox` error. On a host that cannot sandbox
   (`sandbox_problem()`), tools run unsandboxed and the plan refuses uploaded content instead
   (`workers.pipeline.sandbox_policy`).
+- `tool_sessions()`: inside a sandbox, a step that runs many short tools (one per extension
+  layer) runs them through one sandbox per thread (`workers.assembly.sandbox_session`)
+  instead of starting bwrap for each.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from workers.assembly.sandbox import Sandbox, bwrap_argv, check_paths
+from workers.assembly.sandbox_session import SessionBroken, SessionPerThread
 
 # Defined with the other engine errors; raised here, so importers of `run` find it here too.
 from workers.errors import ToolError as ToolError
@@ -50,6 +54,7 @@ class ToolScope:
 
     timeout: float = DEFAULT_TIMEOUT
     sandbox: Sandbox | None = None
+    sessions: SessionPerThread | None = None
 
 
 _scope: contextvars.ContextVar[ToolScope | None] = contextvars.ContextVar(
@@ -81,6 +86,24 @@ def sandboxed(
     """Tools run in this context see `root` read-write, the `readable` files read-only and the
     tool files, nothing else. Nested, the innermost sandbox applies."""
     return _entered(replace(_current(), sandbox=Sandbox(root, tuple(readable))))
+
+
+@contextlib.contextmanager
+def tool_sessions() -> Iterator[SessionPerThread | None]:
+    """Plain tool runs (no stdin data, stdout captured) in this context share a sandbox per
+    thread, started on first use and stopped when the context ends: one bwrap start per
+    thread instead of one per tool. Outside a sandbox, or where bwrap cannot sandbox (or no
+    python3 runs the session's driver), nothing changes (yields None)."""
+    scope = _current()
+    if scope.sandbox is None or sandbox_problem() is not None or missing_tools(["python3"]):
+        yield None
+        return
+    sessions = SessionPerThread(scope.sandbox, tool_env(None))
+    try:
+        with _entered(replace(scope, sessions=sessions)):
+            yield sessions
+    finally:
+        sessions.close()
 
 
 @functools.cache
@@ -167,6 +190,14 @@ def run_tool(
         if sandbox_problem() is None:
             # bwrap gets the fixed environment too: inside, /proc/1/environ is bwrap's own.
             command = [*bwrap_argv(scope.sandbox, cwd), *args]
+    sessions = scope.sessions
+    if (
+        sessions is not None
+        and sessions.sandbox == scope.sandbox
+        and stdin is None
+        and stdout is None
+    ):
+        return _run_in_session(sessions, args, full_env, cwd, limit, umask)
     input_bytes: bytes | None = None
     stdin_arg: IO[bytes] | int | None = subprocess.DEVNULL
     if isinstance(stdin, bytes):
@@ -193,6 +224,28 @@ def run_tool(
     if proc.returncode != 0:
         raise ToolError(args, proc.returncode, _tail(proc.stderr))
     return proc.stdout if stdout is None else b""
+
+
+def _run_in_session(
+    sessions: SessionPerThread,
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str] | None,
+    limit: float,
+    umask: int | None,
+) -> bytes:
+    """`run_tool` through the calling thread's sandbox session: the same outcomes and errors."""
+    where = os.path.abspath(cwd if cwd is not None else sessions.sandbox.root)
+    try:
+        done = sessions.session().run(
+            args, cwd=where, env=env, umask=-1 if umask is None else umask, timeout=limit
+        )
+    except SessionBroken as exc:
+        # Status 125: the sandbox failed, not the tool (as `env` and `timeout` say it).
+        raise ToolError(args, None if exc.timed_out else 125, str(exc)) from exc
+    if done.returncode != 0:
+        raise ToolError(args, done.returncode, _tail(done.stderr))
+    return done.stdout
 
 
 def missing_tools(names: Iterable[str]) -> list[str]:

@@ -9,6 +9,7 @@ dropped (`-no-xattrs`): the reference OS has no SELinux labels to keep.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 from workers.assembly.run import run_tool
@@ -60,7 +61,16 @@ def extract_squashfs(image: Path, dest: Path, *paths: str) -> Path:
     return dest
 
 
-@functools.cache
+_version_lock = threading.Lock()
+
+
 def mksquashfs_version() -> str:
-    """The first line of `mksquashfs -version`; part of every layer cache key."""
+    """The first line of `mksquashfs -version`; part of every layer cache key. Asked once
+    per process, even when several layer threads want it first."""
+    with _version_lock:
+        return _mksquashfs_version()
+
+
+@functools.cache
+def _mksquashfs_version() -> str:
     return run_tool(["mksquashfs", "-version"]).decode().splitlines()[0].strip()

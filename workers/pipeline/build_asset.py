@@ -43,7 +43,7 @@ from workers.assembly.initramfs import (
     modules_layer_metadata,
     write_segment_tree,
 )
-from workers.assembly.run import ToolError
+from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
@@ -311,8 +311,8 @@ def _extension_layers(
 ) -> list[_Layer]:
     """Every extension's layer (`workdir/ext-<n>`), in schematic order, LAYER_WORKERS at a
     time: one layer's tool runs while another's fetch and checks run, on both cores. Each
-    runs in this build's context (same sandbox, same timeout); the first failure in
-    schematic order is raised."""
+    runs in this build's context (same sandbox, same timeout; each thread's tools in one
+    sandbox session); the first failure in schematic order is raised."""
 
     failed = threading.Event()
 
@@ -329,7 +329,8 @@ def _extension_layers(
             raise
 
     total = max(len(plan.extensions), 1)
-    with ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
+    # One sandbox per thread for every layer's tools, not one bwrap start per tool run.
+    with tool_sessions(), ThreadPoolExecutor(max_workers=LAYER_WORKERS) as pool:
         futures = [
             pool.submit(contextvars.copy_context().run, one, number, ext)
             for number, ext in enumerate(plan.extensions)
@@ -367,12 +368,12 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
         manifest = extract_extension(tar, workdir / "extension")
         has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
         extras_dir = workdir / "extras"
-        extras_dir.mkdir()
         sqsh = make_extension_layer(
             workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
         )
         files = {"layer.sqsh": sqsh}
-        if any(extras_dir.iterdir()):
+        # Made only for an extension with firmware or microcode (most have none).
+        if extras_dir.is_dir() and any(extras_dir.iterdir()):
             files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
         info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
         save_entry(store, prefix, files, info)
@@ -419,22 +420,24 @@ def _modules_layer(
     kver = release.kernel_version
     index = module_index(store, release)
     closure = resolve_modules(index, plan.kernel_modules, release.version)
-    extension_trees = []
-    for number, layer in enumerate(layers):
-        root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
-        if is_real_dir(root, MODULES_ROOT / kver):
-            extension_trees.append(root / MODULES_ROOT / kver)
-    sqsh = make_modules_layer(
-        dest=workdir / "layer.sqsh",
-        workdir=workdir,
-        kernel_version=kver,
-        base_modules=base_modules_tree(base, workdir, kver),
-        modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
-        closure_paths=[index.modules[name].path for name in closure],
-        extension_modules=extension_trees,
-        requested=plan.kernel_modules,
-        epoch=release.source_date_epoch,
-    )
+    # Its unsquashfs, depmod and mksquashfs runs in one sandbox, not a bwrap start each.
+    with tool_sessions():
+        extension_trees = []
+        for number, layer in enumerate(layers):
+            root = extract_squashfs(layer.sqsh, workdir / f"ext-{number}", f"{MODULES_ROOT}/{kver}")
+            if is_real_dir(root, MODULES_ROOT / kver):
+                extension_trees.append(root / MODULES_ROOT / kver)
+        sqsh = make_modules_layer(
+            dest=workdir / "layer.sqsh",
+            workdir=workdir,
+            kernel_version=kver,
+            base_modules=base_modules_tree(base, workdir, kver),
+            modules_tar=release.fetch(store, MODULES_TAR, workdir / MODULES_TAR),
+            closure_paths=[index.modules[name].path for name in closure],
+            extension_modules=extension_trees,
+            requested=plan.kernel_modules,
+            epoch=release.source_date_epoch,
+        )
     save_entry(store, prefix, {"layer.sqsh": sqsh}, {"closure": closure})
     (workdir / MODULES_TAR).unlink()
     return sqsh

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from workers.assembly import run
-from workers.assembly.run import ToolError, run_tool, sandbox_problem, sandboxed, tool_timeout
+from workers.assembly.run import (
+    ToolError,
+    run_tool,
+    sandbox_problem,
+    sandboxed,
+    tool_sessions,
+    tool_timeout,
+)
 from workers.assembly.sandbox import OutsideSandbox
 
 SECRET = "s3cr3t-canary-0f9a"
@@ -29,13 +36,22 @@ def data_dir(tmp_path: Path) -> Path:
     return data
 
 
-@pytest.fixture
-def workdir(data_dir: Path) -> Iterator[Path]:
+@pytest.fixture(params=["bwrap per tool", "session"])
+def workdir(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The build's sandbox, its tools run each in a bwrap of its own or all in one sandbox
+    session (`tool_sessions`, as the extension layers run them): both must hold."""
     assert sandbox_problem() is None, "this host must be able to sandbox (bwrap)"
     work = data_dir / "tmp" / "build-test"
     work.mkdir(parents=True)
-    with sandboxed(work):
+    if request.param == "bwrap per tool":
+        with sandboxed(work):
+            yield work
+        return
+    with sandboxed(work), tool_sessions() as sessions:
         yield work
+        assert sessions is not None
+        # Every command of the test went through the one session.
+        assert sessions.starts == 1
 
 
 def _sh(script: str, cwd: Path | None = None) -> str:
@@ -148,6 +164,7 @@ def test_the_tool_is_not_root_and_cannot_become_root(workdir: Path) -> None:
 
 def test_a_granted_file_is_readable_and_read_only(data_dir: Path, workdir: Path) -> None:
     key = data_dir / "keys" / "signing-key.pem"
+    _sh(f"test ! -e {key}", cwd=workdir)  # not in the build's own sandbox
     out = workdir / "out"
     out.mkdir()
     with sandboxed(out, readable=[key]):

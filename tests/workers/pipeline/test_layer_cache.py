@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
+from workers.assembly import run
 from workers.assembly.initramfs import make_extension_layer
+from workers.assembly.run import sandboxed
+from workers.assembly.sandbox_session import SessionPerThread
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
@@ -115,3 +123,56 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
     built.clear()
     assert initramfs("factory/hello, factory/world", "again") == first
     assert built == []  # the whole segment came from the cache
+
+
+@pytest.mark.integration
+def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
+    store: LocalStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five layers: their mksquashfs runs go through at most LAYER_WORKERS sandboxes (not a
+    bwrap start each), and the initramfs is byte for byte the one built with a bwrap per
+    tool run."""
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    names = ["a1", "a2", "a3", "a4"]
+    for name in names:
+        _extension(store, tmp_path, name)
+    schematic = parse_schematic(
+        "customization:\n  systemExtensions:\n    officialExtensions: "
+        f"[{', '.join('factory/' + n for n in names)}]\n".encode()
+    )
+    plan = make_plan(
+        store, schematic, schematic_id(schematic), "v1.0.0", parse_profile("initramfs-amd64.xz"),
+        settings,
+    )  # fmt: skip
+    plain_runs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def noting_run(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        plain_runs.append(argv)
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", noting_run)  # what run_tool starts without a session
+    started: list[SessionPerThread] = []
+    real_sessions = run.tool_sessions
+
+    @contextlib.contextmanager
+    def noting_sessions() -> Iterator[SessionPerThread | None]:
+        with real_sessions() as sessions:
+            assert sessions is not None
+            started.append(sessions)
+            yield sessions
+
+    def build(work: str) -> bytes:
+        (tmp_path / work).mkdir()
+        for prefix in ("layers", "builds"):
+            shutil.rmtree(store.root / prefix, ignore_errors=True)
+        with sandboxed(tmp_path / work):
+            return build_module.build_asset(plan, store, tmp_path / work).read_bytes()
+
+    monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", noting_sessions)
+    with_sessions = build("sessions")
+    assert 1 <= started[0].starts <= build_module.LAYER_WORKERS
+    assert not [a for a in plain_runs if "mksquashfs" in a and "-version" not in a]
+    monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", contextlib.nullcontext)
+    assert build("per-tool") == with_sessions
+    assert len([a for a in plain_runs if "mksquashfs" in a]) >= len(names) + 1
