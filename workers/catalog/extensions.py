@@ -149,6 +149,7 @@ def add_extension(
             arch=arch if packed.platform or release else "",
             release=release,
             kernel_versions=packed.kernel_versions,
+            cpu_microcode=packed.cpu_microcode,
             origin=origin,
             uploaded_by=uploaded_by,
             uploaded_at=utc_now() if uploaded_by else "",

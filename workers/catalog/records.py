@@ -56,7 +56,9 @@ def registry_host(external_url: str) -> str:
 class ExtensionRecord:
     """A stored extension. `arch` "" = any architecture (not from a per-arch OCI image);
     `release` "" = any release (else built for exactly that release, e.g. a module build);
-    `kernel_versions`: the `<kver>` directories it has under /usr/lib/modules."""
+    `kernel_versions`: the `<kver>` directories it has under /usr/lib/modules;
+    `cpu_microcode`: whether it brings early CPU microcode (`extensions.microcode`), None in
+    records written before it was recorded (unknown)."""
 
     namespace: str
     name: str  # manifest metadata.name
@@ -72,6 +74,7 @@ class ExtensionRecord:
     origin: str = ORIGIN_UPLOAD
     uploaded_by: str = ""  # the token that uploaded it ("" for bundled and CLI additions)
     uploaded_at: str = ""  # when (ISO 8601, UTC)
+    cpu_microcode: bool | None = None
 
     @property
     def full_name(self) -> str:
