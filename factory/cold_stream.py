@@ -6,7 +6,7 @@ end of its base), is enqueued (or joined) exactly as a waiting request would be,
 answered `200` at once with those bytes, read from the release's blob in the store. When
 the build is published, the rest comes from the built blob, from where the known bytes end.
 
-Exactness: the whole body is hashed as it goes and its last chunk held back; it goes out
+Exactness: the whole body is hashed as it goes and its last byte held back; it goes out
 only if the body has the size and sha256 the build manifest records. A build that fails or
 does not end within `IMAGE_FACTORY_BUILD_WAIT`, a store read that fails, or a body that
 does not match ends the connection without a clean end (short of its `Content-Length`, or
@@ -104,8 +104,9 @@ def _body(
     reader: BinaryIO,
     downloaded: Callable[[], None],
 ) -> Iterator[bytes]:
-    """The known bytes, then (once published) the rest of the built blob; the last chunk
-    only after the whole body matched the build's size and sha256."""
+    """The known bytes, then (once published) the rest of the built blob; the very last
+    byte only after the whole body matched the build's size and sha256 (one byte is enough
+    to leave a body incomplete, and all the others can go while the build runs)."""
     digest = hashlib.sha256()
     held = b""
 
@@ -113,9 +114,9 @@ def _body(
         nonlocal held
         for chunk in chunks:
             digest.update(chunk)
-            if held:
-                yield held
-            held = chunk
+            out, held = held + chunk[:-1], chunk[-1:]
+            if out:
+                yield out
 
     yield from hashed(_exactly(reader, known.size, known.blob))
     built = _published(eng, job)
