@@ -238,6 +238,7 @@ def scaled_late_worker(
 ) -> Iterator[tuple[ScaledStack, Settings]]:
     """The scaled deployment with no worker yet (its own Redis, its own bucket)."""
     root = tmp_path_factory.mktemp("cold-scaled")
+    (root / "redis").mkdir()
     with running_redis(root / "redis") as redis:
         port = free_ports(1)[0]
         shared = root / "shared"
