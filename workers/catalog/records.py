@@ -6,7 +6,8 @@ Keys (DESIGN.md "Storage keys"):
   record does);
 - `overlays/<sha256>.tar` and `overlays/<sha256>.json`: the same for overlays.
 
-Records are immutable once written. JSON with sorted keys and a trailing newline.
+Records are immutable once written, but for a field added later (`cpu_microcode`), filled in
+when the same content is added again. JSON with sorted keys and a trailing newline.
 """
 
 from __future__ import annotations
