@@ -22,6 +22,7 @@ from extensions.canonical import (
 )
 from extensions.limits import DEFAULT_LIMITS, Limits
 from extensions.manifest import Manifest
+from extensions.microcode import carries_cpu_microcode
 from extensions.sources import stage_archive, stage_source
 from extensions.tree import Tree
 from extensions.validate import validate_extension_tree
@@ -33,6 +34,7 @@ class PackedExtension:
     tar: CanonicalTar
     platform: str  # "linux/<arch>" if read from an OCI image layout, else ""
     kernel_versions: tuple[str, ...]  # the <kver> directories under rootfs/usr/lib/modules
+    cpu_microcode: bool  # early CPU microcode that assembly puts in front of the initramfs
 
 
 def module_kernel_versions(tree: Tree) -> tuple[str, ...]:
@@ -64,7 +66,8 @@ def pack_extension(
             dest.unlink(missing_ok=True)
             raise
         kernels = module_kernel_versions(staged.tree)
-    return PackedExtension(manifest, tar, staged.platform, kernels)
+        microcode = carries_cpu_microcode(staged.tree)
+    return PackedExtension(manifest, tar, staged.platform, kernels, microcode)
 
 
 def materialise(tree: Tree, dest: Path, paths: Collection[str] | None = None) -> None:

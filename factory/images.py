@@ -11,9 +11,11 @@ As upstream (image-factory-api §2.3), better:
   - otherwise streamed with ranges and conditional requests (`factory.delivery`); a whole
     body is hashed on the way and cut short on a mismatch (`_streamed` discards the build),
     a range only comes from a blob hashed whole in the last `RANGE_REHASH_SECONDS`;
-- no finished build: it is enqueued (or joined: one build however many ask) and the request
-  waits up to `IMAGE_FACTORY_BUILD_WAIT`; `Prefer: respond-async` gets `202` with
-  `Location: /builds/<key>` at once; a full queue gets `503` + `Retry-After`;
+- no finished build: it is enqueued (or joined: one build however many ask); a plain GET
+  of a kernel or initramfs whose first bytes are known receives them at once
+  (`factory.cold_stream`), others wait up to `IMAGE_FACTORY_BUILD_WAIT`;
+  `Prefer: respond-async` gets `202` with `Location: /builds/<key>` at once; a full queue
+  gets `503` + `Retry-After`;
 - the suffixes answer from the build manifest: checksum lines for `sha256sum -c` and the
   Sigstore bundle signed when the build was published.
 """
@@ -28,6 +30,7 @@ from flask import Blueprint, Request, Response, request
 
 from factory.build_links import build_links
 from factory.clients import client_identity
+from factory.cold_stream import may_stream_cold, stream_cold
 from factory.delivery import (
     bundle_response,
     checksum_response,
@@ -132,7 +135,12 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     )
     if built is None:
         eng.metrics.count("image_factory_cache_misses_total", kind=kind)
-        found = build_then_find(eng, plan, BuildRequest.for_plan(schematic_id, plan))
+        job = BuildRequest.for_plan(schematic_id, plan)
+        if not wanted and not prefers_async(request) and may_stream_cold(eng, request):
+            cold = stream_cold(eng, plan, job, filename, lambda: _record_download(eng, plan.key))
+            if cold is not None:
+                return cold
+        found = build_then_find(eng, plan, job)
         if isinstance(found, Response):
             return found
         built = found

@@ -39,6 +39,9 @@ class Settings:
     # `POST /builds` bodies, and what `POST /upload` may add to the schematic file.
     max_form_bytes: int = 16 * 1024
     build_wait: int = 15 * 60
+    # A cold kernel or initramfs download sends the bytes known before its build ends
+    # (factory/cold_stream.py).
+    stream_cold: bool = True
     # Comma-separated versions whose installer images are built as soon as a schematic is
     # created (factory/eager.py).
     eager_installer_versions: str = ""

@@ -49,8 +49,12 @@ def _new_schematic(srv: Served, marker: str) -> str:
 
 
 def test_kernel_is_streamed_with_upstream_headers(srv: Served) -> None:
+    # The first (cold) download streams before the build is published (test_cold_stream.py);
+    # a built asset has every header.
+    cold = srv.client.get(srv.url("kernel-amd64")).data  # read whole: the build is published
     response = srv.client.get(srv.url("kernel-amd64"))
     assert response.status_code == 200
+    assert response.data == cold
     assert response.data.startswith(b"MZ fake vmlinuz")
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Length"] == str(len(response.data))
@@ -409,7 +413,9 @@ def test_a_failed_tool_is_told_in_the_schematic_s_terms_without_internals(
 
     monkeypatch.setattr(build_module, "make_extension_layer", broken_layer)
     sid = _new_schematic(srv, "a-tool-fails")
-    response = srv.client.get(f"/image/{sid}/v1.0.0/initramfs-amd64.xz")
+    # The checksum waits for the build (a cold GET of the initramfs itself would already be
+    # streaming its base: its failure cuts the connection, tests/factory/test_cold_stream.py).
+    response = srv.client.get(f"/image/{sid}/v1.0.0/initramfs-amd64.xz.sha256")
     assert response.status_code == 500
     said = response.get_data(as_text=True)
     assert said == (

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from extensions.manifest import Manifest
+from extensions.microcode import MICROCODE_SOURCES
 from workers.assembly.compress import Codec, compress_file, decompress_file
 from workers.assembly.cpio import extract_newc_file, make_cpio, normalize_tree, walk_sorted
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
@@ -49,11 +50,6 @@ FIRMWARE_ROOT = Path("usr/lib/firmware")
 MICROCODE_ROOT = Path("kernel/x86/microcode")
 MODULES_LAYER_IMAGE = "modules.dep.sqsh"
 MODULES_LOAD_CONF = Path("etc/modules-load.d/schematic.conf")
-# (vendor, directory under usr/lib/firmware, file name pattern) of early CPU microcode.
-MICROCODE_SOURCES = (
-    ("GenuineIntel", "intel-ucode", "*"),
-    ("AuthenticAMD", "amd-ucode", "microcode_amd*.bin"),
-)
 # depmod prefers extension modules (extras/) over in-tree ones of the same name.
 DEPMOD_CONFIG = "search extras built-in\n"
 # Files the kernel's base tree needs for depmod when the base root does not carry them.

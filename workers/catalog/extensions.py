@@ -11,11 +11,13 @@ Catalog rules:
 - when several stored extensions share a name, the highest version (natural order: digit
   runs compare as numbers) wins, an arch-specific build beating an any-arch one;
 - the same name + version with different content is refused (InvalidRequest); adding
-  identical content again returns the existing record.
+  identical content again returns the existing record (filling in `cpu_microcode` when it
+  was recorded before that field existed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from collections.abc import Iterable
@@ -149,11 +151,17 @@ def add_extension(
             arch=arch if packed.platform or release else "",
             release=release,
             kernel_versions=packed.kernel_versions,
+            cpu_microcode=packed.cpu_microcode,
             origin=origin,
             uploaded_by=uploaded_by,
             uploaded_at=utc_now() if uploaded_by else "",
         )
         existing = _check_conflicts(store, record)
+        if existing is not None and existing.cpu_microcode is None:
+            # Recorded before microcode was: the same content, packed again, fills it in (the
+            # bundled extensions are added again at every start).
+            existing = dataclasses.replace(existing, cpu_microcode=record.cpu_microcode)
+            store.put_bytes(existing.record_key, record_to_json(existing), "application/json")
         if existing is not None:
             if not index_for(store).knows(store, existing.digest):
                 log_change(store, added(existing))  # its first adder stopped before logging

@@ -6,7 +6,8 @@ Keys (DESIGN.md "Storage keys"):
   record does);
 - `overlays/<sha256>.tar` and `overlays/<sha256>.json`: the same for overlays.
 
-Records are immutable once written. JSON with sorted keys and a trailing newline.
+Records are immutable once written, but for a field added later (`cpu_microcode`), filled in
+when the same content is added again. JSON with sorted keys and a trailing newline.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def registry_host(external_url: str) -> str:
 class ExtensionRecord:
     """A stored extension. `arch` "" = any architecture (not from a per-arch OCI image);
     `release` "" = any release (else built for exactly that release, e.g. a module build);
-    `kernel_versions`: the `<kver>` directories it has under /usr/lib/modules."""
+    `kernel_versions`: the `<kver>` directories it has under /usr/lib/modules;
+    `cpu_microcode`: whether it brings early CPU microcode (`extensions.microcode`), None in
+    records written before it was recorded (unknown)."""
 
     namespace: str
     name: str  # manifest metadata.name
@@ -72,6 +75,7 @@ class ExtensionRecord:
     origin: str = ORIGIN_UPLOAD
     uploaded_by: str = ""  # the token that uploaded it ("" for bundled and CLI additions)
     uploaded_at: str = ""  # when (ISO 8601, UTC)
+    cpu_microcode: bool | None = None
 
     @property
     def full_name(self) -> str:
