@@ -98,12 +98,14 @@ def test_the_blueprint_rule_catches_a_violation(tmp_path: Path) -> None:
     assert _blueprint_imports(module, {"images", "registry", "ui"}) == {"registry", "ui"}
 
 
-# What a web process may load of the build side: the one tool wrapper (uploads are checked
-# and keys made with tools) and sd-boot's enrollKeys validation that plans use.
+# What a web process may load of the build side: the one tool wrapper with its sandbox and
+# sandbox sessions (uploads are checked and keys made with tools) and sd-boot's enrollKeys
+# validation that plans use.
 WEB_MAY_IMPORT = {
     "workers.assembly",
     "workers.assembly.run",
     "workers.assembly.sandbox",
+    "workers.assembly.sandbox_session",
     "workers.assembly.sdboot",
 }
 BUILD_SIDE = (
