@@ -64,7 +64,7 @@ from workers.releases.versions import normalize_version, version_key
 from workers.settings import Settings
 from workers.store import Store
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 SOURCE_CATALOG = "catalog"  # extensions/<digest>.tar, with a catalog record
 SOURCE_BLOB = "blob"  # blobs/sha256/<digest> (the generated schematic extension)
