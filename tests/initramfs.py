@@ -78,7 +78,7 @@ def read_members(image: bytes) -> list[Member]:
 def _read_newc(data: bytes, at: int, *, one_archive: bool) -> tuple[list[Entry], int]:
     """The entries of the newc archive(s) at `at` and where they end: one archive for an
     uncompressed member, every archive up to the end of a decompressed stream."""
-    entries = []
+    entries: list[Entry] = []
     while at < len(data):
         if data[at] == 0:
             at += 1

@@ -79,7 +79,7 @@ def make_extensions_yaml_member(layers: Sequence[LayerEntry], workdir: Path, *, 
     """The compressed member holding `extensions.yaml` (`workdir` must not exist)."""
     root = workdir / "tree"
     root.mkdir(parents=True)
-    (root / EXTENSIONS_YAML).write_bytes(render_extensions_yaml(layers))
+    (root / EXTENSIONS_YAML).write_bytes(render_extensions_yaml(list(layers)))
     return _compressed_cpio(root, workdir / "extensions.cpio", epoch=epoch)
 
 

@@ -223,7 +223,8 @@ def build_initramfs(
     """[microcode] ‖ base ‖ one raw member per cached (or freshly built) layer ‖
     extensions.yaml and the firmware, compressed (`workers.assembly.initramfs_members`)."""
     workdir.mkdir(parents=True)
-    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+    # Read by this process only (copied into the initramfs, or its modules read for depmod).
+    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs", in_place=True)
     members = _build_members(plan, release, store, base, workdir, progress)
     progress("initramfs", 90)
     with _step("adding the extensions to the initramfs"):
@@ -251,7 +252,7 @@ def build_sysext(
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
-        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs", in_place=True)
         with _step(MODULES_STEP):
             modules = _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
         images.append((modules, None))

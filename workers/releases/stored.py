@@ -67,25 +67,34 @@ class Release(Manifest):
 
     digest: str = field(kw_only=True)
 
-    def fetch(self, store: Store, name: str, dest: Path) -> Path:
-        """Download file `name` of this release to `dest`; raise DigestMismatch if corrupt."""
+    def fetch(self, store: Store, name: str, dest: Path, *, in_place: bool = False) -> Path:
+        """Download file `name` of this release to `dest`; raise DigestMismatch if corrupt.
+
+        `in_place`: when the store keeps the file on this machine, return that file itself
+        (verified) instead of writing a copy to `dest`. Only for reading by this process:
+        never written, never handed to a tool (a sandboxed tool does not see the store)."""
         entry = self.files.get(name)
         if entry is None:
             raise NotFound(f"release {self.version}/{self.arch} has no file {name!r}")
-        try:
-            store.download(blob_key(entry.sha256), dest)
-        except ObjectNotFound:
-            raise NotFound(
-                f"blob {entry.sha256} of {name} for release {self.version}/{self.arch} is missing"
-            ) from None
-        got = file_entry(dest)
+        local = store.local_path(blob_key(entry.sha256)) if in_place else None
+        path = local if local is not None and local.is_file() else dest
+        if path == dest:
+            try:
+                store.download(blob_key(entry.sha256), dest)
+            except ObjectNotFound:
+                raise NotFound(
+                    f"blob {entry.sha256} of {name} for release {self.version}/{self.arch} "
+                    "is missing"
+                ) from None
+        got = file_entry(path)
         if got != entry:
-            dest.unlink(missing_ok=True)
+            if path == dest:
+                dest.unlink(missing_ok=True)
             raise DigestMismatch(
                 f"blob for {name} of release {self.version}/{self.arch} is corrupt: "
                 f"sha256 {got.sha256}, expected {entry.sha256}"
             )
-        return dest
+        return path
 
 
 def save_release(store: Store, manifest: Manifest, files: Mapping[str, Path]) -> Release:

@@ -147,7 +147,7 @@ def _copies(extras: list[Path], dest: Path) -> list[Path]:
 
 
 # Both extensions ship vendor/blob.bin (the later one wins) and vendor/latest (a link each).
-OVERLAPPING = [
+OVERLAPPING: list[dict[str, bytes | None]] = [
     {"vendor/blob.bin": b"one", "vendor/blob-ext0.bin": b"0", "only-0/a.bin": b"a"},
     {"vendor/blob.bin": b"two", "vendor/blob-ext1.bin": b"1", "only-1/b.bin": b"b"},
 ]

@@ -10,9 +10,9 @@ from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly.initramfs import make_extension_layer
+from workers.assembly.initramfs_members import make_firmware_member
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
-from workers.pipeline import firmware_cache
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
@@ -133,13 +133,13 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     for name in ("hello", "world"):
         _extension(store, tmp_path, name)
     built: list[Path] = []
-    real = firmware_cache.make_firmware_member
+    real = make_firmware_member
 
     def counting(extras: Path, workdir: Path, *, epoch: int) -> Path:
         built.append(real(extras, workdir, epoch=epoch))
         return built[-1]
 
-    monkeypatch.setattr(firmware_cache, "make_firmware_member", counting)
+    monkeypatch.setattr("workers.pipeline.firmware_cache.make_firmware_member", counting)
     first = _initramfs(store, settings, "factory/firmware, factory/hello", tmp_path / "one")
     [member] = built
     key = [k for k in store.list("layers/firmware/") if k.endswith("/entry.json")]
