@@ -201,17 +201,6 @@ class Plan:
     def key(self) -> str:
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
-    def initramfs_plan(self) -> Plan:
-        """The plan of this asset's initramfs (what ISO and disk images boot)."""
-        profile = Profile(f"initramfs-{self.arch}.xz", Kind.INITRAMFS, "metal", self.arch)
-        return Plan(
-            profile=profile,
-            version=self.version,
-            release_digest=self.release_digest,
-            extensions=self.extensions,
-            kernel_modules=self.kernel_modules,
-        )
-
     def refuse_if_withdrawn(self) -> None:
         """Gone (410) naming the withdrawn extensions, before a new build is started."""
         if self.withdrawn:
