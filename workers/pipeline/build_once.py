@@ -78,7 +78,7 @@ def publish_build(
         evidence = describe_build(store, plan, evidence_dir, plan.profile.path, sha256, sha512)
         envelope_sha256 = store_evidence(store, evidence, signing_key)
     if not store.exists(blob_key(sha256)):
-        store.put_file(blob_key(sha256), path, content_type=content_type)
+        store.adopt_file(blob_key(sha256), path, content_type=content_type)
     clock("upload", 100)
     built = BuiltAsset(
         key=plan.key,
@@ -104,5 +104,5 @@ def publish_build(
     if not store.exists(blob_key(sha256)):
         # Evicted (`workers.outputs.storage_budget`) between the check above and the manifest:
         # put it back.
-        store.put_file(blob_key(sha256), path, content_type=content_type)
+        store.adopt_file(blob_key(sha256), path, content_type=content_type)
     return built
