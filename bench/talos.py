@@ -459,11 +459,15 @@ NOTES = """## Notes
   and a one-extension rebuild builds that layer (and its firmware member), then writes the
   initramfs. The shell baseline and recompress-everything still pack the way Talos' imager
   does (one zstd -18 segment), so they keep paying that compression.
-- Disk writes: the base initramfs is read in place from the local store (no copy in the
-  work directory), and the ISO and BOOT trees hard-link the kernel and initramfs instead of
-  copying them. What is still written: the initramfs itself, the ISO, the stored copy of
-  the result (the local store copies the finished file in), the layers and their cache
-  copies, and the kernel fetched into the work directory.
+- Disk writes: the base initramfs and the GRUB tars are read in place from the local store
+  (no copy in the work directory), the ISO and BOOT trees hard-link the kernel and
+  initramfs instead of copying them, and the finished asset is hard-linked into the local
+  store (`Store.adopt_file`) instead of copied. Still written: the layers and their cache
+  copies, the initramfs itself, the kernel fetched into the work directory, the image.
+  Caveat: `write_bytes` misses what sandboxed tools write (a tool run under bwrap is not
+  accounted to the building process: a 50 MiB `dd` in the sandbox shows 8 KiB), so the
+  ISO's own bytes written by xorriso (about 1 byte per output byte) are not in the figure,
+  before or after this change.
 - Cold downloads of kernel and initramfs still wait for the whole build before the first
   byte (no streaming yet); a cold `/v2` installer pull waits the same way (the manifest
   needs the built installer), bounded by `IMAGE_FACTORY_BUILD_WAIT` (15 minutes).
