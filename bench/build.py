@@ -384,8 +384,8 @@ NOTES = """## Notes
   (hashing the 48 MiB extension tar is the largest remaining share), unpacks the GRUB
   modules it embeds, extracts each extension through the validating reader (headers are
   checked first; file data is then copied once, straight from the tar), stores the
-  extension and segment layers in the layer cache, and hashes (sha256 + sha512) and stores
-  the result.
+  extension layers and firmware members in the layer cache, and hashes (sha256 + sha512)
+  and stores the result.
 - Every timed run starts after `sync`, so no run pays for the writeback of the disk images
   built before it; the ISO comparisons run first, baseline and factory in turns.
 - Raw disk images: most of their time is hashing and storing the 404 MiB result (sparse on
@@ -430,8 +430,8 @@ def write_results(
     lines += [f"| `{p}` | {c:.2f} | {w:.2f} | {w / c:.2f} |" for p, c, w in rows]
     lines += [
         "",
-        "cold: no cached layer; warm: extension, module and segment layers cached, the final "
-        "assembly (and signing) runs again.",
+        "cold: no cached layer; warm: extension and module layers and firmware members "
+        "cached, the final assembly (and signing) runs again.",
         "",
         "## Targets",
         "",

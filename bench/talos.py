@@ -302,7 +302,7 @@ def reference_figures(bench: TalosBench, runs: int) -> dict[str, Any]:
             times.setdefault(f"tiny-cpu/{count}", []).append(cpu_seconds() - cpu)
             print("growth tiny", count, round(took, 2), flush=True)
     growth = {key: statistics.median(values) for key, values in times.items()}
-    # Eight distinct schematics of five small extensions each (distinct segments, shared
+    # Eight distinct schematics of five small extensions each (distinct initramfs, shared
     # layers, as a real factory's schematics share them).
     eight = [schematic(small[i : i + 5]) for i in range(0, 40, 5)]
     through = {str(w): statistics.median(throughput(bench, eight, w) for _ in range(runs))
@@ -507,30 +507,33 @@ NOTES = """## Notes
   while the factory's runs went on, so it shared the machine with them; the resources come
   from `cold_build` with the 5 MiB extension; the fixed-cost figures from
   `bench/talos.py --skip-talos`.
-- Where the time goes: compressing the extension segment. The segment holds the layers
-  (SquashFS, zstd -18 already) and the firmware, about 123 MiB of cpio here, and both the
-  factory and the shell baseline compress it with `zstd -18 -T0` as Talos does; that one
-  tool run is about 85% of a cold ISO. Building the layers (mksquashfs) is most of the rest;
-  GRUB, xorriso, hashing and storing are a few percent. The factory was faster than the
-  baseline in its layer stage, partly because it builds two layers at a time.
-- Recompress-everything pays the same segment compression plus the decompression and
-  recompression of the 80 MiB base; since the segment dominates, it is not 5x slower than
-  the factory: the ≥ 5x target assumed the base dominates. The same holds for the
-  one-extension rebuild: only the changed layer is rebuilt, but the segment (all layers,
-  compressed as one zstd stream) is compressed again, so ≤ 0.3x cold is not reachable
-  without changing the segment's bytes.
-- What would meet those targets (changes the asset bytes, so left to a decision): give each
-  layer its own compressed cpio member, cached with the layer and shared across
-  schematics (the kernel unpacks concatenated compressed archives; Talos reads only the
-  unpacked files), and compress members that hold SquashFS images at a low level (their
-  content is compressed already). A cold build then compresses each layer once, ever, and
-  a one-extension rebuild only that layer's member.
+- Where the time went before (first session of 2026-12-07): compressing the extension
+  segment. The segment held the layers (SquashFS, zstd -18 already) and the firmware, about
+  123 MiB of cpio here, compressed with `zstd -18 -T0` as Talos does; that one tool run was
+  about 85% of a cold ISO, and every one-extension rebuild paid it again.
+- What changed (second session): the initramfs is packed as [microcode cpio] ‖ base as is ‖
+  one uncompressed newc member per SquashFS layer, written straight from the cached layer
+  file ‖ a compressed member with extensions.yaml ‖ the firmware, one compressed member per
+  extension, built once and cached beside its layer (`layers/firmware/`), shared by every
+  schematic (`workers/assembly/initramfs_members.py`). The kernel unpacks the members in
+  turn into the same tree the segment gave. Nothing already compressed is compressed again,
+  and a one-extension rebuild builds that layer (and its firmware member), then writes the
+  initramfs. The shell baseline and recompress-everything still pack the way Talos' imager
+  does (one zstd -18 segment), so they keep paying that compression.
+- Disk writes: the base initramfs and the GRUB tars are read in place from the local store
+  (no copy in the work directory), the ISO and BOOT trees hard-link the kernel and
+  initramfs instead of copying them, and the finished asset is hard-linked into the local
+  store (`Store.adopt_file`) instead of copied. Still written: the layers and their cache
+  copies, the initramfs itself, the kernel fetched into the work directory, the image.
+  Caveat: `write_bytes` misses what sandboxed tools write (a tool run under bwrap is not
+  accounted to the building process: a 50 MiB `dd` in the sandbox shows 8 KiB), so the
+  ISO's own bytes written by xorriso (about 1 byte per output byte) are not in the figure,
+  before or after this change.
 - Cold downloads of kernel and initramfs still wait for the whole build before the first
   byte (no streaming yet); a cold `/v2` installer pull waits the same way (the manifest
   needs the built installer), bounded by `IMAGE_FACTORY_BUILD_WAIT` (15 minutes).
 - Fixed cost per layer: with 200 KiB layers of mixed data most of the per-layer time is the
-  bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB, then the segment's
-  zstd -18); the tiny-extension row (three files of a few bytes) is the fixed cost alone.
+  bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB); the tiny-extension row (three files of a few bytes) is the fixed cost alone.
   Where it went (cProfile of a cold build of 40 tiny layers, two at a time, before sessions):
   per layer about 90 ms of thread time in the sandboxed mksquashfs, most of it starting
   bwrap (~50 ms of namespace and mount set-up, little CPU) and forking the worker (~9 ms);

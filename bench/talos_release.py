@@ -14,7 +14,7 @@ makes the same bytes:
 
 Extensions (`factory/bench-5m`, `-40m`, `-120m`) hold that many bytes of mixed data; the
 largest puts half of it under `usr/lib/firmware`, as GPU and firmware extensions do (firmware
-moves into the initramfs segment, not into a layer).
+moves into the initramfs' firmware member, not into a layer).
 
 Mixed data: 64 KiB blocks drawn from four kinds (random bytes; a 16-symbol alphabet; a
 4-symbol alphabet; zeros), chosen by a seeded generator; zstd -18 shrinks it to about half,

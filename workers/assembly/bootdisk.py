@@ -60,6 +60,7 @@ from workers.assembly.grub import (
     make_grub_image,
     patch_bios_boot,
 )
+from workers.assembly.hardlink import link_or_copy
 from workers.assembly.meta_partition import make_meta_partition
 from workers.assembly.vfat import make_vfat
 from workers.assembly.xfs import make_xfs
@@ -224,8 +225,9 @@ def _write_grub(disk: BinaryIO, layout: Layout, grub: GrubBoot, workdir: Path, e
     tree = workdir / "boot-tree"
     (tree / "grub").mkdir(parents=True)
     (tree / "A").mkdir()
-    shutil.copyfile(grub.kernel, tree / KERNEL_PATH.lstrip("/"))
-    shutil.copyfile(grub.initramfs, tree / INITRD_PATH.lstrip("/"))
+    # mkfs.xfs only reads them (its protofile gives modes, owners and link counts).
+    link_or_copy(grub.kernel, tree / KERNEL_PATH.lstrip("/"))
+    link_or_copy(grub.initramfs, tree / INITRD_PATH.lstrip("/"))
     (tree / "grub" / "grub.cfg").write_text(
         grub_config(title=grub.title, kernel=KERNEL_PATH, initrd=INITRD_PATH, cmdline=grub.cmdline)
     )

@@ -1,14 +1,13 @@
 """Initramfs assembly with extensions (talos-formats §2.2-2.6), one step per function.
 
-Final byte layout: [uncompressed newc cpio with `kernel/x86/microcode/*.bin`, only when an
-extension brings microcode] ‖ the release's base initramfs, copied as is ‖ one compressed newc
-cpio (the *segment*) with `extensions.yaml`, the `N.sqsh` layers, `modules.dep.sqsh` and
-`usr/lib/firmware/…`.
+What goes into the initramfs: `extensions.yaml`, the `N.sqsh` layers, `modules.dep.sqsh`,
+`usr/lib/firmware/…` and the early microcode; how they are packed into cpio members after the
+base initramfs: `workers.assembly.initramfs_members`.
 
 - Extensions are numbered in schematic order (`0`, `1`, …) and listed sorted by that number
   *as a string* (`0, 1, 10, 2, …` with ten or more), as Talos does; the module layer is last.
-- Firmware is moved out of each extension into the segment; CPU microcode is concatenated per
-  vendor into the early cpio.
+- Firmware is moved out of each extension's layer (it is unpacked into the initramfs root);
+  CPU microcode is concatenated per vendor into the early cpio.
 - The module layer holds the requested `.ko` closure, every `modules.*` file that `depmod`
   writes for the merged tree (base root + closure + every extension's modules, merged by
   the layer rule of `workers.assembly.safetree`, links left out: depmod would follow them on
@@ -26,9 +25,8 @@ from pathlib import Path
 
 from extensions.manifest import Manifest
 from extensions.microcode import MICROCODE_SOURCES
-from workers.assembly.compress import Codec, compress_file, decompress_file
-from workers.assembly.cpio import extract_newc_file, make_cpio, normalize_tree, walk_sorted
-from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
+from workers.assembly.compress import decompress_file
+from workers.assembly.cpio import extract_newc_file, normalize_tree, walk_sorted
 from workers.assembly.run import run_tool
 from workers.assembly.safetree import (
     copy_regular,
@@ -224,53 +222,3 @@ def _order_all_modules(tree: Path) -> None:
     )
     if extra:
         write_new(order_file, "".join(f"{line}\n" for line in [*listed, *extra]).encode())
-
-
-def write_segment_tree(
-    staging: Path, layers: Sequence[tuple[LayerEntry, Path]], extras: Sequence[Path]
-) -> Path:
-    """Fill `staging` with `extensions.yaml`, the layer files and the extras trees."""
-    staging.mkdir(parents=True, exist_ok=True)
-    for entry, sqsh in layers:
-        shutil.copyfile(sqsh, staging / entry.image)
-    (staging / "extensions.yaml").write_bytes(render_extensions_yaml([e for e, _ in layers]))
-    for tree in extras:
-        _merge_extras(tree, staging)
-    return staging
-
-
-def _merge_extras(tree: Path, staging: Path) -> None:
-    """Put one extension's extras on top: firmware by the layer rule (`safetree.merge_tree`),
-    microcode appended to what earlier extensions brought."""
-    if is_real_dir(tree, FIRMWARE_ROOT):
-        merge_tree(tree / FIRMWARE_ROOT, make_dirs(staging, FIRMWARE_ROOT))
-    if is_real_dir(tree, MICROCODE_ROOT):
-        microcode = make_dirs(staging, MICROCODE_ROOT)
-        for name in sorted(os.listdir(tree / MICROCODE_ROOT)):
-            with (microcode / name).open("ab") as out:
-                out.write(read_file(tree / MICROCODE_ROOT / name))
-
-
-def make_segment(staging: Path, workdir: Path, *, epoch: int) -> tuple[Path, Path | None]:
-    """(compressed segment cpio, early microcode cpio or None) from a filled `staging` tree."""
-    microcode = None
-    kernel = staging / "kernel"
-    if kernel.is_dir():
-        early = workdir / "early"
-        early.mkdir()
-        shutil.move(kernel, early / "kernel")
-        microcode = make_cpio(early, workdir / "microcode.cpio", epoch=epoch)
-    raw = make_cpio(staging, workdir / "segment.cpio", epoch=epoch)
-    segment = compress_file(raw, workdir / "segment.cpio.zst", Codec.ZSTD)
-    raw.unlink()
-    return segment, microcode
-
-
-def concat_initramfs(dest: Path, base: Path, segment: Path, microcode: Path | None) -> Path:
-    """[microcode] ‖ base ‖ segment, byte for byte (the base is never recompressed)."""
-    with dest.open("wb") as out:
-        for part in (microcode, base, segment):
-            if part is not None:
-                with part.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-    return dest

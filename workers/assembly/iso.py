@@ -11,11 +11,11 @@ Every file and volume date is the epoch, so two builds are byte-identical.
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
 from workers.assembly.grub import BIOS_MODULES, EFI_MODULES, grub_config, make_grub_image
+from workers.assembly.hardlink import link_or_copy
 from workers.assembly.run import run_tool
 from workers.assembly.vfat import make_vfat
 
@@ -59,8 +59,9 @@ def make_iso(
     xorriso_date, grub_uuid = iso_uuid(epoch)
     tree = workdir / "iso"
     (tree / "boot" / "grub" / "i386-pc").mkdir(parents=True)
-    shutil.copyfile(kernel, tree / KERNEL_PATH.lstrip("/"))
-    shutil.copyfile(initramfs, tree / INITRD_PATH.lstrip("/"))
+    # xorriso only reads them, and records its own link counts and dates.
+    link_or_copy(kernel, tree / KERNEL_PATH.lstrip("/"))
+    link_or_copy(initramfs, tree / INITRD_PATH.lstrip("/"))
     (tree / "boot" / "grub" / "grub.cfg").write_text(
         grub_config(title=name, kernel=KERNEL_PATH, initrd=INITRD_PATH, cmdline=cmdline)
     )

@@ -94,14 +94,15 @@ def uses_grub(plan: Plan) -> bool:
 
 
 def fetch_grub_dirs(release: Release, store: Store, workdir: Path) -> tuple[Path, Path]:
-    """The release's i386-pc and x86_64-efi GRUB directories, with the modules we embed."""
+    """The release's i386-pc and x86_64-efi GRUB directories, with the modules we embed.
+    The tars are read in place from a local store (our own tar reader, no tool, reads them)."""
     bios = unpack_grub_modules(
-        release.fetch(store, GRUB_BIOS_TAR, workdir / GRUB_BIOS_TAR),
+        release.fetch(store, GRUB_BIOS_TAR, workdir / GRUB_BIOS_TAR, in_place=True),
         workdir / "grub-i386-pc",
         BIOS_MODULES,
     )
     efi = unpack_grub_modules(
-        release.fetch(store, GRUB_EFI_TAR, workdir / GRUB_EFI_TAR),
+        release.fetch(store, GRUB_EFI_TAR, workdir / GRUB_EFI_TAR, in_place=True),
         workdir / "grub-x86_64-efi",
         EFI_MODULES,
     )

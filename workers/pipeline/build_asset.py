@@ -8,9 +8,11 @@ Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the
   extension digest, the mksquashfs version and `LAYER_RECIPE`;
 - `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
   the extensions that carry modules;
-- `layers/segment/<initramfs plan key>`: the compressed extension segment (+ early microcode).
-A schematic that differs by one extension therefore rebuilds that one layer (and the module
-layer, if that extension carries modules) plus the final assembly.
+- `layers/firmware/<k>`: an extension's compressed firmware member of the initramfs, keyed
+  by the extension digest and `FIRMWARE_RECIPE` (`workers.pipeline.firmware_cache`).
+The initramfs holds the layers uncompressed (they are SquashFS, compressed already), so a
+schematic that differs by one extension rebuilds that one layer (and the module layer, if that
+extension carries modules), then writes the initramfs: nothing else is compressed again.
 """
 
 from __future__ import annotations
@@ -35,13 +37,18 @@ from workers.assembly.initramfs import (
     MODULES_LAYER_IMAGE,
     MODULES_ROOT,
     base_modules_tree,
-    concat_initramfs,
     layer_order,
     make_extension_layer,
     make_modules_layer,
-    make_segment,
     modules_layer_metadata,
-    write_segment_tree,
+)
+from workers.assembly.initramfs_members import (
+    firmware_trees,
+    make_extensions_yaml_member,
+    make_merged_firmware_member,
+    make_microcode_cpio,
+    members_agree,
+    write_initramfs,
 )
 from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
@@ -58,6 +65,7 @@ from workers.pipeline.boot_media import (
     uses_grub,
 )
 from workers.pipeline.disk_formats import converter_for
+from workers.pipeline.firmware_cache import cached_firmware_member
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.pipeline.progress import Progress, quiet
 from workers.pipeline.workdirs import fresh_dir
@@ -75,7 +83,7 @@ from workers.releases.stored import Release, blob_key, load_release
 from workers.store import Store
 
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
-# Bump when the bytes of a cached layer or segment would change for the same inputs.
+# Bump when the bytes of a cached layer would change for the same inputs.
 LAYER_RECIPE = 1
 # Extension layers built at once: two keep both cores of a small worker busy (a big layer's
 # mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
@@ -212,23 +220,22 @@ def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Prog
 def build_initramfs(
     plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
 ) -> Path:
-    """base initramfs ‖ cached (or freshly built) extension segment, microcode in front."""
+    """[microcode] ‖ base ‖ one raw member per cached (or freshly built) layer ‖
+    extensions.yaml and the firmware, compressed (`workers.assembly.initramfs_members`)."""
     workdir.mkdir(parents=True)
-    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
-    prefix = cache_key("segment", {"plan": plan.initramfs_plan().key, "recipe": LAYER_RECIPE})
-    entry = load_entry(store, prefix, workdir / "cached-segment")
-    if entry is None:
-        segment_files = _build_segment(plan, release, store, base, workdir, progress)
-        save_entry(store, prefix, segment_files, {})
-    else:
-        segment_files = entry.files
+    # Read by this process only (copied into the initramfs, or its modules read for depmod).
+    base = release.fetch(store, INITRAMFS, workdir / "base.initramfs", in_place=True)
+    members = _build_members(plan, release, store, base, workdir, progress)
     progress("initramfs", 90)
-    out = concat_initramfs(
-        workdir / "initramfs.xz",
-        base,
-        segment_files["segment.cpio.zst"],
-        segment_files.get("microcode.cpio"),
-    )
+    with _step("adding the extensions to the initramfs"):
+        out = write_initramfs(
+            workdir / "initramfs.xz",
+            microcode=members.microcode,
+            base=base,
+            layers=members.layers,
+            tail=members.tail,
+            epoch=release.source_date_epoch,
+        )
     progress("initramfs", 100)
     return out
 
@@ -245,7 +252,7 @@ def build_sysext(
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
-        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs")
+        base = release.fetch(store, INITRAMFS, workdir / "base.initramfs", in_place=True)
         with _step(MODULES_STEP):
             modules = _modules_layer(plan, release, store, base, with_modules, workdir / "mods")
         images.append((modules, None))
@@ -273,37 +280,54 @@ class _Layer:
     digest: str
 
 
-def _build_segment(
+@dataclasses.dataclass(frozen=True)
+class _Members:
+    microcode: Path | None
+    layers: list[tuple[str, Path]]  # (N.sqsh or modules.dep.sqsh, its SquashFS), in order
+    tail: list[Path]  # compressed members
+
+
+def _build_members(
     plan: Plan, release: Release, store: Store, base: Path, workdir: Path, progress: Progress
-) -> dict[str, Path]:
+) -> _Members:
     epoch = release.source_date_epoch
     layers = _extension_layers(plan, store, workdir, epoch, progress)
     progress("extensions", 100)
-    staged: list[tuple[LayerEntry, Path]] = [
-        (LayerEntry(f"{i}.sqsh", layers[i].metadata), layers[i].sqsh)
-        for i in layer_order(len(layers))
-    ]
+    order = layer_order(len(layers))
+    entries = [LayerEntry(f"{i}.sqsh", layers[i].metadata) for i in order]
+    files = [(f"{i}.sqsh", layers[i].sqsh) for i in order]
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
         with _step(MODULES_STEP):
             modules = _modules_layer(plan, release, store, base, with_modules, workdir / "modules")
-        staged.append(
-            (
-                LayerEntry(MODULES_LAYER_IMAGE, modules_layer_metadata(release.kernel_version)),
-                modules,
-            )
-        )
+        metadata = modules_layer_metadata(release.kernel_version)
+        entries.append(LayerEntry(MODULES_LAYER_IMAGE, metadata))
+        files.append((MODULES_LAYER_IMAGE, modules))
         progress("modules", 100)
     progress("initramfs", 0)
-    extras = [e for i in layer_order(len(layers)) if (e := layers[i].extras) is not None]
+    ordered = [layers[i] for i in order]
     with _step("adding the extensions to the initramfs"):
-        staging = write_segment_tree(workdir / "segment-tree", staged, extras)
-        segment, microcode = make_segment(staging, fresh_dir(workdir / "segment-work"), epoch=epoch)
-    files = {"segment.cpio.zst": segment}
-    if microcode is not None:
-        files["microcode.cpio"] = microcode
-    return files
+        extras = [layer.extras for layer in ordered if layer.extras is not None]
+        microcode = make_microcode_cpio(extras, workdir / "microcode", epoch=epoch)
+        tail = [make_extensions_yaml_member(entries, workdir / "extensions-yaml", epoch=epoch)]
+        tail += _firmware_members(store, ordered, workdir / "firmware", epoch)
+    return _Members(microcode, files, tail)
+
+
+def _firmware_members(store: Store, layers: list[_Layer], workdir: Path, epoch: int) -> list[Path]:
+    """The firmware members of `layers` (in layer order): one cached member per extension
+    with firmware, or one merged member when those could unpack differently."""
+    with_firmware = [
+        layer for layer in layers if layer.extras is not None and firmware_trees([layer.extras])
+    ]
+    trees = [layer.extras for layer in with_firmware if layer.extras is not None]
+    if not members_agree(trees):
+        return [make_merged_firmware_member(trees, workdir / "merged", epoch=epoch)]
+    return [
+        cached_firmware_member(store, layer.digest, tree, workdir / str(n), epoch=epoch)
+        for n, (layer, tree) in enumerate(zip(with_firmware, trees, strict=True))
+    ]
 
 
 def _extension_layers(

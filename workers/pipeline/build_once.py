@@ -79,7 +79,7 @@ def publish_build(
         envelope_sha256 = store_evidence(store, evidence, signing_key)
     objects = Objects(store)
     staged = objects.new()
-    staged.add_file(plan.profile.path, path, Content(sha256, size), content_type)
+    staged.add_file(plan.profile.path, path, Content(sha256, size), content_type, adopt=True)
     clock("upload", 100)
     built = BuiltAsset(
         key=plan.key,
@@ -101,5 +101,5 @@ def publish_build(
         build_manifest_key(plan.key), json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n"
     )
     # Evicted (`workers.outputs.storage_budget`) between the upload and the manifest: put it back.
-    objects.add_blob(path, Content(sha256, size), content_type)
+    objects.add_blob(path, Content(sha256, size), content_type, adopt=True)
     return built

@@ -1,4 +1,4 @@
-"""Cached intermediate files (layers, segments) in the store, shared by every worker.
+"""Cached intermediate files (layers, firmware members) in the store, shared by every worker.
 
 An entry lives under a key prefix: its files at `<prefix>/<name>`, then `<prefix>/entry.json`
 listing each file's sha256 and size plus free-form `info`, written last (the commit point).

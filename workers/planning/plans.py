@@ -64,7 +64,7 @@ from workers.releases.versions import normalize_version, version_key
 from workers.settings import Settings
 from workers.store import Store
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 SOURCE_CATALOG = "catalog"  # extensions/<digest>.tar, with a catalog record
 SOURCE_BLOB = "blob"  # blobs/sha256/<digest> (the generated schematic extension)
@@ -200,17 +200,6 @@ class Plan:
     @property
     def key(self) -> str:
         return hashlib.sha256(self.canonical_json()).hexdigest()
-
-    def initramfs_plan(self) -> Plan:
-        """The plan of this asset's initramfs (what ISO and disk images boot)."""
-        profile = Profile(f"initramfs-{self.arch}.xz", Kind.INITRAMFS, "metal", self.arch)
-        return Plan(
-            profile=profile,
-            version=self.version,
-            release_digest=self.release_digest,
-            extensions=self.extensions,
-            kernel_modules=self.kernel_modules,
-        )
 
     def refuse_if_withdrawn(self) -> None:
         """Gone (410) naming the withdrawn extensions, before a new build is started."""

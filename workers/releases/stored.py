@@ -69,14 +69,24 @@ class Release(Manifest):
 
     digest: str = field(kw_only=True)
 
-    def fetch(self, store: Store, name: str, dest: Path) -> Path:
-        """Download file `name` of this release to `dest`; raise DigestMismatch if corrupt."""
+    def fetch(self, store: Store, name: str, dest: Path, *, in_place: bool = False) -> Path:
+        """Download file `name` of this release to `dest`; raise DigestMismatch if corrupt.
+
+        `in_place`: when the store keeps the file on this machine, return that file itself
+        (verified) instead of writing a copy to `dest`. Only for reading by this process:
+        never written, never handed to a tool (a sandboxed tool does not see the store)."""
         entry = self.files.get(name)
         if entry is None:
             raise NotFound(f"release {self.version}/{self.arch} has no file {name!r}")
-        if Objects(store).fetch(blob_key(entry.sha256), Content(entry.sha256, entry.size), dest):
+        content = Content(entry.sha256, entry.size)
+        key = blob_key(entry.sha256)
+        local = store.local_path(key) if in_place else None
+        if local is not None and local.is_file():
+            if content_of(local) == content:
+                return local
+        elif Objects(store).fetch(key, content, dest):
             return dest
-        if not store.exists(blob_key(entry.sha256)):
+        elif not store.exists(key):
             raise NotFound(
                 f"blob {entry.sha256} of {name} for release {self.version}/{self.arch} is missing"
             )

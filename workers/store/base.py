@@ -109,6 +109,13 @@ class Store(Protocol):
         self, key: str, src: Path, content_type: str = "application/octet-stream"
     ) -> None: ...
 
+    def adopt_file(
+        self, key: str, src: Path, content_type: str = "application/octet-stream"
+    ) -> None:
+        """`put_file` for a finished file the caller hands over: it never writes to `src`
+        again, so a local store may hard-link it into place instead of copying its bytes."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str) -> Iterator[str]:

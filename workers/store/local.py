@@ -175,6 +175,13 @@ class LocalStore:
         with self._atomic(key) as tmp:
             copy_sparse(src, tmp)
 
+    def adopt_file(
+        self, key: str, src: Path, content_type: str = "application/octet-stream"
+    ) -> None:
+        with self._atomic(key) as tmp:
+            if not _linked_over(src, tmp):
+                copy_sparse(src, tmp)
+
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
@@ -205,3 +212,19 @@ class LocalStore:
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StoreUnavailable(f"data directory {self.root} is not writable")
+
+
+def _linked_over(src: Path, tmp: Path) -> bool:
+    """Whether the empty temp file `tmp` could be replaced by a hard link to `src` (the
+    object then shares its blocks); when not (another file system, links not allowed),
+    `tmp` is left as it was."""
+    link = tmp.with_name(tmp.name + ".link")
+    try:
+        os.link(src, link)
+    except OSError:
+        return False
+    try:
+        os.replace(link, tmp)
+    finally:
+        link.unlink(missing_ok=True)
+    return True

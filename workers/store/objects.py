@@ -83,15 +83,18 @@ class Staged:
         path: Path,
         content: Content | None = None,
         content_type: str = OCTET_STREAM,
+        *,
+        adopt: bool = False,
     ) -> Content:
         """Store the local file `path` as part `name`; `content`: its digest and size when
-        the caller has them already (else the file is hashed here, once)."""
+        the caller has them already (else the file is hashed here, once); `adopt`: the
+        caller never writes `path` again (see `Store.adopt_file`)."""
         self._check_open()
         content = content or content_of(path)
         if self.prefix is None:
-            self.objects.add_blob(path, content, content_type)
+            self.objects.add_blob(path, content, content_type, adopt=adopt)
         else:
-            self.objects.store.put_file(self.key(name, content), path, content_type=content_type)
+            _put_file(self.objects.store, self.key(name, content), path, content_type, adopt)
         self.parts[name] = content
         return content
 
@@ -117,6 +120,13 @@ class Staged:
             raise RuntimeError("entry already committed: stage a new one")
 
 
+def _put_file(store: Store, key: str, path: Path, content_type: str, adopt: bool) -> None:
+    if adopt:
+        store.adopt_file(key, path, content_type=content_type)
+    else:
+        store.put_file(key, path, content_type=content_type)
+
+
 def part_key(prefix: str | None, name: str, content: Content) -> str:
     """Where an entry's part lives: under the entry's prefix, or (None) as a shared blob."""
     return f"{prefix}/{name}" if prefix is not None else blob_key(content.sha256)
@@ -131,13 +141,18 @@ class Objects:
     # Blobs
 
     def add_blob(
-        self, path: Path, content: Content | None = None, content_type: str = OCTET_STREAM
+        self,
+        path: Path,
+        content: Content | None = None,
+        content_type: str = OCTET_STREAM,
+        *,
+        adopt: bool = False,
     ) -> Content:
         """Store the file `path` under its sha256 unless a blob of that size is there already;
-        `content`: its digest when known (else hashed here, once)."""
+        `content`: its digest when known (else hashed here, once); `adopt`: see `add_file`."""
         content = content or content_of(path)
         if not self.has(blob_key(content.sha256), content):
-            self.store.put_file(blob_key(content.sha256), path, content_type=content_type)
+            _put_file(self.store, blob_key(content.sha256), path, content_type, adopt)
         return content
 
     def add_blob_bytes(self, data: bytes, content_type: str = OCTET_STREAM) -> Content:

@@ -324,6 +324,12 @@ class S3Store:
         self._write("create", key, write)
         return created
 
+    def adopt_file(
+        self, key: str, src: Path, content_type: str = "application/octet-stream"
+    ) -> None:
+        """An upload: nothing to share with a bucket."""
+        self.put_file(key, src, content_type)
+
     def put_file(self, key: str, src: Path, content_type: str = "application/octet-stream") -> None:
         """Upload `src`; files above the multipart threshold go up in parts, and the
         object appears only when the upload completes."""

@@ -1,4 +1,5 @@
-"""Initramfs assembly steps on tiny trees: layer order, firmware and microcode, the segment.
+"""Initramfs assembly steps on tiny trees: layer order, firmware and microcode (the member
+layout: test_initramfs_members).
 The module layer and booting are tested with the reference release elsewhere."""
 
 from __future__ import annotations
@@ -7,18 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from extensions.manifest import Manifest
-from workers.assembly.compress import decompress_file
 from workers.assembly.cpio import list_cpio
-from workers.assembly.extensions_yaml import LayerEntry
 from workers.assembly.initramfs import (
-    concat_initramfs,
     layer_order,
     make_extension_layer,
-    make_segment,
     split_extension_extras,
-    write_segment_tree,
 )
+from workers.assembly.initramfs_members import make_microcode_cpio
 from workers.assembly.squashfs import list_squashfs
 
 EPOCH = 1700000000
@@ -58,8 +54,7 @@ def test_firmware_and_microcode_leave_the_extension(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_segment_and_early_microcode(tmp_path: Path) -> None:
-    layers = []
+def test_layers_and_early_microcode(tmp_path: Path) -> None:
     extras = []
     for n, tag in enumerate(("one", "two")):
         ext = _extension(tmp_path / f"ext{n}", tag)
@@ -68,12 +63,8 @@ def test_segment_and_early_microcode(tmp_path: Path) -> None:
         sqsh = make_extension_layer(ext, tmp_path / f"{n}.sqsh", extra, epoch=EPOCH)
         assert "usr/local/bin/tool" in list_squashfs(sqsh)
         assert not any(p.startswith("usr/lib/firmware") for p in list_squashfs(sqsh))
-        layers.append((LayerEntry(f"{n}.sqsh", Manifest(tag, "1.0.0")), sqsh))
         extras.append(extra)
-    staging = write_segment_tree(tmp_path / "staging", layers, extras)
-    work = tmp_path / "work"
-    work.mkdir()
-    segment, microcode = make_segment(staging, work, epoch=EPOCH)
+    microcode = make_microcode_cpio(extras, tmp_path / "work", epoch=EPOCH)
     assert microcode is not None
     assert list_cpio(microcode) == [
         "kernel",
@@ -82,19 +73,7 @@ def test_segment_and_early_microcode(tmp_path: Path) -> None:
         "kernel/x86/microcode/AuthenticAMD.bin",
         "kernel/x86/microcode/GenuineIntel.bin",
     ]
-    early = list(work.glob("early/kernel/x86/microcode/GenuineIntel.bin"))
+    early = list(tmp_path.glob("work/tree/kernel/x86/microcode/GenuineIntel.bin"))
     assert [p.read_text() for p in early] == ["intel-a-one;intel-b-one;intel-a-two;intel-b-two;"]
-    assert segment.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
-    names = list_cpio(decompress_file(segment, tmp_path / "segment.cpio"))
-    assert names[:3] == ["0.sqsh", "1.sqsh", "extensions.yaml"]
-    assert "usr/lib/firmware/vendor/blob.bin" in names
-    assert not any(name.startswith("kernel") for name in names)
-    # Both extensions ship vendor/blob.bin: the later layer's copy wins.
-    assert (staging / "usr/lib/firmware/vendor/blob.bin").read_text() == "two"
-
-    base = tmp_path / "base"
-    base.write_bytes(b"BASE")
-    whole = concat_initramfs(tmp_path / "initramfs.xz", base, segment, microcode)
-    data = whole.read_bytes()
-    assert data.startswith(microcode.read_bytes() + b"BASE")
-    assert data.endswith(segment.read_bytes())
+    # Extras without microcode: no early cpio at all.
+    assert make_microcode_cpio([tmp_path / "ext0"], tmp_path / "none", epoch=EPOCH) is None

@@ -13,14 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.initramfs import read_members, unpack
 from tests.workers.pipeline.test_link_safety import snapshot
-from workers.assembly.extensions_yaml import LayerEntry
 from workers.assembly.initramfs import (
     MODULES_ROOT,
     make_modules_layer,
-    modules_layer_metadata,
     split_extension_extras,
-    write_segment_tree,
+)
+from workers.assembly.initramfs_members import (
+    firmware_trees,
+    make_firmware_member,
+    make_merged_firmware_member,
+    make_microcode_cpio,
+    members_agree,
 )
 from workers.assembly.safetree import kind_of, merge_tree, move_tree
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
@@ -209,8 +214,8 @@ def test_random_layers_merge_by_the_rule_and_leave_the_canary_alone(
 def test_random_layers_through_the_real_merges_leave_the_canary_alone(
     tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
 ) -> None:
-    """Each layer as an extension rootfs: firmware and microcode split off, the segment
-    tree, the module-tree merge (depmod) and the sysext, as the build runs them."""
+    """Each layer as an extension rootfs: firmware and microcode split off, the module-tree
+    merge (depmod), the sysext and the initramfs' firmware members, as the build runs them."""
     tmp = tmp_path_factory.mktemp("real")
     canary = make_canary(tmp)
     before = snapshot(canary)
@@ -229,11 +234,6 @@ def test_random_layers_through_the_real_merges_leave_the_canary_alone(
         root = extract_squashfs(sqsh, work / f"mods-{i}", f"{MODULES_ROOT}/{KVER}")
         if kind_of(root / MODULES_ROOT / KVER) == "dir":
             module_trees.append(root / MODULES_ROOT / KVER)
-    staged = [
-        (LayerEntry(f"{i}.sqsh", modules_layer_metadata(KVER)), images[i][0])
-        for i in range(len(layers))
-    ]
-    write_segment_tree(work / "segment-tree", staged, extras_trees)
     base = _fresh(work / "base")
     (base / "modules.order").write_text("")
     modules_tar = work / "modules.tar"
@@ -257,6 +257,18 @@ def test_random_layers_through_the_real_merges_leave_the_canary_alone(
         arch="amd64",
         epoch=EPOCH,
     )
+    # The initramfs' firmware: merged into one member, and (when the kernel would unpack
+    # them alike) one member per extension; the same tree either way.
+    make_microcode_cpio(extras_trees, work / "microcode", epoch=EPOCH)
+    trees = firmware_trees(extras_trees)
+    merged = make_merged_firmware_member(trees, work / "merged-firmware", epoch=EPOCH)
+    if trees and members_agree(trees):
+        members = [
+            make_firmware_member(tree, work / f"firmware-{n}", epoch=EPOCH)
+            for n, tree in enumerate(trees)
+        ]
+        each = b"".join(member.read_bytes() for member in members)
+        assert unpack(read_members(each)) == unpack(read_members(merged.read_bytes()))
     assert snapshot(canary) == before
 
 

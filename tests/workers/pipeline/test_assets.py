@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from tests.boot import assert_in_log, boot_and_capture
+from tests.initramfs import read_members, unpack
 from tests.workers.assets import META_VALUE, build_assets, stock_store, the_schematic
-from workers.assembly.compress import decompress_file
-from workers.assembly.cpio import extract_newc_file, list_cpio
 from workers.assembly.qemu_img import check_disk
 from workers.assembly.run import run_tool
 from workers.assembly.squashfs import list_squashfs
@@ -56,24 +55,31 @@ def test_cmdline(built: dict[str, Path]) -> None:
     )
 
 
-def test_initramfs_is_the_base_as_is_plus_one_segment(
+def test_initramfs_is_the_base_as_is_plus_one_member_per_layer(
     built: dict[str, Path], reference_release: tuple[LocalStore, Release], tmp_path: Path
 ) -> None:
     store, release = reference_release
     base = release.fetch(store, INITRAMFS, tmp_path / "base").read_bytes()
     whole = built["initramfs-amd64.xz"].read_bytes()
     assert whole.startswith(base)  # no microcode here, so the base comes first
-    (tmp_path / "tail").write_bytes(whole[len(base) :])
-    segment = list_cpio(decompress_file(tmp_path / "tail", tmp_path / "tail.cpio"))
-    assert segment == ["0.sqsh", "1.sqsh", "2.sqsh", "extensions.yaml", "modules.dep.sqsh"]
-    yaml_text = extract_newc_file(tmp_path / "tail.cpio", "extensions.yaml", tmp_path / "e.yaml")
+    members = read_members(whole)
+    assert members[0].offset == 0
+    assert [(m.kind, [e.name for e in m.entries]) for m in members[1:]] == [
+        ("raw", ["0.sqsh"]),
+        ("raw", ["1.sqsh"]),
+        ("raw", ["2.sqsh"]),
+        ("raw", ["modules.dep.sqsh"]),
+        ("zstd", ["extensions.yaml"]),
+    ]
+    tree = unpack(members[1:])
     _, sid = the_schematic()
-    text = yaml_text.read_text()
+    text = tree["extensions.yaml"].data.decode()
     order = [text.index(f"name: {name}") for name in ("hello", "dummy-module", "schematic")]
     assert order == sorted(order)
     assert f"version: {sid}" in text
     assert text.index("image: modules.dep.sqsh") > text.index("name: schematic")
-    modules = extract_newc_file(tmp_path / "tail.cpio", "modules.dep.sqsh", tmp_path / "m.sqsh")
+    modules = tmp_path / "m.sqsh"
+    modules.write_bytes(tree["modules.dep.sqsh"].data)
     listing = list_squashfs(modules)
     kver = next(p.split("/")[3] for p in listing if p.startswith("usr/lib/modules/"))
     for path in (

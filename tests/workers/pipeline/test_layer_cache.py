@@ -18,6 +18,7 @@ from workers.assembly import run
 from workers.assembly.initramfs import make_extension_layer
 from workers.assembly.run import sandboxed
 from workers.assembly.sandbox_session import SessionPerThread
+from workers.assembly.initramfs_members import make_firmware_member
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
@@ -60,7 +61,7 @@ def test_damaged_or_incomplete_entries_are_misses(store: LocalStore, tmp_path: P
 def test_the_entry_document_is_written_last(
     store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prefix = cache_key("segment", {"x": 2})
+    prefix = cache_key("firmware", {"x": 2})
     real_put_file = store.put_file
     calls = []
 
@@ -76,10 +77,28 @@ def test_the_entry_document_is_written_last(
     assert not store.exists(f"{prefix}/entry.json")
 
 
-def _extension(store: LocalStore, tmp_path: Path, name: str) -> None:
-    members = hello_members()
+def _extension(store: LocalStore, tmp_path: Path, name: str, firmware: bytes = b"") -> None:
+    members = hello_members(
+        [file("rootfs/usr/lib/firmware/blob.bin", firmware)] if firmware else []
+    )
     members[0] = file("manifest.yaml", manifest(name, "1.0.0"))
     add_extension(store, write(tmp_path / f"{name}.tar", tar_bytes(members)), "factory", EPOCH)
+
+
+def _initramfs(store: LocalStore, settings: Settings, names: str, work: Path) -> bytes:
+    schematic = parse_schematic(
+        f"customization:\n  systemExtensions:\n    officialExtensions: [{names}]\n".encode()
+    )
+    plan = make_plan(
+        store,
+        schematic,
+        schematic_id(schematic),
+        "v1.0.0",
+        parse_profile("initramfs-amd64.xz"),
+        settings,
+    )
+    work.mkdir()
+    return build_module.build_asset(plan, store, work).read_bytes()
 
 
 @pytest.mark.integration
@@ -99,19 +118,7 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
     monkeypatch.setattr("workers.pipeline.build_asset.make_extension_layer", counting)
 
     def initramfs(names: str, work: str) -> bytes:
-        schematic = parse_schematic(
-            f"customization:\n  systemExtensions:\n    officialExtensions: [{names}]\n".encode()
-        )
-        plan = make_plan(
-            store,
-            schematic,
-            schematic_id(schematic),
-            "v1.0.0",
-            parse_profile("initramfs-amd64.xz"),
-            settings,
-        )
-        (tmp_path / work).mkdir()
-        return build_module.build_asset(plan, store, tmp_path / work).read_bytes()
+        return _initramfs(store, settings, names, tmp_path / work)
 
     first = initramfs("factory/hello, factory/world", "one")
     # Layers are built two at a time: which ones were built matters, not in which order.
@@ -122,7 +129,7 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
     assert first != second
     built.clear()
     assert initramfs("factory/hello, factory/world", "again") == first
-    assert built == []  # the whole segment came from the cache
+    assert built == []  # every layer came from the cache
 
 
 @pytest.mark.integration
@@ -176,3 +183,32 @@ def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
     monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", contextlib.nullcontext)
     assert build("per-tool") == with_sessions
     assert len([a for a in plain_runs if "mksquashfs" in a]) >= len(names) + 1
+
+
+@pytest.mark.integration
+def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
+    store: LocalStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_fake_release(store, "v1.0.0", tmp_path / "release")
+    _extension(store, tmp_path, "firmware", firmware=b"firmware blob " * 100)
+    for name in ("hello", "world"):
+        _extension(store, tmp_path, name)
+    built: list[Path] = []
+    real = make_firmware_member
+
+    def counting(extras: Path, workdir: Path, *, epoch: int) -> Path:
+        built.append(real(extras, workdir, epoch=epoch))
+        return built[-1]
+
+    monkeypatch.setattr("workers.pipeline.firmware_cache.make_firmware_member", counting)
+    first = _initramfs(store, settings, "factory/firmware, factory/hello", tmp_path / "one")
+    [member] = built
+    key = [k for k in store.list("layers/firmware/") if k.endswith("/entry.json")]
+    assert len(key) == 1
+    # Another schematic with that extension: the cached member, not a new one.
+    second = _initramfs(store, settings, "factory/world, factory/firmware", tmp_path / "two")
+    assert built == [member]
+    assert [k for k in store.list("layers/firmware/") if k.endswith("/entry.json")] == key
+    assert member.read_bytes() in first
+    assert member.read_bytes() in second
+    assert first != second

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.initramfs import read_members, unpack, write_tree
 from tests.workers.assets import SCHEMATIC, build_assets, stock_store
-from workers.assembly.compress import decompress_file
 from workers.assembly.initramfs import copy_from_modules_tar
-from workers.assembly.run import run_tool
 from workers.assembly.squashfs import extract_squashfs
 from workers.catalog.extensions import add_extension
 from workers.releases.manifest import INITRAMFS, MODULES_TAR
@@ -63,17 +62,12 @@ def unpack_sysext(image: Path, dest: Path) -> Path:
 
 
 def unpack_initramfs(image: Path, base: bytes, dest: Path) -> tuple[bytes, Path]:
-    """(early microcode cpio bytes, the extension segment unpacked with each layer beside it
-    as `<n>.sqsh.d`)."""
+    """(early microcode cpio bytes, what the members after the base unpack to, the kernel's
+    way, with each layer beside it as `<n>.sqsh.d`)."""
     whole = image.read_bytes()
     at = whole.index(base)
-    (dest / "segment.zst").parent.mkdir(parents=True)
-    (dest / "segment.zst").write_bytes(whole[at + len(base) :])
-    cpio = decompress_file(dest / "segment.zst", dest / "segment.cpio")
-    root = dest / "segment"
-    root.mkdir()
-    with cpio.open("rb") as archive:
-        run_tool(["cpio", "-idm", "--quiet", "--no-absolute-filenames"], cwd=root, stdin=archive)
+    after_base = [m for m in read_members(whole) if m.offset >= at + len(base)]
+    root = write_tree(unpack(after_base), dest / "segment")
     for layer in sorted(root.glob("*.sqsh")):
         extract_squashfs(layer, root / f"{layer.name}.d")
     return whole[:at], root

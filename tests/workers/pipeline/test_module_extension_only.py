@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.initramfs import read_members, unpack
 from tests.workers.assets import build_assets, stock_store
-from workers.assembly.compress import decompress_file
-from workers.assembly.cpio import list_cpio
 from workers.releases.stored import Release
 from workers.store import LocalStore
 
@@ -26,9 +25,7 @@ def test_module_layer_without_requested_modules(
     reference_release: tuple[LocalStore, Release], tmp_path: Path
 ) -> None:
     store, settings = stock_store(reference_release, tmp_path)
-    build_assets(store, settings, ["initramfs-amd64.xz"], tmp_path / "out", SCHEMATIC)
-    [segment_key] = [k for k in store.list("layers/segment/") if k.endswith("segment.cpio.zst")]
-    store.download(segment_key, tmp_path / "segment.cpio.zst")
-    names = list_cpio(decompress_file(tmp_path / "segment.cpio.zst", tmp_path / "segment.cpio"))
-    assert "modules.dep.sqsh" in names
-    assert "extensions.yaml" in names
+    built = build_assets(store, settings, ["initramfs-amd64.xz"], tmp_path / "out", SCHEMATIC)
+    tree = unpack(read_members(built["initramfs-amd64.xz"].read_bytes()))
+    assert "modules.dep.sqsh" in tree
+    assert "image: modules.dep.sqsh" in tree["extensions.yaml"].data.decode()

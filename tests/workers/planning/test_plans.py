@@ -149,8 +149,6 @@ def test_plan_contents(stocked: LocalStore, settings: Settings) -> None:
     assert plan.canonical_json() == json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     kernel = json.loads(_plan(stocked, settings, "kernel-amd64").canonical_json())
     assert set(kernel) == {"profile", "version", "release", "recipe"}
-    initramfs = plan.initramfs_plan()
-    assert initramfs.key == _plan(stocked, settings, "initramfs-amd64.xz").key
 
 
 @pytest.mark.integration

@@ -111,6 +111,20 @@ def test_put_file_then_download(any_store: Store, tmp_path: Path) -> None:
     assert any_store.size("blobs/sha256/x") == len(payload)
 
 
+def test_an_adopted_file_is_stored_like_a_put_one(any_store: Store, tmp_path: Path) -> None:
+    payload = os.urandom(300_000)
+    src = tmp_path / "built.iso"
+    src.write_bytes(payload)
+    any_store.adopt_file("blobs/sha256/y", src, "application/x-iso9660-image")
+    dest = tmp_path / "dest.bin"
+    any_store.download("blobs/sha256/y", dest)
+    assert dest.read_bytes() == payload
+    local = any_store.local_path("blobs/sha256/y")
+    if local is not None:  # the local store links it in: no byte written again
+        assert local.stat().st_ino == src.stat().st_ino
+        assert not [p for p in local.parent.parent.parent.rglob("*.link")]
+
+
 @pytest.mark.parametrize(
     ("start", "end", "expected"),
     [
