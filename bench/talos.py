@@ -533,7 +533,8 @@ NOTES = """## Notes
   byte (no streaming yet); a cold `/v2` installer pull waits the same way (the manifest
   needs the built installer), bounded by `IMAGE_FACTORY_BUILD_WAIT` (15 minutes).
 - Fixed cost per layer: with 200 KiB layers of mixed data most of the per-layer time is the
-  bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB); the tiny-extension row (three files of a few bytes) is the fixed cost alone.
+  bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB); the tiny-extension
+  row (three files of a few bytes) is the fixed cost alone.
   Where it went (cProfile of a cold build of 40 tiny layers, two at a time, before sessions):
   per layer about 90 ms of thread time in the sandboxed mksquashfs, most of it starting
   bwrap (~50 ms of namespace and mount set-up, little CPU) and forking the worker (~9 ms);

@@ -16,9 +16,9 @@ from tests.extensions.builders import file, hello_members, manifest, tar_bytes, 
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly import run
 from workers.assembly.initramfs import make_extension_layer
+from workers.assembly.initramfs_members import make_firmware_member
 from workers.assembly.run import sandboxed
 from workers.assembly.sandbox_session import SessionPerThread
-from workers.assembly.initramfs_members import make_firmware_member
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
