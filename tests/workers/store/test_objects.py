@@ -42,6 +42,12 @@ class RecordingStore(LocalStore):
         self.writes.append(key)
         super().put_file(key, src, content_type)
 
+    def adopt_file(
+        self, key: str, src: Path, content_type: str = "application/octet-stream"
+    ) -> None:
+        self.writes.append(key)
+        super().adopt_file(key, src, content_type)
+
 
 @pytest.fixture
 def recording(tmp_path: Path) -> RecordingStore:
