@@ -39,6 +39,7 @@ from factory.delivery import (
 from factory.engine import engine
 from factory.errors import text_error
 from factory.evidence import PROVENANCE, SBOM, evidence_response
+from factory.metrics import count_with_request
 from factory.sidecars import signed_now, split_suffix
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.dispatch.build_request import BuildRequest
@@ -131,13 +132,13 @@ def image(schematic_id: str, version: str, path: str) -> Response:
         RANGE_REHASH_SECONDS if ranged else None,
     )
     if built is None:
-        eng.metrics.count("image_factory_cache_misses_total", kind=kind)
+        count_with_request("image_factory_cache_misses_total", kind=kind)
         found = build_then_find(eng, plan, BuildRequest.for_plan(schematic_id, plan))
         if isinstance(found, Response):
             return found
         built = found
     else:
-        eng.metrics.count("image_factory_cache_hits_total", kind=kind)
+        count_with_request("image_factory_cache_hits_total", kind=kind)
     if wanted == "sigstore":
         return _bundle(eng, plan, built, BuildRequest.for_plan(schematic_id, plan), filename)
     if wanted in (SBOM, PROVENANCE):

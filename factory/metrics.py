@@ -4,7 +4,9 @@ Every request is counted by route template (`/image/<schematic_id>/<version>/<pa
 the concrete URL, so the label set stays small), method and status, and timed up to its
 response headers (a long download counts the time to its first byte). The counters live in
 the shared metrics store (`workers.dispatch.shared_metrics`), so any web process shows the
-whole service, builds counted by the workers included.
+whole service, builds counted by the workers included. What a view counts for its request
+(`count_with_request`: cache hits and misses) goes out in the same write as the request's
+own series: one write per request.
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
+PENDING = "metrics_pending"  # on `g`: what the request counted, not yet written
 
 
 @bp.before_app_request
 def _start_clock() -> None:
     g.metrics_started = time.perf_counter()
+
+
+def count_with_request(name: str, **labels: str) -> None:
+    """Count `name` once, written together with the current request's own series."""
+    increments = engine().metrics.counted(name, 1.0, **labels)
+    pending: dict[str, float] = g.setdefault(PENDING, {})
+    for series, amount in increments.items():
+        pending[series] = pending.get(series, 0.0) + amount
 
 
 @bp.after_app_request
@@ -37,9 +48,21 @@ def _record(response: Response) -> Response:
         return response
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     engine().metrics.http_request(
-        route, request.method, response.status_code, time.perf_counter() - started
+        route,
+        request.method,
+        response.status_code,
+        time.perf_counter() - started,
+        g.pop(PENDING, None),
     )
     return response
+
+
+@bp.teardown_app_request
+def _record_leftovers(error: BaseException | None) -> None:
+    """Counts of a request whose response was never made (so `_record` did not run)."""
+    pending: dict[str, float] | None = g.pop(PENDING, None)
+    if pending:
+        engine().metrics.add(pending)
 
 
 @bp.get("/metrics")
