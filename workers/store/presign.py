@@ -95,8 +95,9 @@ class QuerySigner:
             ("X-Amz-Expires", str(ttl)),
             ("X-Amz-SignedHeaders", "host"),
         ]
-        query = "&".join(f"{_escape(k)}={_escape(v)}" for k, v in params)
-        canonical_query = "&".join(sorted(f"{_escape(k)}={_escape(v)}" for k, v in params))
+        pairs = [f"{_escape(k)}={_escape(v)}" for k, v in params]
+        query = "&".join(pairs)
+        canonical_query = "&".join(sorted(pairs))
         canonical = f"GET\n{path}\n{canonical_query}\nhost:{self._host}\n\nhost\nUNSIGNED-PAYLOAD"
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{digest}"
