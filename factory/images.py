@@ -120,7 +120,9 @@ def image(schematic_id: str, version: str, path: str) -> Response:
     eng.schematic(schematic_id)  # upstream's order: an unknown schematic before anything else
     version = normalize_version(version)
     profile = parse_profile(asset_path)
-    filename = download_name(request.args.get("filename"), asset_path)
+    # Looking up a missing key raises (and catches) werkzeug's BadRequestKeyError, which showed
+    # in profiles of downloads: nearly every one comes without any query at all.
+    filename = download_name(request.args.get("filename") if request.args else None, asset_path)
     plan = eng.plan(schematic_id, version, profile)
     kind = str(plan.kind)
     redirecting = not wanted and eng.backend.objects_in_s3 and _redirect_allowed(eng)
