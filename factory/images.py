@@ -39,7 +39,7 @@ from factory.delivery import (
 from factory.engine import engine
 from factory.errors import text_error
 from factory.evidence import PROVENANCE, SBOM, evidence_response
-from factory.metrics import count_with_request
+from factory.request_metrics import count_with_request
 from factory.sidecars import signed_now, split_suffix
 from workers.dispatch.build_queue import DONE, FAILED, BuildStatus
 from workers.dispatch.build_request import BuildRequest

@@ -5,8 +5,8 @@ the concrete URL, so the label set stays small), method and status, and timed up
 response headers (a long download counts the time to its first byte). The counters live in
 the shared metrics store (`workers.dispatch.shared_metrics`), so any web process shows the
 whole service, builds counted by the workers included. What a view counts for its request
-(`count_with_request`: cache hits and misses) goes out in the same write as the request's
-own series: one write per request.
+(`factory.request_metrics.count_with_request`: cache hits and misses) goes out in the same
+write as the request's own series: one write per request.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from flask import Blueprint, Response, g, request
 
 from factory.engine import engine
+from factory.request_metrics import take_counted
 from workers.dispatch.heartbeat import live_workers
 from workers.errors import Unavailable
 
@@ -25,20 +26,11 @@ log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
-PENDING = "metrics_pending"  # on `g`: what the request counted, not yet written
 
 
 @bp.before_app_request
 def _start_clock() -> None:
     g.metrics_started = time.perf_counter()
-
-
-def count_with_request(name: str, **labels: str) -> None:
-    """Count `name` once, written together with the current request's own series."""
-    increments = engine().metrics.counted(name, 1.0, **labels)
-    pending: dict[str, float] = g.setdefault(PENDING, {})
-    for series, amount in increments.items():
-        pending[series] = pending.get(series, 0.0) + amount
 
 
 @bp.after_app_request
@@ -52,7 +44,7 @@ def _record(response: Response) -> Response:
         request.method,
         response.status_code,
         time.perf_counter() - started,
-        g.pop(PENDING, None),
+        take_counted(),
     )
     return response
 
@@ -60,7 +52,7 @@ def _record(response: Response) -> Response:
 @bp.teardown_app_request
 def _record_leftovers(error: BaseException | None) -> None:
     """Counts of a request whose response was never made (so `_record` did not run)."""
-    pending: dict[str, float] | None = g.pop(PENDING, None)
+    pending = take_counted()
     if pending:
         engine().metrics.add(pending)
 
