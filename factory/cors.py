@@ -89,7 +89,10 @@ def install_cors(app: Flask, allowed_origins: str) -> None:
     def mark_actual(response: Response) -> Response:
         if g.get(_ANSWERED):
             return response  # a preflight answer, complete already
-        response.vary.add("Origin")
+        if "Vary" in response.headers:
+            response.vary.add("Origin")
+        else:
+            response.headers["Vary"] = "Origin"  # the same, without parsing a header set
         origin = request.headers.get("Origin", "")
         if origin and origins.allows(origin) and request.method in ALLOWED_METHODS:
             response.headers["Access-Control-Allow-Origin"] = origins.allow_origin_value(origin)

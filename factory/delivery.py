@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -100,6 +101,12 @@ def redirect_response(url: str) -> Response:
     return response
 
 
+@functools.lru_cache(maxsize=1024)
+def _http_date(modified: int) -> str:
+    """`Last-Modified` of a build made at `modified`: the same few values every request."""
+    return formatdate(modified, usegmt=True)
+
+
 def _etag(built: BuiltAsset) -> str:
     return f'"{built.sha256}"'
 
@@ -161,7 +168,7 @@ def stream_asset(
     the sha256 of a whole body streamed, before its last chunk goes out; False cuts it."""
     headers = {
         "ETag": _etag(built),
-        "Last-Modified": formatdate(modified, usegmt=True),
+        "Last-Modified": _http_date(modified),
         "Accept-Ranges": "bytes",
         "Content-Disposition": content_disposition(filename),
     }

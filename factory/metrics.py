@@ -4,7 +4,9 @@ Every request is counted by route template (`/image/<schematic_id>/<version>/<pa
 the concrete URL, so the label set stays small), method and status, and timed up to its
 response headers (a long download counts the time to its first byte). The counters live in
 the shared metrics store (`workers.dispatch.shared_metrics`), so any web process shows the
-whole service, builds counted by the workers included.
+whole service, builds counted by the workers included. What a view counts for its request
+(`factory.request_metrics.count_with_request`: cache hits and misses) goes out in the same
+write as the request's own series: one write per request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from flask import Blueprint, Response, g, request
 
 from factory.engine import engine
+from factory.request_metrics import take_counted
 from workers.dispatch.heartbeat import live_workers
 from workers.errors import Unavailable
 
@@ -37,9 +40,21 @@ def _record(response: Response) -> Response:
         return response
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     engine().metrics.http_request(
-        route, request.method, response.status_code, time.perf_counter() - started
+        route,
+        request.method,
+        response.status_code,
+        time.perf_counter() - started,
+        take_counted(),
     )
     return response
+
+
+@bp.teardown_app_request
+def _record_leftovers(error: BaseException | None) -> None:
+    """Counts of a request whose response was never made (so `_record` did not run)."""
+    pending = take_counted()
+    if pending:
+        engine().metrics.add(pending)
 
 
 @bp.get("/metrics")

@@ -21,6 +21,7 @@ from flask import Flask
 from factory import create_app
 from factory import images as images_module
 from factory.delivery import CorruptBlob
+from factory.engine import ENGINE_KEY
 from factory.images import _redirect_allowed
 from schematics import parse_schematic
 from tests.factory.served import Served, served
@@ -502,3 +503,36 @@ def test_only_a_configured_pxe_host_is_exempt_from_s3_redirects(
     settings = Settings(external_url="http://127.0.0.1:8080", pxe_url=pxe_url)
     with app.test_request_context("/", base_url=f"http://{host}", method=method):
         assert _redirect_allowed(Engine(settings, choose_backend(settings), store)) is redirected
+
+
+def test_a_cache_hit_is_one_metrics_write_that_counts_hit_and_request(
+    srv: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(2):  # built (or found), then a hit: both series exist from here on
+        srv.client.get(srv.url("cmdline-metal-amd64"))
+    counters = srv.client.application.extensions[ENGINE_KEY].metrics._store
+    writes: list[dict[str, float]] = []
+    real_add = counters.add
+
+    def recorded(increments: dict[str, float]) -> None:
+        writes.append(dict(increments))
+        real_add(increments)
+
+    before = srv.client.get("/metrics").get_data(as_text=True)
+    monkeypatch.setattr(counters, "add", recorded)
+    for _ in range(3):
+        assert srv.client.get(srv.url("cmdline-metal-amd64")).status_code == 200
+    assert len(writes) == 3
+    assert all(any("cache_hits_total" in series for series in write) for write in writes)
+    monkeypatch.undo()
+    after = srv.client.get("/metrics").get_data(as_text=True)
+    hits = 'image_factory_cache_hits_total{kind="cmdline"} '
+    route = "/image/<schematic_id>/<version>/<path>"
+    requests = f'image_factory_http_requests_total{{route="{route}",method="GET",status="200"}} '
+
+    def value(text: str, prefix: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith(prefix))
+        return float(line.split()[-1])
+
+    assert value(after, hits) == value(before, hits) + 3
+    assert value(after, requests) == value(before, requests) + 3

@@ -39,6 +39,8 @@ HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 )
 HTTP_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0)
+# Series keys kept encoded; label values come from fixed sets, so this bounds nothing real.
+SERIES_KEYS_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,24 @@ class CounterStore(Protocol):
         ...
 
 
-def _series(name: str, labels: Sequence[tuple[str, str]]) -> str:
+@functools.lru_cache(maxsize=SERIES_KEYS_REMEMBERED)
+def _series(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    """The stored key of a series. Remembered: every request names the same few series, and
+    encoding their keys again was a tenth of a cache hit's CPU."""
     return json.dumps([name, [list(pair) for pair in labels]], separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=SERIES_KEYS_REMEMBERED)
+def _http_series(route: str, method: str, status: int, le: float) -> tuple[str, str, str, str]:
+    """The keys one HTTP request adds to: its count, its latency bucket, sum and count."""
+    name = "image_factory_http_request_duration_seconds"
+    labels = (("route", route), ("method", method))
+    return (
+        _series("image_factory_http_requests_total", (*labels, ("status", str(status)))),
+        _series(f"{name}_bucket", (*labels, ("le", _number(le)))),
+        _series(f"{name}_sum", labels),
+        _series(f"{name}_count", labels),
+    )
 
 
 class Metrics:
@@ -149,8 +167,17 @@ class Metrics:
         self._lock = threading.Lock()
 
     def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        self._add(self.counted(name, amount, **labels))
+
+    def counted(self, name: str, amount: float = 1.0, **labels: str) -> dict[str, float]:
+        """What `count` would add, not written: for a caller that adds it to a later write
+        (`http_request(..., also=)`), one write per request instead of two."""
         family = self._family(name, "counter", labels)
-        self._add({_series(family.name, self._ordered(family, labels)): amount})
+        return {_series(family.name, self._ordered(family, labels)): amount}
+
+    def add(self, increments: Mapping[str, float]) -> None:
+        """Write increments made by `counted`."""
+        self._add(increments)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         """One histogram observation: its bucket (stored per bucket, summed up on render),
@@ -160,29 +187,33 @@ class Metrics:
         le = next((b for b in family.buckets if value <= b), math.inf)
         self._add(
             {
-                _series(f"{name}_bucket", [*ordered, ("le", _number(le))]): 1,
+                _series(f"{name}_bucket", (*ordered, ("le", _number(le)))): 1,
                 _series(f"{name}_sum", ordered): value,
                 _series(f"{name}_count", ordered): 1,
             }
         )
 
-    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One HTTP request: its count and its latency, written in one round trip. `route` is
-        a route template (or one fixed word); a method outside `HTTP_METHODS` counts as
-        `OTHER`, so made-up methods cannot create series."""
-        name = "image_factory_http_request_duration_seconds"
-        family = FAMILIES[name]
+    def http_request(
+        self,
+        route: str,
+        method: str,
+        status: int,
+        seconds: float,
+        also: Mapping[str, float] | None = None,
+    ) -> None:
+        """One HTTP request: its count and its latency (and `also`, what the request
+        `counted`), written in one round trip. `route` is a route template (or one fixed
+        word); a method outside `HTTP_METHODS` counts as `OTHER`, so made-up methods cannot
+        create series."""
         method = method if method in HTTP_METHODS else "OTHER"
-        labels = [("route", route), ("method", method)]
-        le = next((b for b in family.buckets if seconds <= b), math.inf)
-        self._add(
-            {
-                _series("image_factory_http_requests_total", [*labels, ("status", str(status))]): 1,
-                _series(f"{name}_bucket", [*labels, ("le", _number(le))]): 1,
-                _series(f"{name}_sum", labels): seconds,
-                _series(f"{name}_count", labels): 1,
-            }
-        )
+        le = next((b for b in HTTP_SECONDS if seconds <= b), math.inf)
+        total, bucket, summed, counted = _http_series(route, method, status, le)
+        increments = dict(also) if also else {}
+        increments[total] = 1
+        increments[bucket] = 1
+        increments[summed] = seconds
+        increments[counted] = 1
+        self._add(increments)
 
     def _family(self, name: str, kind: str, labels: Mapping[str, str]) -> Family:
         family = FAMILIES[name]
@@ -191,8 +222,8 @@ class Metrics:
         return family
 
     @staticmethod
-    def _ordered(family: Family, labels: Mapping[str, str]) -> list[tuple[str, str]]:
-        return [(label, str(labels[label])) for label in family.labels]
+    def _ordered(family: Family, labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        return tuple((label, str(labels[label])) for label in family.labels)
 
     def _add(self, increments: Mapping[str, float]) -> None:
         now = time.monotonic()

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from extensions.embedded_config import (
@@ -197,8 +198,10 @@ class Plan:
     def canonical_json(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
 
-    @property
+    @cached_property
     def key(self) -> str:
+        # Remembered (the plan is immutable): a cache hit asks for it more than once, and
+        # encoding and hashing the plan each time was a tenth of the request's CPU.
         return hashlib.sha256(self.canonical_json()).hexdigest()
 
     def refuse_if_withdrawn(self) -> None:

@@ -34,6 +34,8 @@ class VersionPolicy:
         return cls(minimum=minimum, broken=broken)
 
     def offers(self, version: str) -> bool:
+        if not self.minimum and not self.broken:
+            return True  # the default, asked on every request naming a version
         key = version_key(version)
         if self.minimum and key < version_key(self.minimum):
             return False

@@ -39,6 +39,7 @@ from workers.store.base import (
     validate_prefix,
     validate_range,
 )
+from workers.store.presign import QuerySigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -142,6 +143,10 @@ class S3Store:
             max_concurrency=4,
         )
         self._list_page_size = list_page_size
+        # The same URLs as `self._presigner` makes, at a fraction of the CPU (when it can).
+        self._signer = QuerySigner.for_endpoint(
+            public_url or endpoint, region, access_key, secret_key
+        )
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
 
@@ -386,6 +391,8 @@ class S3Store:
             params["ResponseContentDisposition"] = disposition
         elif filename is not None:
             params["ResponseContentDisposition"] = attachment_disposition(filename)
+        if self._signer is not None:
+            return self._signer.url(self.bucket, key, ttl, params.get("ResponseContentDisposition"))
         url: str = self._presigner.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=ttl
         )

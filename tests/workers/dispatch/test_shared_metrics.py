@@ -110,3 +110,57 @@ def test_unknown_methods_count_as_other(tmp_path: Path) -> None:
     total = 'image_factory_http_requests_total{route="/healthz",method="OTHER",status='
     assert f'{total}"405"}} 50\n' in text
     assert f'{total}"200"}} 1\n' in text
+
+
+class _Recording:
+    """A counter store in memory that remembers each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[dict[str, float]] = []
+        self.values: dict[str, float] = {}
+
+    def add(self, increments: Mapping[str, float]) -> None:
+        self.writes.append(dict(increments))
+        for series, amount in increments.items():
+            self.values[series] = self.values.get(series, 0.0) + amount
+
+    def read(self) -> dict[str, float]:
+        return dict(self.values)
+
+
+def test_a_count_rides_along_with_the_request_in_one_write() -> None:
+    recording = _Recording()
+    metrics = Metrics(recording)
+    route = "/image/<schematic_id>/<version>/<path>"
+    for seconds in (0.003, 0.2):
+        before = len(recording.writes)
+        hit = metrics.counted("image_factory_cache_hits_total", kind="kernel")
+        assert len(recording.writes) == before  # counted writes nothing
+        metrics.http_request(route, "GET", 200, seconds, hit)
+    assert len(recording.writes) == 2
+    text = metrics.render({})
+    assert 'image_factory_cache_hits_total{kind="kernel"} 2\n' in text
+    total = f'image_factory_http_requests_total{{route="{route}",method="GET",status="200"}}'
+    assert f"{total} 2\n" in text
+    duration = "image_factory_http_request_duration_seconds"
+    assert f'{duration}_bucket{{route="{route}",method="GET",le="0.005"}} 1\n' in text
+    assert f'{duration}_bucket{{route="{route}",method="GET",le="0.25"}} 2\n' in text
+    assert f'{duration}_count{{route="{route}",method="GET"}} 2\n' in text
+    assert f'{duration}_sum{{route="{route}",method="GET"}} 0.203\n' in text
+
+
+def test_remembered_series_keys_stay_exact_per_label_set() -> None:
+    """The encoded keys are remembered; each label set must still get its own series."""
+    recording = _Recording()
+    metrics = Metrics(recording)
+    for status in (200, 404, 200):
+        metrics.http_request("/healthz", "GET", status, 0.001)
+    metrics.count("image_factory_cache_hits_total", kind="iso")
+    metrics.count("image_factory_cache_hits_total", kind="kernel")
+    metrics.count("image_factory_cache_hits_total", kind="iso")
+    text = metrics.render({})
+    total = 'image_factory_http_requests_total{route="/healthz",method="GET",status='
+    assert f'{total}"200"}} 2\n' in text
+    assert f'{total}"404"}} 1\n' in text
+    assert 'image_factory_cache_hits_total{kind="iso"} 2\n' in text
+    assert 'image_factory_cache_hits_total{kind="kernel"} 1\n' in text
