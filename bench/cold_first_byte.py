@@ -32,12 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from build import machine  # noqa: E402  (bench/build.py, beside this script)
 from celery.contrib.testing.worker import start_worker  # noqa: E402
+from results import write_section  # noqa: E402
 from talos_release import TALOS  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from factory import create_app  # noqa: E402
 from schematics import parse_schematic  # noqa: E402
+from workers.backends import choose_backend  # noqa: E402
 from workers.catalog import add_extension  # noqa: E402
 from workers.dispatch.celery_app import make_celery  # noqa: E402
 from workers.dispatch.celery_tasks import register  # noqa: E402
@@ -114,13 +117,14 @@ def main() -> None:
     parser.add_argument("--talos", type=Path, default=Path("/var/tmp/factory-bench-talos"))
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/factory-bench-cold"))
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     on = Settings(data_dir=args.work / "data", source_date_epoch=EPOCH)
     off = dataclasses.replace(on, stream_cold=False)
     store = LocalStore(on.data_dir / "store")
     stock(args.talos, store)
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    app = register(make_celery(on))
+    app = register(make_celery(on, choose_backend(on)))
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         for run in range(args.runs):
             for mode, settings in (("streamed", on), ("waits", off)):
@@ -131,11 +135,40 @@ def main() -> None:
                         figures.setdefault((path, mode), []).append(
                             cold_download(store, on, base, path, f"{run}-{mode}")
                         )
-    print("\n| asset | cold download | first byte, s | whole body, s |\n|---|---|---:|---:|")
+    rows = []
     for (path, mode), runs in figures.items():
         first = statistics.median(f for f, _ in runs)
         whole = statistics.median(w for _, w in runs)
-        print(f"| `{path}` | {mode} | {first:.2f} | {whole:.2f} |")
+        rows.append(f"| `{path}` | {mode} | {first:.2f} | {whole:.2f} |")
+    print("\n".join(rows))
+    write_results(args.out, rows, args.runs)
+
+
+START_MARK = "<!-- bench/cold_first_byte.py: start -->"
+END_MARK = "<!-- bench/cold_first_byte.py: end -->"
+
+
+def write_results(out: Path, rows: list[str], runs: int) -> None:
+    host = machine()
+    lines = [
+        START_MARK,
+        "## Cold kernel and initramfs downloads: the first byte",
+        "",
+        "Written by `python bench/cold_first_byte.py` (not in CI): the Talos-sized release and "
+        "its 5 MiB extension, every build and cached layer dropped before each download, "
+        "the app served over HTTP on 127.0.0.1 with a build worker in the same process; "
+        f"`IMAGE_FACTORY_STREAM_COLD` on (streamed) and off (waits); medians of {runs}. "
+        "Each body's sha256 is checked against the published build.",
+        "",
+        f"Machine: {host['nproc']} CPUs ({host['cpu']}), {host['ram']} RAM, kernel "
+        f"{host['kernel']}; {host['date']}.",
+        "",
+        "| asset | cold download | first byte, s | whole body, s |",
+        "|---|---|---:|---:|",
+        *rows,
+        END_MARK,
+    ]
+    write_section(out, "\n".join(lines) + "\n", START_MARK, END_MARK, first=False)
 
 
 if __name__ == "__main__":
