@@ -9,6 +9,8 @@ Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the
 - `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
   the extensions that carry modules;
 - `layers/segment/<initramfs plan key>`: the compressed extension segment (+ early microcode).
+- `layers/extension-evidence/<k>`: what an extension contributes to the SBOM, written by the
+  layer stage (`workers.evidence.extension_files`), keyed by the extension digest.
 A schematic that differs by one extension therefore rebuilds that one layer (and the module
 layer, if that extension carries modules) plus the final assembly.
 """
