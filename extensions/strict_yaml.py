@@ -1,20 +1,45 @@
 """Strict YAML for manifests: one document, plain data, every scalar kept as its text.
 
 No anchors, aliases or explicit tags (a manifest needs none, and refusing them rules out
-alias bombs and tag tricks), no duplicate keys, a size limit. Built on PyYAML's BaseLoader,
-which constructs nothing but str, list and dict.
+alias bombs and tag tricks), no duplicate keys, a size limit. Built on PyYAML's pure-Python
+parser and BaseLoader's parts, which construct nothing but str, list and dict.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import BaseConstructor
+from yaml.resolver import BaseResolver
 
 from extensions.errors import ExtensionError
 
 
-class _NoDuplicatesLoader(yaml.BaseLoader):
+class _EventsLoader(Composer, BaseConstructor, BaseResolver):
+    """BaseLoader's composer, constructor and resolver fed from events already parsed (and
+    checked), so a document is parsed once, not once to check and once more to load."""
+
+    def __init__(self, events: list[yaml.Event]) -> None:
+        self._events = deque(events)
+        Composer.__init__(self)
+        BaseConstructor.__init__(self)
+        BaseResolver.__init__(self)
+
+    # The parser's side of the composer's interface (see yaml.parser.Parser).
+    def check_event(self, *choices: type[yaml.Event]) -> bool:
+        if not self._events:
+            return False
+        return not choices or isinstance(self._events[0], choices)
+
+    def peek_event(self) -> yaml.Event:
+        return self._events[0]
+
+    def get_event(self) -> yaml.Event:
+        return self._events.popleft()
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
         for key_node, _ in node.value:
@@ -37,21 +62,25 @@ def load_strict_yaml(data: bytes, where: str, max_bytes: int) -> object:
     except UnicodeDecodeError:
         raise ExtensionError(f"{where}: not valid UTF-8") from None
     try:
-        _reject_anchors_and_tags(text)
-        # BaseLoader constructs only str/list/dict, whatever the input says.
-        return yaml.load(text, Loader=_NoDuplicatesLoader)
+        events = _checked_events(text)
+        # BaseLoader's constructor makes only str/list/dict, whatever the input says.
+        return _EventsLoader(events).get_single_data()
     except ExtensionError as exc:
         raise ExtensionError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ExtensionError(f"{where}: invalid YAML: {_one_line(exc)}") from None
 
 
-def _reject_anchors_and_tags(text: str) -> None:
+def _checked_events(text: str) -> list[yaml.Event]:
+    """Every event of `text`, refusing anchors, aliases and explicit tags as they come."""
+    events = []
     for event in yaml.parse(text, Loader=yaml.BaseLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise ExtensionError("YAML anchors and aliases are not allowed")
         if isinstance(event, yaml.NodeEvent) and getattr(event, "tag", None) not in (None, "!"):
             raise ExtensionError("explicit YAML tags are not allowed")
+        events.append(event)
+    return events
 
 
 def _one_line(exc: yaml.YAMLError) -> str:

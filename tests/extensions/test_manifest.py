@@ -54,6 +54,10 @@ def test_render_round_trips_multiline_extra_info() -> None:
         (b"a: &x [1]\nb: *x\n", "anchors and aliases are not allowed"),
         (b"version: !!python/object:os.system v1alpha1\n", "explicit YAML tags are not allowed"),
         (b"version: [unclosed\n", "invalid YAML"),
+        # The whole stream is checked before any of it is composed or constructed.
+        (b"a: 1\n---\nb: &x 2\n", "anchors and aliases are not allowed"),
+        (b"version: v1alpha1\nversion: !!str v1\n", "explicit YAML tags are not allowed"),
+        (b"a: 1\n---\nb: 2\n", "expected a single document"),
         (b"\xff\xfe", "not valid UTF-8"),
         (
             b"version: v1alpha1\nmetadata:\n  name: a\n  version: '1'\n"

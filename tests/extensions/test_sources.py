@@ -364,6 +364,41 @@ def test_truncated_and_corrupt_tars(tmp_path: Path) -> None:
         digest_of(tmp_path, write(tmp_path / "c", bytes(corrupt)))
 
 
+def _with_signed_checksums(data: bytes) -> bytes:
+    """`data` with every header's checksum the signed sum some old tars wrote."""
+    out = bytearray(data)
+    for start in range(0, len(out), 512):
+        block = out[start : start + 512]
+        if not any(block) or block[257:262] != b"ustar":
+            continue
+        rest = block[:148] + block[156:]
+        signed = sum(b - 256 if b > 127 else b for b in rest) + 8 * 0x20
+        out[start + 148 : start + 156] = b"%06o\x00 " % signed
+    return bytes(out)
+
+
+def test_signed_header_checksums_are_accepted(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo("rootfs/caf\u00e9")  # bytes >= 128 in the header
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"hi"))
+    plain = buffer.getvalue()
+    signed = _with_signed_checksums(plain)
+    assert signed != plain
+    staged = {
+        name: stage_source(write(tmp_path / name, data), tmp_path / f"spool-{name}", "amd64")
+        for name, data in (("plain.tar", plain), ("signed.tar", signed))
+    }
+    assert set(staged["signed.tar"].tree.entries) == {"rootfs/caf\u00e9"}
+    assert staged["signed.tar"].tree.entries["rootfs/caf\u00e9"].read_bytes() == b"hi"
+    off_by_one = bytearray(signed)
+    off_by_one[148:156] = b"%06o\x00 " % (int(signed[148:154], 8) + 1)
+    # A first header with a bad checksum does not make a tar at all.
+    with pytest.raises(ExtensionError, match="not a tar archive"):
+        stage_source(write(tmp_path / "bad.tar", bytes(off_by_one)), tmp_path / "s", "amd64")
+
+
 TRUNCATED_TAR = without_end_marker(tar_bytes(hello_members()))
 
 

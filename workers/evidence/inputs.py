@@ -9,17 +9,23 @@ from __future__ import annotations
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from extensions.manifest import Manifest, parse_manifest
 from schematics import Bootloader
 from workers.catalog.extensions import fetch_extension, fetch_verified
 from workers.catalog.records import EXTENSIONS_PREFIX, ORIGIN_UPLOAD, ExtensionRecord
 from workers.catalog.records import record_from_json as catalog_record
-from workers.hashing import hash_reader
+from workers.evidence.extension_files import (
+    ExtensionFiles,
+    FileDigest,
+    file_digests,
+    load_extension_files,
+    member_reader,
+    read_extension_files,
+    save_extension_files,
+)
 from workers.pipeline.boot_media import uses_grub
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
-from workers.planning.plans import SOURCE_BLOB, Plan
+from workers.planning.plans import SOURCE_BLOB, ExtensionInput, Plan
 from workers.planning.profiles import Kind
 from workers.releases.manifest import (
     GRUB_BIOS_TAR,
@@ -34,8 +40,6 @@ from workers.releases.modules import module_index, resolve_modules
 from workers.releases.stored import Release, blob_key
 from workers.store import ObjectNotFound, Store
 
-ROOTFS = "rootfs/"
-_CHUNK = 1 << 20
 # What a release file is, for people reading the SBOM.
 RELEASE_FILE_ROLES = {
     VMLINUZ: "kernel",
@@ -46,13 +50,6 @@ RELEASE_FILE_ROLES = {
     SYSTEMD_BOOT: "boot loader (systemd-boot)",
     SYSTEMD_STUB: "UKI stub (systemd-stub)",
 }
-
-
-@dataclass(frozen=True)
-class FileDigest:
-    path: str  # absolute path in the booted system, e.g. /usr/bin/hello
-    sha256: str
-    sha1: str  # SPDX 2.3 requires SHA1 for every file
 
 
 @dataclass(frozen=True)
@@ -123,57 +120,35 @@ def release_files_used(plan: Plan) -> tuple[str, ...]:
 
 def _layer(store: Store, plan: Plan, number: int, workdir: Path) -> Layer:
     ext = plan.extensions[number]
-    tar = workdir / f"extension-{number}.tar"
+    evidence = _extension_files(store, ext, workdir / f"extension-{number}.tar")
+    record = _record(store, ext.digest)
+    return Layer(
+        name=ext.name,
+        version=ext.version,
+        author=evidence.author,
+        origin=GENERATED if ext.source == SOURCE_BLOB else _origin(record),
+        digest=ext.digest,
+        files=evidence.files,
+        extra_info=evidence.extra_info if ext.source == SOURCE_BLOB else "",
+    )
+
+
+def _extension_files(store: Store, ext: ExtensionInput, tar: Path) -> ExtensionFiles:
+    """The extension's evidence as kept by the layer stage (or an earlier build), else read
+    from its verified tar and kept."""
+    kept = load_extension_files(store, ext.digest, tar.parent)
+    if kept is not None:
+        return kept
     if ext.source == SOURCE_BLOB:
         fetch_verified(store, blob_key(ext.digest), ext.digest, tar)
     else:
         fetch_extension(store, ext.digest, tar)
     try:
-        with tarfile.open(tar) as archive:
-            manifest, files = _read_extension(archive)
+        evidence = read_extension_files(tar)
     finally:
         tar.unlink()
-    record = _record(store, ext.digest)
-    return Layer(
-        name=ext.name,
-        version=ext.version,
-        author=manifest.author,
-        origin=GENERATED if ext.source == SOURCE_BLOB else _origin(record),
-        digest=ext.digest,
-        files=files,
-        extra_info=manifest.extra_info if ext.source == SOURCE_BLOB else "",
-    )
-
-
-def _read_extension(archive: tarfile.TarFile) -> tuple[Manifest, tuple[FileDigest, ...]]:
-    manifest = None
-    files = []
-    for member in archive:
-        if member.name == "manifest.yaml":
-            manifest = parse_manifest(_read_all(archive, member))
-        elif member.isfile() and member.name.startswith(ROOTFS):
-            sha256, sha1 = _digests(_member(archive, member))
-            files.append(FileDigest("/" + member.name.removeprefix(ROOTFS), sha256, sha1))
-    if manifest is None:
-        raise ValueError("the extension has no manifest.yaml")
-    return manifest, tuple(sorted(files, key=lambda f: f.path))
-
-
-def _member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
-    reader = archive.extractfile(member)
-    if reader is None:
-        raise ValueError(f"{member.name}: not a regular file")
-    return reader
-
-
-def _read_all(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    return _member(archive, member).read()
-
-
-def _digests(reader: IO[bytes]) -> tuple[str, str]:
-    """sha256 and SHA1 (which SPDX requires of every file) in one read."""
-    hexdigests = hash_reader(reader, ("sha256", "sha1")).hexdigests
-    return hexdigests["sha256"], hexdigests["sha1"]
+    save_extension_files(store, ext.digest, evidence)
+    return evidence
 
 
 def _record(store: Store, digest: str) -> ExtensionRecord | None:
@@ -217,7 +192,7 @@ def _module_digests(release: Release, store: Store, workdir: Path) -> dict[str, 
             for member in archive:
                 if member.isfile():
                     name = "/" + member.name.removeprefix("./")
-                    found[name] = list(_digests(_member(archive, member)))
+                    found[name] = list(file_digests(member_reader(archive, member)))
     finally:
         tar.unlink()
     save_entry(store, prefix, {}, {"files": found})

@@ -44,8 +44,9 @@ from spdx_tools.spdx.spdx_element_utils import calculate_package_verification_co
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
 
+from workers.evidence.extension_files import FileDigest
 from workers.evidence.identity import FACTORY_NAME, factory_version
-from workers.evidence.inputs import RELEASE_FILE_ROLES, BuildInputs, FileDigest, Layer
+from workers.evidence.inputs import RELEASE_FILE_ROLES, BuildInputs, Layer
 from workers.planning.profiles import Kind
 
 SPDX_VERSION = "SPDX-2.3"

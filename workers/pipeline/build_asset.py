@@ -8,6 +8,8 @@ Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the
   extension digest, the mksquashfs version and `LAYER_RECIPE`;
 - `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
   the extensions that carry modules;
+- `layers/extension-evidence/<k>`: what an extension contributes to the SBOM, written by the
+  layer stage (`workers.evidence.extension_files`), keyed by the extension digest.
 - `layers/firmware/<k>`: an extension's compressed firmware member of the initramfs, keyed
   by the extension digest and `FIRMWARE_RECIPE` (`workers.pipeline.firmware_cache`).
 The initramfs holds the layers uncompressed (they are SquashFS, compressed already), so a
@@ -20,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import shutil
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -56,7 +57,9 @@ from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
 from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
 from workers.errors import FactoryError
+from workers.evidence.extension_files import read_extension_files, save_extension_files
 from workers.keys.secureboot_key import Signer
+from workers.pipeline.background_removal import remove_soon
 from workers.pipeline.boot_media import (
     BootInputs,
     BootMediaBuilder,
@@ -390,6 +393,9 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
         else:
             fetch_extension(store, ext.digest, tar)
         manifest = extract_extension(tar, workdir / "extension")
+        # The SBOM step's view of the extension, read here (on a layer thread) from the tar
+        # just verified and checked, and kept for every later build.
+        save_extension_files(store, ext.digest, read_extension_files(tar, manifest))
         has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
         extras_dir = workdir / "extras"
         sqsh = make_extension_layer(
@@ -401,7 +407,7 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
             files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
         info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
         save_entry(store, prefix, files, info)
-        shutil.rmtree(workdir / "extension")
+        remove_soon(workdir / "extension")
         extras = extras_dir if "extras.tar" in files else None
         return _Layer(sqsh, extras, manifest, has_modules, ext.digest)
     extras = None

@@ -19,6 +19,7 @@ from workers.hashing import hash_file
 from workers.keys.secureboot_key import Signer
 from workers.keys.signing import SigningKey
 from workers.outputs.finished_builds import BuiltAsset, build_manifest_key, load_built
+from workers.pipeline.background_removal import removals_in_background
 from workers.pipeline.build_asset import build_asset
 from workers.pipeline.progress import Progress, StageClock, quiet
 from workers.pipeline.workdirs import build_workdir
@@ -50,7 +51,13 @@ def ensure_built(
         return existing
     started = time.monotonic()
     clock = StageClock(progress)
-    with build_workdir(work_root) as workdir, tool_timeout(timeout), sandboxed(workdir):
+    # Scratch trees removed "soon" during the build are gone before its directory is.
+    with (
+        build_workdir(work_root) as workdir,
+        removals_in_background(),
+        tool_timeout(timeout),
+        sandboxed(workdir),
+    ):
         path = build_asset(plan, store, workdir, clock, signer)
         return publish_build(store, plan, path, started, clock, signing_key, workdir / "evidence")
 
