@@ -135,20 +135,24 @@ def main() -> None:
                         figures.setdefault((path, mode), []).append(
                             cold_download(store, on, base, path, f"{run}-{mode}")
                         )
-    rows = []
-    for (path, mode), runs in figures.items():
-        first = statistics.median(f for f, _ in runs)
-        whole = statistics.median(w for _, w in runs)
-        rows.append(f"| `{path}` | {mode} | {first:.2f} | {whole:.2f} |")
+    medians = {
+        key: (statistics.median(f for f, _ in runs), statistics.median(w for _, w in runs))
+        for key, runs in figures.items()
+    }
+    rows = [
+        f"| `{path}` | {mode} | {first:.2f} | {whole:.2f} |"
+        for (path, mode), (first, whole) in medians.items()
+    ]
     print("\n".join(rows))
-    write_results(args.out, rows, args.runs)
+    streamed = max(first for (_, mode), (first, _) in medians.items() if mode == "streamed")
+    write_results(args.out, rows, args.runs, streamed)
 
 
 START_MARK = "<!-- bench/cold_first_byte.py: start -->"
 END_MARK = "<!-- bench/cold_first_byte.py: end -->"
 
 
-def write_results(out: Path, rows: list[str], runs: int) -> None:
+def write_results(out: Path, rows: list[str], runs: int, streamed: float) -> None:
     host = machine()
     lines = [
         START_MARK,
@@ -166,6 +170,10 @@ def write_results(out: Path, rows: list[str], runs: int) -> None:
         "| asset | cold download | first byte, s | whole body, s |",
         "|---|---|---:|---:|",
         *rows,
+        "",
+        f"Target (issue 21): cold kernel and initramfs downloads send their first byte within "
+        f"1 s. Slowest streamed first byte: {streamed:.2f} s: "
+        f"{'met' if streamed <= 1 else '**not met**'}.",
         END_MARK,
     ]
     write_section(out, "\n".join(lines) + "\n", START_MARK, END_MARK, first=False)

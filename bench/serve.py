@@ -143,6 +143,20 @@ def publish(store: Store, settings: Settings, body: bytes, path: str, data: Path
     return sid
 
 
+def embedded_small(
+    work: Path, source: tuple[LocalStore, Release], small: Path
+) -> tuple[Path, Settings, LocalStore, str]:
+    """A fresh embedded data directory under `work` with the small asset published in it:
+    (data directory, settings, store, schematic ID)."""
+    data = work / "embedded"
+    shutil.rmtree(data, ignore_errors=True)
+    settings = Settings(data_dir=data)
+    store = LocalStore(data / "store")
+    stock(store, settings, source, work / "tmp")
+    sid = publish(store, settings, SMALL_SCHEMATIC, SMALL_PATH, small)
+    return data, settings, store, sid
+
+
 def big_file(path: Path) -> Path:
     if not path.exists() or path.stat().st_size != BIG:
         with path.open("wb") as out:

@@ -69,14 +69,7 @@ def profile(name: str, client: FlaskClient, path: str, headers: dict[str, str], 
 def local_hit(
     work: Path, source: tuple[LocalStore, Release], small: Path, args: argparse.Namespace
 ) -> None:
-    data = work / "embedded"
-    shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(data_dir=data)
-    store = LocalStore(data / "store")
-    bench_serve.stock(store, settings, source, work / "tmp")
-    sid = bench_serve.publish(
-        store, settings, bench_serve.SMALL_SCHEMATIC, bench_serve.SMALL_PATH, small
-    )
+    _data, settings, store, sid = bench_serve.embedded_small(work, source, small)
     client = create_app(settings, store).test_client()
     path = f"/image/{sid}/{bench_serve.VERSION}/{bench_serve.SMALL_PATH}"
     profile(

@@ -24,9 +24,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import serve as bench_serve  # noqa: E402  (bench/serve.py, beside this script)
 
-from workers.settings import Settings  # noqa: E402
-from workers.store import LocalStore  # noqa: E402
-
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -57,14 +54,7 @@ def main() -> None:
     source = bench_serve.reference(work)
     small = work / "small.bin"
     small.write_bytes(b"talos.platform=metal console=ttyS0 bench=small\n")
-    data = work / "embedded"
-    shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(data_dir=data)
-    store = LocalStore(data / "store")
-    bench_serve.stock(store, settings, source, work / "tmp")
-    sid = bench_serve.publish(
-        store, settings, bench_serve.SMALL_SCHEMATIC, bench_serve.SMALL_PATH, small
-    )
+    data, _settings, _store, sid = bench_serve.embedded_small(work, source, small)
     port = bench_serve.free_port()
     env = {
         "IMAGE_FACTORY_DATA_DIR": str(data),

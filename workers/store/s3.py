@@ -8,6 +8,7 @@ become `StoreUnavailable` after a few quick retries, so an outage answers 503 fa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import threading
 import time
@@ -152,14 +153,8 @@ class S3Store:
 
     @classmethod
     def in_bucket(cls, where: S3Bucket) -> S3Store:
-        return cls(
-            endpoint=where.endpoint,
-            bucket=where.bucket,
-            access_key=where.access_key,
-            secret_key=where.secret_key,
-            region=where.region,
-            public_url=where.public_url,
-        )
+        # S3Bucket's fields are this constructor's keyword arguments, by design.
+        return cls(**dataclasses.asdict(where))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
