@@ -74,7 +74,8 @@ def list_cpio(archive: Path) -> list[str]:
     return out.decode().splitlines()
 
 
-_NEWC_MAGICS = (b"070701", b"070702")
+NEWC_MAGIC = b"070701"  # newc without checksums, what we write
+_NEWC_MAGICS = (NEWC_MAGIC, b"070702")
 _NEWC_HEADER = 110
 
 

@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from workers.assembly.compress import Codec, compress_file
-from workers.assembly.cpio import make_cpio, walk_sorted
+from workers.assembly.cpio import NEWC_MAGIC, make_cpio, walk_sorted
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import FIRMWARE_ROOT, MICROCODE_ROOT
 from workers.assembly.safetree import is_real_dir, make_dirs, merge_tree, read_file
 
 EXTENSIONS_YAML = "extensions.yaml"
 
-_NEWC_MAGIC = b"070701"
 _TRAILER = "TRAILER!!!"
 _CHUNK = 1 << 20
 # A layer file as GNU cpio records it after `normalize_tree`: a regular file, 0644.
@@ -59,7 +58,7 @@ def newc_header(name: str, *, mode: int, size: int, mtime: int) -> bytes:
     (inode 0, owner 0:0, one link, device numbers 0, no checksum)."""
     encoded = os.fsencode(name) + b"\0"
     fields = (0, mode, 0, 0, 1, mtime, size, 0, 0, 0, 0, len(encoded), 0)
-    header = _NEWC_MAGIC + b"".join(b"%08X" % value for value in fields) + encoded
+    header = NEWC_MAGIC + b"".join(b"%08X" % value for value in fields) + encoded
     return header + b"\0" * (-len(header) % 4)
 
 

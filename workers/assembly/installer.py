@@ -25,13 +25,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from extensions.compression import GZIP_MAGIC
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.ustar import write_tar
 from workers.hashing import sha256_file
 
 INSTALL_ROOT = "usr/install"
 LAYER_GZIP_LEVEL = 1
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def rfc3339(epoch: int) -> str:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from extensions.compression import GZIP_MAGIC
 from workers.registry import oci
 from workers.registry.content import put_document
 from workers.store import Store
 from workers.store.objects import Content, Objects
 
 MAX_JSON_BYTES = 1 << 20
-GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from extensions.compression import GZIP_MAGIC, ZSTD_MAGIC
 from workers.registry import oci
-from workers.registry.archive import GZIP_MAGIC
 from workers.releases.availability import OFFER_ALL, VersionPolicy
 from workers.releases.manifest import FileEntry
 from workers.releases.stored import blob_key, list_arches, list_versions, load_release
@@ -27,7 +27,6 @@ from workers.store import ObjectNotFound, Store
 NAMESPACE = "siderolabs"
 IMAGE = "installer-base"
 REPOSITORY = f"{NAMESPACE}/{IMAGE}"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 

@@ -15,8 +15,9 @@ from typing import BinaryIO
 
 import zstandard
 
-XZ_MAGIC = b"\xfd7zXZ"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+from extensions.compression import XZ_MAGIC, ZSTD_MAGIC
+
+# Read here as well as in workers.assembly.cpio: web processes load this module, never assembly.
 NEWC_MAGIC = b"070701"
 _HEADER_LEN = 110
 _TRAILER = "TRAILER!!!"
