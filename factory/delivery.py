@@ -9,9 +9,11 @@
   `If-Range` (206, 416), `If-None-Match` and `If-Modified-Since` (304). A whole body is
   hashed while it streams and its last chunk held back until the digest is known: bytes
   that no longer match the build's sha256 end the connection before the last chunk (and
-  `accept` has the build discarded), so a client never gets a complete wrong file. Ranges of
-  a local blob go out as a file (gunicorn `sendfile`s it, zero-copy; the caller has checked
-  the whole blob recently); S3 blobs as a stream opened before the headers are sent (an
+  `accept` has the build discarded), so a client never gets a complete wrong file. A local
+  blob whose file stamp was verified that way goes out as a file instead (gunicorn
+  `sendfile`s it, zero-copy; the stamp is checked again before the last chunk:
+  `factory.verified_stamps`). Ranges of a local blob go out as a file (the caller has
+  checked the whole blob recently); S3 blobs as a stream opened before the headers are sent (an
   unreachable store is a 503, not a broken 200), which ends the connection early if S3
   fails midway, so the client sees fewer bytes than `Content-Length` promised.
 """
@@ -27,7 +29,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from email.utils import formatdate
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote
 
 from flask import Request, Response
@@ -35,10 +37,15 @@ from werkzeug.datastructures import Range
 from werkzeug.http import parse_date, parse_if_range_header, parse_range_header
 from werkzeug.wsgi import wrap_file
 
+from factory.request_metrics import count_with_request
+from factory.verified_stamps import STAMPS, GuardedFile, OpenedBlob
 from workers.errors import InvalidRequest
 from workers.keys.signing import BUNDLE_MEDIA_TYPE
 from workers.outputs.finished_builds import BuiltAsset
 from workers.store import ObjectNotFound, Store, StoreUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +195,7 @@ def stream_asset(
     if request.method == "HEAD":
         body: Iterable[bytes] = []
     elif status == 200:
-        reader = store.open(built.blob)  # fails here, before any header is sent
-        body = _verified(_exactly(reader, built.size, built.blob), built.blob, accept)
+        body = _whole_body(request.environ, store, built, accept)
     elif (local := store.local_path(built.blob)) is not None:
         # A real file: the WSGI server's file wrapper (gunicorn: sendfile from this offset,
         # Content-Length bytes); the slice also stops at `stop` when iterated instead.
@@ -203,6 +209,38 @@ def stream_asset(
         direct_passthrough=True,
     )  # fmt: skip
     return response
+
+
+def _whole_body(
+    environ: WSGIEnvironment, store: Store, built: BuiltAsset, accept: Callable[[str], bool]
+) -> Iterable[bytes]:
+    """The whole blob (opened here: a missing one fails before any header is sent). A local
+    file whose stamp was verified with this sha256 goes out as a file (`sendfile`; checked
+    again before its last chunk); anything else is hashed as it streams, and a local file
+    that matched has its stamp remembered (`factory.verified_stamps`)."""
+    local = store.local_path(built.blob)
+    if local is None:
+        reader = store.open(built.blob)
+        count_with_request("image_factory_whole_bodies_total", check="hashed")
+        return _verified(_exactly(reader, built.size, built.blob), built.blob, accept)
+    try:
+        opened = OpenedBlob.open(local)
+    except FileNotFoundError:
+        raise ObjectNotFound(built.blob) from None
+    if opened.stamp.size == built.size and STAMPS.vouches(opened.stamp, built.sha256):
+        count_with_request("image_factory_whole_bodies_total", check="stamp")
+        # Unbuffered, so the WSGI server's sendfile sees the GuardedFile itself.
+        return wrap_file(environ, cast("BinaryIO", GuardedFile(opened)), CHUNK)
+    count_with_request("image_factory_whole_bodies_total", check="hashed")
+
+    def accept_and_remember(sha256: str) -> bool:
+        if not accept(sha256):
+            return False
+        opened.remember_if_matched(STAMPS, sha256)
+        return True
+
+    chunks = _exactly(opened.file, built.size, built.blob)
+    return _verified(chunks, built.blob, accept_and_remember)
 
 
 class _FileSlice(io.RawIOBase):

@@ -37,6 +37,7 @@ from factory.app import SERVER_HEADER, create_app
 from factory.commands.startup import check_scaled_start
 from factory.commands.supervise import Supervisor
 from factory.commands.worker import warn_if_unsandboxed, worker_name
+from factory.verified_stamps import GuardedFile
 from workers.assembly.run import require_tools
 from workers.backends import Backend, choose_backend
 from workers.bootstrap import prepare_embedded_default
@@ -64,8 +65,21 @@ class _ZeroCopySocket(gevent.socket.socket):  # type: ignore[misc]
     __slots__ = ()  # the layout of gevent's socket, so an accepted one can become this
 
     def sendfile(self, file: BinaryIO, offset: int = 0, count: int | None = None) -> int:
+        remaining = os.fstat(file.fileno()).st_size - offset if count is None else count
+        if not isinstance(file, GuardedFile):
+            return self._send_file_bytes(file, offset, remaining)
+        # Sent under a verified stamp (factory.verified_stamps): the last chunk is read and
+        # the stamp checked before it goes out; a change raises and cuts the connection.
+        held = min(remaining, SENDFILE_CHUNK)
+        sent = self._send_file_bytes(file, offset, remaining - held)
+        if sent == remaining - held and held:
+            last = file.read_last(offset + sent, held)
+            self.sendall(last)
+            sent += len(last)
+        return sent
+
+    def _send_file_bytes(self, file: BinaryIO | GuardedFile, offset: int, remaining: int) -> int:
         out, source = self.fileno(), file.fileno()
-        remaining = os.fstat(source).st_size - offset if count is None else count
         sent = 0
         while remaining > 0:
             try:

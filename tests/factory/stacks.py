@@ -194,7 +194,9 @@ class Stack:
         return subprocess.run(argv, cwd=cwd, capture_output=True, check=check)
 
 
-def start_embedded(root: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> Stack:
+def start_embedded(
+    root: Path, data_dir: Path, extra_env: dict[str, str] | None = None, web_workers: int = 2
+) -> Stack:
     port = free_ports(1)[0]
     env = {
         "IMAGE_FACTORY_DATA_DIR": str(data_dir),
@@ -204,7 +206,7 @@ def start_embedded(root: Path, data_dir: Path, extra_env: dict[str, str] | None 
     stack = Stack(port, root, env)
     stack.start(
         "serve",
-        [image_factory(), "serve", "--port", str(port), "--workers", "2"],
+        [image_factory(), "serve", "--port", str(port), "--workers", str(web_workers)],
         f"http://127.0.0.1:{port}/healthz",
     )
     return stack

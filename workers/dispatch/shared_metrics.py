@@ -93,6 +93,14 @@ FAMILIES = {
             "Stored assets whose bytes no longer matched their digest (discarded, rebuilt).",
         ),
         Family(
+            "image_factory_whole_bodies_total",
+            "counter",
+            "Whole-body downloads streamed by the web service, by how their bytes are checked: "
+            "hashed on the wire, or stamp (a local file sent zero-copy under the file stamp "
+            "an earlier hashed download verified).",
+            ("check",),
+        ),
+        Family(
             "image_factory_http_requests_total",
             "counter",
             "HTTP requests, by route, method and status.",
