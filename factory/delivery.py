@@ -37,8 +37,9 @@ from werkzeug.datastructures import Range
 from werkzeug.http import parse_date, parse_if_range_header, parse_range_header
 from werkzeug.wsgi import wrap_file
 
+from factory.engine import engine
 from factory.request_metrics import count_with_request
-from factory.verified_stamps import STAMPS, GuardedFile, OpenedBlob
+from factory.verified_stamps import GuardedFile, OpenedBlob
 from workers.errors import InvalidRequest
 from workers.keys.signing import BUNDLE_MEDIA_TYPE
 from workers.outputs.finished_builds import BuiltAsset
@@ -215,9 +216,10 @@ def _whole_body(
     environ: WSGIEnvironment, store: Store, built: BuiltAsset, accept: Callable[[str], bool]
 ) -> Iterable[bytes]:
     """The whole blob (opened here: a missing one fails before any header is sent). A local
-    file whose stamp was verified with this sha256 goes out as a file (`sendfile`; checked
-    again before its last chunk); anything else is hashed as it streams, and a local file
-    that matched has its stamp remembered (`factory.verified_stamps`)."""
+    file whose stamp was verified with this sha256 (the web process's `BlobVerifier.stamps`)
+    goes out as a file (`sendfile`; checked again before its last chunk); anything else is
+    hashed as it streams, and a local file that matched has its stamp remembered
+    (`factory.verified_stamps`)."""
     local = store.local_path(built.blob)
     if local is None:
         reader = store.open(built.blob)
@@ -227,7 +229,8 @@ def _whole_body(
         opened = OpenedBlob.open(local)
     except FileNotFoundError:
         raise ObjectNotFound(built.blob) from None
-    if opened.stamp.size == built.size and STAMPS.vouches(opened.stamp, built.sha256):
+    stamps = engine().verifier.stamps
+    if opened.stamp.size == built.size and stamps.vouches(opened.stamp, built.sha256):
         count_with_request("image_factory_whole_bodies_total", check="stamp")
         # Unbuffered, so the WSGI server's sendfile sees the GuardedFile itself.
         return wrap_file(environ, cast("BinaryIO", GuardedFile(opened)), CHUNK)
@@ -236,7 +239,7 @@ def _whole_body(
     def accept_and_remember(sha256: str) -> bool:
         if not accept(sha256):
             return False
-        opened.remember_if_matched(STAMPS, sha256)
+        opened.remember_if_matched(stamps, sha256)
         return True
 
     chunks = _exactly(opened.file, built.size, built.blob)

@@ -1,7 +1,8 @@
 """Whole bodies sent zero-copy under a verified file stamp (`factory.verified_stamps`):
-the stamp cache itself, the app serving through it (test client: the file is read, not
+the guarded file, the app serving through it (test client: the file is read, not
 `sendfile`d), and a real `image-factory serve` with one gunicorn web process, where the
-repeat downloads go out with `sendfile` and the integrity of issue 12 still holds."""
+verified downloads go out with `sendfile` and the integrity of issue 12 still holds. The
+stamp cache itself: tests/workers/outputs/test_file_stamps.py."""
 
 from __future__ import annotations
 
@@ -14,22 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from factory import verified_stamps
 from factory.delivery import CorruptBlob
-from factory.verified_stamps import (
-    SETTLE_NS,
-    BlobChanged,
-    FileStamp,
-    GuardedFile,
-    OpenedBlob,
-    VerifiedStamps,
-    stamp_of,
-)
+from factory.verified_stamps import BlobChanged, GuardedFile, OpenedBlob
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from tests.factory.stacks import Stack, start_embedded, stock
 from tests.factory.test_images import tamper_keeping_size_and_mtime
 from workers.keys.signing import load_or_create_signing_key
+from workers.outputs import file_stamps
+from workers.outputs.file_stamps import SETTLE_NS
 from workers.outputs.schematics_store import save_schematic
 from workers.pipeline.build_once import publish_build
 from workers.pipeline.progress import StageClock
@@ -40,12 +34,6 @@ from workers.settings import Settings
 from workers.store import LocalStore
 
 ASSET = "cmdline-metal-amd64"
-SHA_A, SHA_B = "a" * 64, "b" * 64
-LONG_AGO = 10 * SETTLE_NS  # `opened_ns` for stamps whose ctime has long settled
-
-
-def _stamp(inode: int, ctime_ns: int = 1_000) -> FileStamp:
-    return FileStamp(device=1, inode=inode, size=10, mtime_ns=1_000, ctime_ns=ctime_ns)
 
 
 def _publish(store: LocalStore, settings: Settings, marker: str, data: bytes, tmp: Path) -> str:
@@ -68,69 +56,7 @@ def _data(marker: str, size: int) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-# --- the stamp cache --------------------------------------------------------------------------
-
-
-def test_a_stamp_vouches_only_for_the_digest_it_was_hashed_to() -> None:
-    stamps = VerifiedStamps()
-    assert stamps.remember(_stamp(1), SHA_A, LONG_AGO)
-    assert stamps.vouches(_stamp(1), SHA_A)
-    assert not stamps.vouches(_stamp(1), SHA_B)
-    assert not stamps.vouches(_stamp(2), SHA_A)  # another inode: another file
-    assert not stamps.vouches(_stamp(1, ctime_ns=2_000), SHA_A)  # written since
-
-
-def test_a_stamp_with_a_recent_ctime_is_not_remembered() -> None:
-    # A write within the same clock tick could leave that ctime as it is.
-    stamps = VerifiedStamps()
-    stamp = _stamp(1, ctime_ns=LONG_AGO - SETTLE_NS // 2)
-    assert not stamps.remember(stamp, SHA_A, LONG_AGO)
-    assert not stamps.vouches(stamp, SHA_A)
-
-
-def test_the_least_recently_used_stamp_is_evicted_first() -> None:
-    stamps = VerifiedStamps(capacity=2)
-    stamps.remember(_stamp(1), SHA_A, LONG_AGO)
-    stamps.remember(_stamp(2), SHA_A, LONG_AGO)
-    assert stamps.vouches(_stamp(1), SHA_A)  # 1 used last: 2 goes first
-    stamps.remember(_stamp(3), SHA_A, LONG_AGO)
-    assert len(stamps) == 2
-    assert stamps.vouches(_stamp(1), SHA_A)
-    assert stamps.vouches(_stamp(3), SHA_A)
-    assert not stamps.vouches(_stamp(2), SHA_A)
-
-
-def test_a_stamp_is_trusted_for_a_while_then_hashed_again() -> None:
-    now = [100.0]
-    stamps = VerifiedStamps(trust_seconds=60, clock=lambda: now[0])
-    stamps.remember(_stamp(1), SHA_A, LONG_AGO)
-    now[0] += 59
-    assert stamps.vouches(_stamp(1), SHA_A)
-    now[0] += 1
-    assert not stamps.vouches(_stamp(1), SHA_A)
-    assert len(stamps) == 0
-
-
-def test_files_of_the_same_size_and_times_have_different_stamps(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.write_bytes(b"1" * 100)
-    second.write_bytes(b"2" * 100)
-    times = first.stat()
-    os.utime(second, ns=(times.st_atime_ns, times.st_mtime_ns))
-    stamps = VerifiedStamps()
-    stamps.remember(stamp_of(first.stat()), SHA_A, time.time_ns() + LONG_AGO)
-    assert stamp_of(second.stat()).mtime_ns == stamp_of(first.stat()).mtime_ns
-    assert not stamps.vouches(stamp_of(second.stat()), SHA_A)
-
-
-def test_bytes_changed_with_size_and_mtime_put_back_change_the_stamp(tmp_path: Path) -> None:
-    blob = tmp_path / "blob"
-    blob.write_bytes(b"x" * 100)
-    before = stamp_of(blob.stat())
-    tamper_keeping_size_and_mtime(blob, 50)
-    after = stamp_of(blob.stat())
-    assert (after.size, after.mtime_ns, after.inode) == (before.size, before.mtime_ns, before.inode)
-    assert after != before
+# --- sending under a stamp ------------------------------------------------------------------
 
 
 def test_a_guarded_file_reads_whole_while_unchanged_and_refuses_its_end_after_a_change(
@@ -163,7 +89,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture
 def settled(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blobs published a moment ago count as settled (the check itself is tested above)."""
-    monkeypatch.setattr(verified_stamps, "SETTLE_NS", 0)
+    monkeypatch.setattr(file_stamps, "SETTLE_NS", 0)
 
 
 def _checks(srv: Served) -> tuple[float, float]:
@@ -176,31 +102,62 @@ def _checks(srv: Served) -> tuple[float, float]:
     return counts[0], counts[1]
 
 
-def test_a_download_after_a_hashed_one_goes_by_its_stamp(
+def _touch_ctime(blob: Path) -> None:
+    """Move the file's ctime only: its times put back as they are (its bytes, size, mtime and
+    inode stay, so the per-process check does not hash it again)."""
+    times = blob.stat()
+    os.utime(blob, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
+def _published(srv: Served, marker: str, data: bytes, tmp: Path) -> str:
+    """The URL of a new build of `ASSET` whose bytes are `data`."""
+    return f"/image/{_publish(srv.store, srv.settings, marker, data, tmp)}/v1.0.0/{ASSET}"
+
+
+def _blob(srv: Served, data: bytes) -> Path:
+    return srv.store.path(f"blobs/sha256/{hashlib.sha256(data).hexdigest()}")
+
+
+def test_verified_files_go_by_their_stamp_and_others_are_hashed_on_the_wire(
     srv: Served, tmp_path: Path, settled: None
 ) -> None:
     data = _data("app-repeat", 3 << 20)
-    url = f"/image/{_publish(srv.store, srv.settings, 'app-repeat', data, tmp_path)}/v1.0.0/{ASSET}"
+    url = _published(srv, "app-repeat", data, tmp_path)
     hashed, stamped = _checks(srv)
+    # The process's first check hashes the whole blob: its stamp vouches for the download.
     assert srv.client.get(url).data == data
-    assert _checks(srv) == (hashed + 1, stamped)
-    again = srv.client.get(url)
+    assert _checks(srv) == (hashed, stamped + 1)
+    _touch_ctime(_blob(srv, data))
+    assert srv.client.get(url).data == data  # hashed on the wire: the stamp moved
+    assert _checks(srv) == (hashed + 1, stamped + 1)
+    again = srv.client.get(url)  # by the stamp that hashed download verified
     assert again.status_code == 200
     assert again.headers["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    assert again.headers["Content-Length"] == str(len(data))
     assert again.data == data
-    assert _checks(srv) == (hashed + 1, stamped + 1)
+    assert _checks(srv) == (hashed + 1, stamped + 2)
+
+
+def test_a_stamp_is_not_remembered_before_its_ctime_settled(
+    srv: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settling takes an hour here: every file's ctime is too recent to tell a write apart.
+    monkeypatch.setattr(file_stamps, "SETTLE_NS", 3600 * 10**9)
+    data = _data("app-unsettled", 3 << 20)
+    url = _published(srv, "app-unsettled", data, tmp_path)
+    hashed, stamped = _checks(srv)
+    for _ in range(3):
+        assert srv.client.get(url).data == data
+    assert _checks(srv) == (hashed + 3, stamped)
 
 
 def test_bytes_changed_after_a_verified_download_are_hashed_and_cut(
     srv: Served, tmp_path: Path, settled: None
 ) -> None:
     data = _data("app-tamper", 3 << 20)
-    sid = _publish(srv.store, srv.settings, "app-tamper", data, tmp_path)
-    url = f"/image/{sid}/v1.0.0/{ASSET}"
-    assert srv.client.get(url).data == data
-    assert srv.client.get(url).data == data  # by its stamp
-    blob = srv.store.path(f"blobs/sha256/{hashlib.sha256(data).hexdigest()}")
-    tamper_keeping_size_and_mtime(blob, 10)
+    url = _published(srv, "app-tamper", data, tmp_path)
+    assert srv.client.get(url).data == data  # by its stamp (the first check hashed it)
+    tamper_keeping_size_and_mtime(_blob(srv, data), 10)
     hashed, stamped = _checks(srv)
 
     response = srv.client.get(url)  # headers and the first chunks go out
@@ -213,8 +170,7 @@ def test_a_file_changed_while_sent_by_its_stamp_is_cut(
     srv: Served, tmp_path: Path, settled: None
 ) -> None:
     data = _data("app-during", 3 << 20)
-    sid = _publish(srv.store, srv.settings, "app-during", data, tmp_path)
-    url = f"/image/{sid}/v1.0.0/{ASSET}"
+    url = _published(srv, "app-during", data, tmp_path)
     assert srv.client.get(url).data == data
     hashed, stamped = _checks(srv)
     response = srv.client.get(url, buffered=False)
@@ -222,9 +178,7 @@ def test_a_file_changed_while_sent_by_its_stamp_is_cut(
     chunks = iter(response.response)
     first = next(chunks)
     assert first == data[: len(first)]
-    tamper_keeping_size_and_mtime(
-        srv.store.path(f"blobs/sha256/{response.headers['ETag'][1:-1]}"), 5
-    )
+    tamper_keeping_size_and_mtime(_blob(srv, data), 5)
 
     with pytest.raises(BlobChanged, match="changed while it was sent"):
         for _ in chunks:
@@ -247,20 +201,12 @@ def single(
     settings = Settings(data_dir=root / "data")
     store = LocalStore(settings.data_dir / "store")
     stock(store, settings, reference_release, root / "seed")
-    assets = {
-        marker: _data(marker, BIG)
-        for marker in ("wire-after", "wire-during", "wire-same-a", "wire-same-b")
-    }
+    assets = {marker: _data(marker, BIG) for marker in ("wire-after", "wire-during")}
     sids = {
         marker: _publish(store, settings, marker, data, root) for marker, data in assets.items()
     }
-    # Same size and mtime for two different files: only their inodes and ctimes differ.
-    same = [store.path(f"blobs/sha256/{hashlib.sha256(assets[m]).hexdigest()}") for m in
-            ("wire-same-a", "wire-same-b")]  # fmt: skip
-    times = same[0].stat()
-    os.utime(same[1], ns=(times.st_atime_ns, times.st_mtime_ns))
+    time.sleep(SETTLE_NS / 1e9)  # the blobs' ctimes settle (the web process starts slower)
     stack = start_embedded(root, settings.data_dir, web_workers=1)
-    time.sleep(SETTLE_NS / 1e9)
     try:
         yield stack, {f"/image/{sids[m]}/v1.0.0/{ASSET}": data for m, data in assets.items()}
     finally:
@@ -290,9 +236,9 @@ def test_bytes_changed_after_a_verified_download_never_leave_complete(
     stack, url, data = _url(single, "wire-after")
     sha = hashlib.sha256(data).hexdigest()
     hashed, stamped = _wire_checks(stack)
-    assert _download(stack, url, tmp_path / "first") == data  # hashed on the wire
-    assert _download(stack, url, tmp_path / "second") == data  # sent by its stamp
-    assert _wire_checks(stack) == (hashed + 1, stamped + 1)
+    assert _download(stack, url, tmp_path / "first") == data  # checked whole, then by stamp
+    assert _download(stack, url, tmp_path / "second") == data
+    assert _wire_checks(stack) == (hashed, stamped + 2)
     tamper_keeping_size_and_mtime(stack.root / "data" / "store" / "blobs" / "sha256" / sha, 99)
 
     answer = stack.curl("-o", str(tmp_path / "third"), url, check=False)
@@ -302,7 +248,7 @@ def test_bytes_changed_after_a_verified_download_never_leave_complete(
     assert len(received) < BIG
     assert received[:99] == data[:99]
     assert received[99] != data[99]  # the changed byte went out, the body never completed
-    assert _wire_checks(stack) == (hashed + 2, stamped + 1)  # hashed, not sent by the stamp
+    assert _wire_checks(stack) == (hashed + 1, stamped + 2)  # hashed, not sent by the stamp
 
 
 @pytest.mark.integration
@@ -311,7 +257,6 @@ def test_a_file_changed_during_a_zero_copy_send_is_cut(
 ) -> None:
     stack, url, data = _url(single, "wire-during")
     sha = hashlib.sha256(data).hexdigest()
-    assert _download(stack, url, tmp_path / "first") == data
     hashed, stamped = _wire_checks(stack)
     with socket.socket() as client:
         # A small receive window: the server's sendfile waits on this client.
@@ -335,18 +280,3 @@ def test_a_file_changed_during_a_zero_copy_send_is_cut(
     assert len(body) < BIG  # cut before the last chunk
     assert body == data[: len(body)]
     assert "changed while it was sent" in stack.log("serve")
-
-
-@pytest.mark.integration
-def test_a_stamp_never_vouches_for_another_file(
-    single: tuple[Stack, dict[str, bytes]], tmp_path: Path
-) -> None:
-    stack, url_a, data_a = _url(single, "wire-same-a")
-    _, url_b, data_b = _url(single, "wire-same-b")
-    assert _download(stack, url_a, tmp_path / "a1") == data_a
-    assert _download(stack, url_a, tmp_path / "a2") == data_a
-    hashed, stamped = _wire_checks(stack)
-
-    assert _download(stack, url_b, tmp_path / "b1") == data_b  # same size and mtime as a's
-
-    assert _wire_checks(stack) == (hashed + 1, stamped)

@@ -16,14 +16,20 @@ back (or rotting on disk) keep it. So a whole-body download is also hashed while
 and cut short before its last bytes on a mismatch (`streamed`; `factory.delivery`), and a
 range, which cannot be checked on its own, is only served from a blob whose bytes were hashed
 in full within the last `rehash_after` seconds (`check(..., rehash_after=)`).
+
+A local file whose whole hash matched (here, or on the wire) has its stamp remembered in
+`stamps` (`workers.outputs.file_stamps`): while a file still shows it, web processes send
+it without hashing it again (`factory.verified_stamps`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 from workers.hashing import hash_reader
+from workers.outputs.file_stamps import VerifiedStamps, stamp_of, unchanged_since
 from workers.outputs.finished_builds import BuiltAsset, discard_build
 from workers.store import ObjectNotFound, Store
 
@@ -36,6 +42,7 @@ class BlobVerifier:
         self._hashed: dict[str, float] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.stamps = VerifiedStamps()
 
     def _lock_for(self, blob: str) -> threading.Lock:
         with self._guard:
@@ -71,7 +78,7 @@ class BlobVerifier:
             fresh = rehash_after is None or self._hashed_within(built.blob, rehash_after)
             if known is not None and known[0] == token and fresh:
                 return True
-            digest = self._sha256(store, built.blob) if stat.size == built.size else ""
+            digest = self._sha256(store, built) if stat.size == built.size else ""
             if digest != built.sha256:
                 self.forget(built)
                 reason = f"stored blob has sha256 {digest or '?'} and {stat.size} bytes"
@@ -99,12 +106,21 @@ class BlobVerifier:
         hashed = self._hashed.get(blob)
         return hashed is not None and time.monotonic() - hashed < seconds
 
-    @staticmethod
-    def _sha256(store: Store, blob: str) -> str:
+    def _sha256(self, store: Store, built: BuiltAsset) -> str:
+        """The sha256 of the stored blob ("" when it is gone); a local file that matches
+        `built` has its stamp remembered."""
+        local = store.local_path(built.blob)
+        opened_ns = time.time_ns()
         try:
-            with store.open(blob) as reader:
+            with store.open(built.blob) as reader:
+                stamp = stamp_of(os.fstat(reader.fileno())) if local is not None else None
                 # Let the other requests of a gevent web process run between chunks: hashing
                 # a large blob would otherwise hold every one of them for seconds.
-                return hash_reader(reader, between_chunks=lambda: time.sleep(0)).sha256
+                digest = hash_reader(reader, between_chunks=lambda: time.sleep(0)).sha256
         except ObjectNotFound:
             return ""
+        if local is None or stamp is None or digest != built.sha256:
+            return digest
+        if unchanged_since(local, stamp):
+            self.stamps.remember(stamp, digest, opened_ns)
+        return digest
