@@ -10,12 +10,13 @@
   hashed while it streams and its last chunk held back until the digest is known: bytes
   that no longer match the build's sha256 end the connection before the last chunk (and
   `accept` has the build discarded), so a client never gets a complete wrong file. A local
-  blob whose file stamp was verified that way goes out as a file instead (gunicorn
-  `sendfile`s it, zero-copy; the stamp is checked again before the last chunk:
-  `factory.verified_stamps`). Ranges of a local blob go out as a file (the caller has
-  checked the whole blob recently); S3 blobs as a stream opened before the headers are sent (an
-  unreachable store is a 503, not a broken 200), which ends the connection early if S3
-  fails midway, so the client sees fewer bytes than `Content-Length` promised.
+  blob whose file still shows the stamp it had when a whole hash of it matched (the first
+  check or a hashed download) goes out as a file instead (gunicorn `sendfile`s it,
+  zero-copy; the stamp is checked again before the last chunk: `factory.verified_stamps`).
+  Ranges of a local blob go out as a file (the caller has checked the whole blob recently);
+  S3 blobs as a stream opened before the headers are sent (an unreachable store is a 503,
+  not a broken 200), which ends the connection early if S3 fails midway, so the client
+  sees fewer bytes than `Content-Length` promised.
 """
 
 from __future__ import annotations

@@ -96,8 +96,8 @@ FAMILIES = {
             "image_factory_whole_bodies_total",
             "counter",
             "Whole-body downloads streamed by the web service, by how their bytes are checked: "
-            "hashed on the wire, or stamp (a local file sent zero-copy under the file stamp "
-            "an earlier hashed download verified).",
+            "hashed on the wire, or stamp (a local file sent zero-copy while it shows the "
+            "file stamp it had when a whole hash of it matched).",
             ("check",),
         ),
         Family(
