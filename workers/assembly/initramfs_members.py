@@ -32,22 +32,20 @@ instead, as the single segment had it.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import NEWC_MAGIC, make_cpio, walk_sorted
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import FIRMWARE_ROOT, MICROCODE_ROOT
+from workers.assembly.pieces import Piece, pieces_size
 from workers.assembly.safetree import is_real_dir, make_dirs, merge_tree, read_file
 
 EXTENSIONS_YAML = "extensions.yaml"
 
 _TRAILER = "TRAILER!!!"
-_CHUNK = 1 << 20
 # A layer file as GNU cpio records it after `normalize_tree`: a regular file, 0644.
 _LAYER_MODE = stat.S_IFREG | 0o644
 
@@ -62,16 +60,16 @@ def newc_header(name: str, *, mode: int, size: int, mtime: int) -> bytes:
     return header + b"\0" * (-len(header) % 4)
 
 
-def write_file_member(out: BinaryIO, name: str, source: Path, *, epoch: int) -> None:
-    """Append an uncompressed newc archive holding only the regular file `source` as `name`
-    (mode 0644, dated `epoch`), read straight from `source`. `out` must be at a 4-byte
-    aligned offset of the initramfs; it is again afterwards."""
+def file_member_pieces(name: str, source: Path, *, epoch: int) -> list[Piece]:
+    """An uncompressed newc archive holding only the regular file `source` as `name` (mode
+    0644, dated `epoch`), as pieces: `source` is read when they are written. It must start at a
+    4-byte aligned offset of the initramfs; it ends at one."""
     size = source.stat().st_size
-    out.write(newc_header(name, mode=_LAYER_MODE, size=size, mtime=epoch))
-    with source.open("rb") as reader:
-        shutil.copyfileobj(reader, out, _CHUNK)
-    out.write(b"\0" * (-size % 4))
-    out.write(newc_header(_TRAILER, mode=0, size=0, mtime=0))
+    return [
+        newc_header(name, mode=_LAYER_MODE, size=size, mtime=epoch),
+        source,
+        b"\0" * (-size % 4) + newc_header(_TRAILER, mode=0, size=0, mtime=0),
+    ]
 
 
 def make_extensions_yaml_member(layers: Sequence[LayerEntry], workdir: Path, *, epoch: int) -> Path:
@@ -144,32 +142,23 @@ def members_agree(extras: Sequence[Path]) -> bool:
     return True
 
 
-def write_initramfs(
-    dest: Path,
+def initramfs_pieces(
     *,
     microcode: Path | None,
     base: Path,
     layers: Sequence[tuple[str, Path]],
     tail: Sequence[Path],
     epoch: int,
-) -> Path:
-    """Write the initramfs (module docstring): `layers` are (name, SquashFS file) in order,
-    `tail` the compressed members."""
-    with dest.open("wb") as out:
-        for part in (microcode, base):
-            if part is not None:
-                _copy_into(part, out)
-        out.write(b"\0" * (-out.tell() % 4))
-        for name, sqsh in layers:
-            write_file_member(out, name, sqsh, epoch=epoch)
-        for member in tail:
-            _copy_into(member, out)
-    return dest
-
-
-def _copy_into(path: Path, out: BinaryIO) -> None:
-    with path.open("rb") as reader:
-        shutil.copyfileobj(reader, out, _CHUNK)
+) -> list[Piece]:
+    """The initramfs (module docstring) as pieces (`workers.assembly.pieces`): its size is
+    known before it is written, and it is written straight from the members' files. `layers`
+    are (name, SquashFS file) in order, `tail` the compressed members."""
+    pieces: list[Piece] = [part for part in (microcode, base) if part is not None]
+    pieces.append(b"\0" * (-pieces_size(pieces) % 4))
+    for name, sqsh in layers:
+        pieces += file_member_pieces(name, sqsh, epoch=epoch)
+    pieces += tail
+    return pieces
 
 
 def _compressed_cpio(root: Path, raw: Path, *, epoch: int) -> Path:

@@ -6,6 +6,8 @@ flags grub-mkrescue uses: an `i386-pc-eltorito` El Torito image plus `boot_hybri
 (BIOS, CD and disk), and a FAT `efi.img` as second El Torito entry and GPT partition (UEFI).
 Both GRUB cores find the ISO by its UUID, which xorriso derives from a fixed volume date.
 Every file and volume date is the epoch, so two builds are byte-identical.
+The initramfs may be a sparse placeholder whose bytes are written into the image afterwards
+(`workers.assembly.iso_fill`): the image is the same.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from workers.assembly.grub import BIOS_MODULES, EFI_MODULES, grub_config, make_grub_image
 from workers.assembly.hardlink import link_or_copy
-from workers.assembly.run import run_tool
+from workers.assembly.sparse_output import run_tool_into_sparse_file
 from workers.assembly.vfat import make_vfat
 
 ELTORITO_PATH = "boot/grub/i386-pc/eltorito.img"
@@ -117,7 +119,8 @@ def make_iso(
         "--efi-boot", EFI_IMAGE_PATH,
         "-efi-boot-part", "--efi-boot-image",
         "--protective-msdos-label",
-        "-o", dest,
+        # No -o: the image goes to standard output, which `run_tool_into_sparse_file` writes
+        # to `dest` with its zeros as holes. No -md5 either (`workers.assembly.iso_fill`).
         "-r", tree,
         "--sort-weight", "0", "/",
         "--sort-weight", "1", "/boot",
@@ -131,8 +134,7 @@ def make_iso(
         "-volume_date", "all_file_dates", f"={epoch}",
     ]
     # fmt: on
-    run_tool(argv, source_date_epoch=epoch)
-    return dest
+    return run_tool_into_sparse_file(argv, dest, source_date_epoch=epoch)
 
 
 def _round_up(value: int, unit: int) -> int:

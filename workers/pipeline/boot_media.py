@@ -19,6 +19,7 @@ so SecureBoot assets are as reproducible as the others while the key stays the s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -36,8 +37,10 @@ from workers.assembly.bootdisk import (
 )
 from workers.assembly.grub import BIOS_MODULES, EFI_MODULES, unpack_grub_modules
 from workers.assembly.installer import make_installer_image
-from workers.assembly.iso import make_iso
+from workers.assembly.iso import INITRD_PATH, make_iso
+from workers.assembly.iso_fill import fill_file, make_placeholder
 from workers.assembly.pe import append_sections
+from workers.assembly.pieces import Piece, pieces_size, write_pieces_file
 from workers.assembly.sdboot import uki_file_name, write_sdboot_tree
 from workers.assembly.uefi_iso import make_uefi_iso
 from workers.assembly.uki import OS_NAME, make_uki, os_release
@@ -63,10 +66,17 @@ class BootInputs:
     store: Store
     workdir: Path
     kernel: Path
-    initramfs: Path
+    initramfs_pieces: tuple[Piece, ...]  # `workers.assembly.initramfs_members.initramfs_pieces`
     cmdline: str
     signer: Signer | None
     grub: Future[tuple[Path, Path]] | None = None  # fetch_grub_dirs, when started early
+
+    @functools.cached_property
+    def initramfs(self) -> Path:
+        """The initramfs as a file of its own, written when a builder first needs one (a GRUB
+        ISO writes its bytes straight into the image instead: `build_iso`)."""
+        dest = self.workdir / "initramfs" / "initramfs.xz"
+        return write_pieces_file(dest, self.initramfs_pieces)
 
     @property
     def epoch(self) -> int:
@@ -192,14 +202,14 @@ def prepared_overlay(plan: Plan, inputs: BootInputs) -> PreparedOverlay | None:
 def build_iso(plan: Plan, inputs: BootInputs) -> Path:
     dest = inputs.workdir / "image.iso"
 
-    def grub_iso(uefi_tree: Path | None) -> Path:
+    def grub_iso(uefi_tree: Path | None, initramfs: Path) -> Path:
         """GRUB for BIOS; for UEFI GRUB too, or systemd-boot from `uefi_tree` (dual-boot)."""
         bios, efi = inputs.grub_dirs()
         return make_iso(
             dest,
             workdir=fresh_dir(inputs.workdir / "iso-work"),
             kernel=inputs.kernel,
-            initramfs=inputs.initramfs,
+            initramfs=initramfs,
             cmdline=inputs.cmdline,
             grub_bios_dir=bios,
             grub_efi_dir=efi,
@@ -209,7 +219,11 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
         )
 
     if plan.bootloader == GRUB:
-        return grub_iso(None)
+        # The initramfs is written once, into the image (`workers.assembly.iso_fill`). Not for
+        # dual-boot: its UKI needs the initramfs as a file anyway.
+        pieces = inputs.initramfs_pieces
+        placeholder = make_placeholder(inputs.workdir / "initrd-placeholder", pieces_size(pieces))
+        return fill_file(grub_iso(None, placeholder), INITRD_PATH, pieces)
     tree = sdboot_tree(plan, inputs, for_iso=True)
     overlay = prepared_overlay(plan, inputs)
     if overlay is not None:
@@ -222,7 +236,7 @@ def build_iso(plan: Plan, inputs: BootInputs) -> Path:
             name=inputs.title,
             epoch=inputs.epoch,
         )
-    return grub_iso(tree)
+    return grub_iso(tree, inputs.initramfs)
 
 
 def build_disk(plan: Plan, inputs: BootInputs) -> Path:

@@ -45,12 +45,13 @@ from workers.assembly.initramfs import (
 )
 from workers.assembly.initramfs_members import (
     firmware_trees,
+    initramfs_pieces,
     make_extensions_yaml_member,
     make_merged_firmware_member,
     make_microcode_cpio,
     members_agree,
-    write_initramfs,
 )
+from workers.assembly.pieces import Piece, write_pieces_file
 from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
@@ -169,15 +170,16 @@ def _build_asset(
             if uses_grub(plan)
             else None
         )
-        initramfs = build_initramfs(plan, release, store, workdir / "initramfs", progress)
         if kind is Kind.INITRAMFS:
-            return initramfs
+            return build_initramfs(plan, release, store, workdir / "initramfs", progress)
+        pieces = initramfs_pieces_for(plan, release, store, workdir / "initramfs", progress)
+        progress("initramfs", 100)
         inputs = BootInputs(
             release=release,
             store=store,
             workdir=workdir,
             kernel=release.fetch(store, VMLINUZ, workdir / "vmlinuz"),
-            initramfs=initramfs,
+            initramfs_pieces=tuple(pieces),
             cmdline=asset_cmdline(plan, release),
             signer=signer,
             grub=grub,
@@ -223,24 +225,33 @@ def finish_disk(plan: Plan, raw: Path, workdir: Path, epoch: int, progress: Prog
 def build_initramfs(
     plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
 ) -> Path:
+    """The initramfs (`initramfs_pieces_for`) written to a file."""
+    pieces = initramfs_pieces_for(plan, release, store, workdir, progress)
+    with _step("adding the extensions to the initramfs"):
+        out = write_pieces_file(workdir / "initramfs.xz", pieces)
+    progress("initramfs", 100)
+    return out
+
+
+def initramfs_pieces_for(
+    plan: Plan, release: Release, store: Store, workdir: Path, progress: Progress
+) -> list[Piece]:
     """[microcode] ‖ base ‖ one raw member per cached (or freshly built) layer ‖
-    extensions.yaml and the firmware, compressed (`workers.assembly.initramfs_members`)."""
+    extensions.yaml and the firmware, compressed (`workers.assembly.initramfs_members`), as
+    pieces: every member is made, the initramfs itself is not written yet."""
     workdir.mkdir(parents=True)
     # Read by this process only (copied into the initramfs, or its modules read for depmod).
     base = release.fetch(store, INITRAMFS, workdir / "base.initramfs", in_place=True)
     members = _build_members(plan, release, store, base, workdir, progress)
     progress("initramfs", 90)
     with _step("adding the extensions to the initramfs"):
-        out = write_initramfs(
-            workdir / "initramfs.xz",
+        return initramfs_pieces(
             microcode=members.microcode,
             base=base,
             layers=members.layers,
             tail=members.tail,
             epoch=release.source_date_epoch,
         )
-    progress("initramfs", 100)
-    return out
 
 
 def build_sysext(

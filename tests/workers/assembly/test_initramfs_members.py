@@ -19,15 +19,16 @@ from workers.assembly.cpio import make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import make_extension_layer
 from workers.assembly.initramfs_members import (
+    file_member_pieces,
     firmware_trees,
+    initramfs_pieces,
     make_extensions_yaml_member,
     make_firmware_member,
     make_merged_firmware_member,
     make_microcode_cpio,
     members_agree,
-    write_file_member,
-    write_initramfs,
 )
+from workers.assembly.pieces import pieces_size, write_pieces_file
 from workers.assembly.safetree import make_dirs, merge_tree
 
 EPOCH = 1700000000
@@ -38,9 +39,9 @@ def test_a_file_member_is_what_gnu_cpio_writes_for_that_file(tmp_path: Path) -> 
     root.mkdir()
     (root / "3.sqsh").write_bytes(b"squashfs bytes, 23 long")
     gnu = make_cpio(root, tmp_path / "gnu.cpio", epoch=EPOCH).read_bytes()
-    with (tmp_path / "ours.cpio").open("wb") as out:
-        write_file_member(out, "3.sqsh", root / "3.sqsh", epoch=EPOCH)
-    ours = (tmp_path / "ours.cpio").read_bytes()
+    pieces = file_member_pieces("3.sqsh", root / "3.sqsh", epoch=EPOCH)
+    ours = write_pieces_file(tmp_path / "ours.cpio", pieces).read_bytes()
+    assert len(ours) == pieces_size(pieces)
     assert len(ours) % 4 == 0
     # GNU cpio pads the archive to its 512-byte block; the entries are the same bytes.
     assert gnu == ours + b"\0" * (len(gnu) - len(ours))
@@ -172,14 +173,15 @@ def test_members_unpack_to_the_tree_the_single_segment_gave(tmp_path: Path) -> N
         make_firmware_member(tree, tmp_path / f"fw{n}", epoch=EPOCH)
         for n, tree in enumerate(extras)
     ]
-    image = write_initramfs(
-        tmp_path / "initramfs.xz",
+    pieces = initramfs_pieces(
         microcode=microcode,
         base=tmp_path / "base.initramfs",
         layers=files,
         tail=tail,
         epoch=EPOCH,
-    ).read_bytes()
+    )
+    image = write_pieces_file(tmp_path / "initramfs.xz", pieces).read_bytes()
+    assert len(image) == pieces_size(pieces)
 
     members = read_members(image)
     assert [(m.kind, [e.name for e in m.entries]) for m in members] == [
@@ -235,8 +237,7 @@ def test_firmware_that_would_unpack_differently_is_merged_into_one_member(
     expected = _old_tree(tmp_path, base, entries, files, _copies(extras, tmp_path / "old"))
 
     assert not members_agree(firmware_trees(extras))
-    image = write_initramfs(
-        tmp_path / "initramfs.xz",
+    pieces = initramfs_pieces(
         microcode=make_microcode_cpio(extras, tmp_path / "microcode", epoch=EPOCH),
         base=tmp_path / "base.initramfs",
         layers=files,
@@ -245,7 +246,8 @@ def test_firmware_that_would_unpack_differently_is_merged_into_one_member(
             make_merged_firmware_member(extras, tmp_path / "merged", epoch=EPOCH),
         ],
         epoch=EPOCH,
-    ).read_bytes()
+    )
+    image = write_pieces_file(tmp_path / "initramfs.xz", pieces).read_bytes()
     members = read_members(image)
     assert [m.kind for m in members] == ["raw", "zstd", "raw", "raw", "zstd", "zstd"]
     assert unpack(members) == expected
