@@ -5,7 +5,8 @@ cached layers from the store, assembles the asset in `workdir` and returns its p
 
 Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the store:
 - `layers/extension/<k>`: an extension's SquashFS (+ its firmware/microcode), keyed by the
-  extension digest, the mksquashfs version and `LAYER_RECIPE`;
+  extension digest, the tar2sqfs version and `LAYER_RECIPE` (made from the extension's tar
+  without unpacking it: `workers.assembly.tree_layer`);
 - `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
   the extensions that carry modules;
 - `layers/extension-evidence/<k>`: what an extension contributes to the SBOM, written by the
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import cast
 
 from extensions.manifest import Manifest
-from extensions.package import unpack_tar
+from extensions.package import materialise, unpack_tar
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.disk_tarball import make_tarball
 from workers.assembly.extensions_yaml import LayerEntry
@@ -39,9 +40,9 @@ from workers.assembly.initramfs import (
     MODULES_ROOT,
     base_modules_tree,
     layer_order,
-    make_extension_layer,
     make_modules_layer,
     modules_layer_metadata,
+    split_extension_extras,
 )
 from workers.assembly.initramfs_members import (
     firmware_trees,
@@ -55,7 +56,13 @@ from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
-from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
+from workers.assembly.tree_layer import (
+    firmware_paths,
+    is_tree_dir,
+    make_tree_layer,
+    tar2sqfs_version,
+)
+from workers.catalog.extensions import fetch_extension, fetch_verified, read_extension
 from workers.errors import FactoryError
 from workers.evidence.extension_files import read_extension_files, save_extension_files
 from workers.keys.secureboot_key import Signer
@@ -87,7 +94,7 @@ from workers.store import Store
 
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer would change for the same inputs.
-LAYER_RECIPE = 1
+LAYER_RECIPE = 2
 # Extension layers built at once: two keep both cores of a small worker busy (a big layer's
 # mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
 LAYER_WORKERS = 2
@@ -374,13 +381,14 @@ class _Skipped(Exception):
 
 
 def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
-    """One extension's layer, from the cache or built from its verified tar."""
+    """One extension's layer, from the cache or built from its verified tar (read in place
+    from a local store: `workers.assembly.tree_layer`)."""
     prefix = cache_key(
         "extension",
         {
             "digest": ext.digest,
             "epoch": epoch,
-            "mksquashfs": mksquashfs_version(),
+            "tar2sqfs": tar2sqfs_version(),
             "recipe": LAYER_RECIPE,
         },
     )
@@ -389,25 +397,31 @@ def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: in
         workdir.mkdir(parents=True, exist_ok=True)
         tar = workdir / "extension.tar"
         if ext.source == SOURCE_BLOB:
-            fetch_verified(store, blob_key(ext.digest), ext.digest, tar)
+            tar = fetch_verified(store, blob_key(ext.digest), ext.digest, tar, in_place=True)
         else:
-            fetch_extension(store, ext.digest, tar)
-        manifest = extract_extension(tar, workdir / "extension")
-        # The SBOM step's view of the extension, read here (on a layer thread) from the tar
-        # just verified and checked, and kept for every later build.
-        save_extension_files(store, ext.digest, read_extension_files(tar, manifest))
-        has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
+            tar = fetch_extension(store, ext.digest, tar, in_place=True)
         extras_dir = workdir / "extras"
-        sqsh = make_extension_layer(
-            workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
-        )
+        with read_extension(tar, workdir) as (manifest, tree):
+            # The SBOM step's view of the extension, read here (on a layer thread) from the
+            # tar just verified and checked, and kept for every later build.
+            save_extension_files(store, ext.digest, read_extension_files(tar, manifest))
+            has_modules = is_tree_dir(tree, f"rootfs/{MODULES_ROOT}")
+            sqsh = make_tree_layer(tree, workdir / "layer.sqsh", epoch=epoch)
+            # Only the firmware is unpacked (most extensions have none).
+            firmware = firmware_paths(tree)
+            if firmware:
+                (workdir / "extension").mkdir()
+                materialise(tree, workdir / "extension", firmware)
+                split_extension_extras(workdir / "extension" / "rootfs", extras_dir)
         files = {"layer.sqsh": sqsh}
         # Made only for an extension with firmware or microcode (most have none).
         if extras_dir.is_dir() and any(extras_dir.iterdir()):
             files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
         info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
-        save_entry(store, prefix, files, info)
-        remove_soon(workdir / "extension")
+        # Nothing writes the layer or extras.tar again: the cache keeps these very files.
+        save_entry(store, prefix, files, info, adopt=True)
+        if firmware:
+            remove_soon(workdir / "extension")
         extras = extras_dir if "extras.tar" in files else None
         return _Layer(sqsh, extras, manifest, has_modules, ext.digest)
     extras = None

@@ -17,7 +17,7 @@ from tests.initramfs import Entry, read_members, unpack
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
-from workers.assembly.initramfs import make_extension_layer
+from workers.assembly.initramfs import split_extension_extras
 from workers.assembly.initramfs_members import (
     firmware_trees,
     make_extensions_yaml_member,
@@ -29,6 +29,7 @@ from workers.assembly.initramfs_members import (
     write_initramfs,
 )
 from workers.assembly.safetree import make_dirs, merge_tree
+from workers.assembly.squashfs import make_squashfs
 
 EPOCH = 1700000000
 
@@ -79,9 +80,7 @@ def _layers(
         ext = _extension(tmp_path / tag, tag, fw)
         extra = tmp_path / f"extras{n}"
         extra.mkdir()
-        files.append(
-            (f"{n}.sqsh", make_extension_layer(ext, tmp_path / f"{n}.sqsh", extra, epoch=EPOCH))
-        )
+        files.append((f"{n}.sqsh", _layer(ext, tmp_path / f"{n}.sqsh", extra)))
         entries.append(LayerEntry(f"{n}.sqsh", Manifest(tag, "1.0.0")))
         extras.append(extra)
     return entries, files, extras
@@ -259,3 +258,10 @@ def test_hard_linked_firmware_is_merged_into_one_member(tmp_path: Path) -> None:
     assert members_agree([tree])
     (fw / "b.bin").hardlink_to(fw / "a.bin")
     assert not members_agree([tree])
+
+
+def _layer(extension: Path, dest: Path, extras: Path) -> Path:
+    """An unpacked extension's layer as mksquashfs makes it, its firmware moved to `extras`
+    (the build makes layers from the tar: `workers.assembly.tree_layer`)."""
+    split_extension_extras(extension / "rootfs", extras)
+    return make_squashfs(extension / "rootfs", dest, epoch=EPOCH)

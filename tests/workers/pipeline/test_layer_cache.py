@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from extensions.tree import Tree
 from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly import run
-from workers.assembly.initramfs import make_extension_layer
 from workers.assembly.initramfs_members import make_firmware_member
 from workers.assembly.run import sandboxed
 from workers.assembly.sandbox_session import SessionPerThread
+from workers.assembly.tree_layer import make_tree_layer
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
@@ -109,13 +110,14 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
     for name in ("hello", "world", "third"):
         _extension(store, tmp_path, name)
     built: list[str] = []
-    real = make_extension_layer
+    real = make_tree_layer
 
-    def counting(extension: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
-        built.append((extension / "manifest.yaml").read_text().split("name: ")[1].split()[0])
-        return real(extension, dest, extras, epoch=epoch)
+    def counting(tree: Tree, dest: Path, *, epoch: int) -> Path:
+        text = tree.entries["manifest.yaml"].read_bytes().decode()
+        built.append(text.split("name: ")[1].split()[0])
+        return real(tree, dest, epoch=epoch)
 
-    monkeypatch.setattr("workers.pipeline.build_asset.make_extension_layer", counting)
+    monkeypatch.setattr("workers.pipeline.build_asset.make_tree_layer", counting)
 
     def initramfs(names: str, work: str) -> bytes:
         return _initramfs(store, settings, names, tmp_path / work)
@@ -136,7 +138,7 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
 def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
     store: LocalStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Five layers: their mksquashfs runs go through at most LAYER_WORKERS sandboxes (not a
+    """Five layers: their tar2sqfs runs go through at most LAYER_WORKERS sandboxes (not a
     bwrap start each), and the initramfs is byte for byte the one built with a bwrap per
     tool run."""
     save_fake_release(store, "v1.0.0", tmp_path / "release")
@@ -179,10 +181,10 @@ def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
     monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", noting_sessions)
     with_sessions = build("sessions")
     assert 1 <= started[0].starts <= build_module.LAYER_WORKERS
-    assert not [a for a in plain_runs if "mksquashfs" in a and "-version" not in a]
+    assert not [a for a in plain_runs if "tar2sqfs" in a and "-version" not in a]
     monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", contextlib.nullcontext)
     assert build("per-tool") == with_sessions
-    assert len([a for a in plain_runs if "mksquashfs" in a]) >= len(names) + 1
+    assert len([a for a in plain_runs if "tar2sqfs" in a]) >= len(names) + 1
 
 
 @pytest.mark.integration
