@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from extensions.tree import Tree
+from extensions.tree import Entry, Tree
 from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly import run
-from workers.assembly.initramfs_members import make_firmware_member
 from workers.assembly.run import sandboxed
 from workers.assembly.sandbox_session import SessionPerThread
+from workers.assembly.tree_firmware import make_tree_firmware_member
 from workers.assembly.tree_layer import make_tree_layer
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
@@ -196,13 +196,13 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     for name in ("hello", "world"):
         _extension(store, tmp_path, name)
     built: list[Path] = []
-    real = make_firmware_member
+    real = make_tree_firmware_member
 
-    def counting(extras: Path, workdir: Path, *, epoch: int) -> Path:
-        built.append(real(extras, workdir, epoch=epoch))
+    def counting(entries: list[tuple[str, Entry]], dest: Path, *, epoch: int) -> Path:
+        built.append(real(entries, dest, epoch=epoch))
         return built[-1]
 
-    monkeypatch.setattr("workers.pipeline.firmware_cache.make_firmware_member", counting)
+    monkeypatch.setattr("workers.pipeline.build_asset.make_tree_firmware_member", counting)
     first = _initramfs(store, settings, "factory/firmware, factory/hello", tmp_path / "one")
     [member] = built
     key = [k for k in store.list("layers/firmware/") if k.endswith("/entry.json")]
@@ -214,3 +214,10 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     assert member.read_bytes() in first
     assert member.read_bytes() in second
     assert first != second
+    # The cache lost the member (not the layer): made again from the tar, the same bytes.
+    bytes_before = member.read_bytes()
+    shutil.rmtree(store.root / "layers" / "firmware")
+    third = _initramfs(store, settings, "factory/world, factory/firmware", tmp_path / "three")
+    assert len(built) == 2
+    assert built[1].read_bytes() == bytes_before
+    assert third == second
