@@ -13,6 +13,7 @@ import pytest
 from extensions.errors import ExtensionError
 from extensions.package import extract_extension, read_extension
 from tests.extensions.builders import (
+    Member,
     directory,
     file,
     hardlink,
@@ -21,10 +22,22 @@ from tests.extensions.builders import (
     tar_bytes,
     write,
 )
+from tests.initramfs import read_members, unpack
 from workers.assembly.fifo import fed_fifo
 from workers.assembly.initramfs import split_extension_extras
+from workers.assembly.initramfs_members import (
+    firmware_listing,
+    listings_agree,
+    make_firmware_member,
+)
 from workers.assembly.run import ToolError, run_tool, sandboxed, tool_sessions
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
+from workers.assembly.tree_firmware import (
+    firmware_entries,
+    make_tree_firmware_member,
+    write_microcode,
+)
+from workers.assembly.tree_firmware import firmware_listing as tree_listing
 from workers.assembly.tree_layer import firmware_paths, is_tree_dir, make_tree_layer
 from workers.catalog.extensions import CorruptObject, fetch_verified
 from workers.hashing import sha256_file
@@ -167,3 +180,65 @@ def test_a_local_store_s_tar_is_read_in_place_and_checked(tmp_path: Path) -> Non
     assert not (tmp_path / "copy").exists()
     with pytest.raises(CorruptObject):
         fetch_verified(store, "extensions/x.tar", "0" * 64, tmp_path / "copy", in_place=True)
+
+
+def test_the_firmware_member_and_microcode_from_the_tree_are_what_unpacking_gave(
+    tmp_path: Path,
+) -> None:
+    """Against the unpacked path (`split_extension_extras` + GNU cpio): the member unpacks,
+    the kernel's way, to the same entries; the listing and the microcode are the same."""
+    members = hello_members(
+        [
+            directory("rootfs/usr/lib/firmware", 0o700),
+            file("rootfs/usr/lib/firmware/vendor/blob.bin", RANDOM, 0o600),
+            file("rootfs/usr/lib/firmware/vendor/tool", b"#!/bin/sh\n", 0o700),
+            hardlink("rootfs/usr/lib/firmware/vendor/again", "rootfs/usr/lib/firmware/vendor/tool"),
+            symlink("rootfs/usr/lib/firmware/vendor/abs", "/etc/passwd"),
+            file("rootfs/usr/lib/firmware/intel-ucode/06-02", b"intel two"),
+            file("rootfs/usr/lib/firmware/intel-ucode/06-01", b"intel one"),
+            file("rootfs/usr/lib/firmware/amd-ucode/microcode_amd_fam17h.bin", b"amd"),
+            file("rootfs/usr/lib/firmware/amd-ucode/README", b"not microcode"),
+        ]
+    )
+    tar = write(tmp_path / "ext.tar", tar_bytes(members))
+    extract_extension(tar, tmp_path / "unpacked")
+    extras = tmp_path / "extras"
+    split_extension_extras(tmp_path / "unpacked" / "rootfs", extras)
+    listing = firmware_listing(extras)
+    with sandboxed(tmp_path):
+        with read_extension(tar, tmp_path) as (_manifest, tree):
+            entries = firmware_entries(tree)
+            assert entries is not None
+            new = make_tree_firmware_member(entries, tmp_path / "new.zst", epoch=EPOCH)
+            again = make_tree_firmware_member(entries, tmp_path / "again.zst", epoch=EPOCH)
+            assert write_microcode(tree, tmp_path / "microcode")
+        old = make_firmware_member(extras, tmp_path / "old", epoch=EPOCH)
+    assert tree_listing(entries) == listing
+    assert new.read_bytes() == again.read_bytes()
+    unpacked = unpack(read_members(new.read_bytes()))
+    assert unpacked == unpack(read_members(old.read_bytes()))
+    assert unpacked["usr/lib/firmware/vendor/abs"].data == b"/etc/passwd"
+    assert "usr/lib/firmware/intel-ucode/06-01" not in unpacked
+    assert "usr/lib/firmware/amd-ucode/README" in unpacked
+    microcode = tmp_path / "microcode/kernel/x86/microcode"
+    assert (microcode / "GenuineIntel.bin").read_bytes() == b"intel oneintel two"
+    assert (microcode / "AuthenticAMD.bin").read_bytes() == b"amd"
+    for vendor in ("GenuineIntel", "AuthenticAMD"):
+        old_microcode = extras / "kernel/x86/microcode" / f"{vendor}.bin"
+        assert (microcode / f"{vendor}.bin").read_bytes() == old_microcode.read_bytes()
+
+
+def test_firmware_listings_that_disagree_are_told(tmp_path: Path) -> None:
+    def listing(name: str, extra: list[Member]) -> dict[str, bool]:
+        tar = write(tmp_path / f"{name}.tar", tar_bytes(hello_members(extra)))
+        with read_extension(tar, tmp_path) as (_manifest, tree):
+            entries = firmware_entries(tree)
+        assert entries is not None
+        return tree_listing(entries)
+
+    as_file = listing("a", [file("rootfs/usr/lib/firmware/x", b"file")])
+    as_dir = listing("b", [file("rootfs/usr/lib/firmware/x/y", b"file")])
+    as_link = listing("c", [symlink("rootfs/usr/lib/firmware/x", "y")])
+    assert listings_agree([as_file, as_link])
+    assert not listings_agree([as_file, as_dir])
+    assert not listings_agree([as_dir, None])
