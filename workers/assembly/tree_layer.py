@@ -15,6 +15,7 @@ lists both alike); its bytes differ, so the layer cache key names this tool.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -69,9 +70,12 @@ def is_tree_dir(tree: Tree, path: str) -> bool:
     return any(other.startswith(path + "/") for other in tree.entries)
 
 
-def make_tree_layer(tree: Tree, dest: Path, *, epoch: int, level: int = ZSTD_LEVEL) -> Path:
+def make_tree_layer(
+    tree: Tree, dest: Path, *, epoch: int, level: int = ZSTD_LEVEL, jobs: int | None = None
+) -> Path:
     """The SquashFS layer of the extension `tree` (module docstring) in the new file `dest`;
-    the named pipe tar2sqfs reads lives beside it for the run."""
+    the named pipe tar2sqfs reads lives beside it for the run. `jobs`: compressor threads,
+    every core by default (like mksquashfs); the image's bytes do not depend on them."""
     entries = layer_entries(tree)
 
     def write(out: BinaryIO) -> None:
@@ -90,9 +94,8 @@ def make_tree_layer(tree: Tree, dest: Path, *, epoch: int, level: int = ZSTD_LEV
                 f"level={level}",
                 "--block-size",
                 str(BLOCK_SIZE),
-                # One compressor job: the image's bytes must not depend on the cores.
                 "--num-jobs",
-                "1",
+                str(jobs or os.cpu_count() or 1),
                 "--defaults",
                 f"uid=0,gid=0,mode=0755,mtime={epoch}",
                 dest,
