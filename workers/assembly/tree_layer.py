@@ -30,6 +30,9 @@ ROOTFS = "rootfs"
 FIRMWARE = "rootfs/usr/lib/firmware"
 # mksquashfs' default, which the layers had before.
 BLOCK_SIZE = 131072
+# Up to this many blocks of file data, one compressor thread: zstd -18 contexts are slow to
+# set up, and a tiny layer has next to nothing to share out.
+SMALL_LAYER_BLOCKS = 4
 
 
 def layer_entries(tree: Tree) -> list[tuple[str, Entry]]:
@@ -75,8 +78,12 @@ def make_tree_layer(
 ) -> Path:
     """The SquashFS layer of the extension `tree` (module docstring) in the new file `dest`;
     the named pipe tar2sqfs reads lives beside it for the run. `jobs`: compressor threads,
-    every core by default (like mksquashfs); the image's bytes do not depend on them."""
+    every core by default (like mksquashfs) but one for a layer of a few blocks (starting
+    more costs more than they save); the image's bytes do not depend on them."""
     entries = layer_entries(tree)
+    if jobs is None:
+        data = sum(entry.size for _, entry in entries if entry.kind == "file")
+        jobs = 1 if data <= SMALL_LAYER_BLOCKS * BLOCK_SIZE else os.cpu_count() or 1
 
     def write(out: BinaryIO) -> None:
         write_entries(out, entries, epoch)
@@ -95,7 +102,7 @@ def make_tree_layer(
                 "--block-size",
                 str(BLOCK_SIZE),
                 "--num-jobs",
-                str(jobs or os.cpu_count() or 1),
+                str(jobs),
                 "--defaults",
                 f"uid=0,gid=0,mode=0755,mtime={epoch}",
                 dest,
