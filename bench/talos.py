@@ -15,8 +15,10 @@ about 2 minutes, kept under --work), then the measurements take 15-30 minutes on
 - per asset kind, cold and warm (median of --kind-runs);
 - the ISO with one extension changed (the 5 MiB one) against its cold build;
 - a cold ISO build in a child process: bytes it wrote to disk per output byte (the kernel's
-  write_bytes of the process and every tool it waited for), its peak temporary disk (the work
-  directory, sampled every 20 ms), the largest resident set in its process tree;
+  write_bytes of the process and every tool it waited for, sandboxed ones included: see
+  bench/process_io.py; also less cancelled_write_bytes), its peak temporary disk (the work
+  directory, sampled every 20 ms), the largest resident set in its process tree
+  (`--factory-cold`: that build alone);
 - time to the first byte a cold kernel/initramfs download could send: today the build's
   whole time (the web process sends once the build is stored);
 - 8 distinct cold initramfs builds through 1 and through 2 worker processes;
@@ -413,7 +415,14 @@ def write_results(out: Path, r: dict[str, Any]) -> None:
         tools = sorted(f["tools"].items(), key=lambda kv: -kv[1])
         lines += [
             f"## Cold ISO with the three extensions (runs: {r['talos_runs']}, in turns; "
-            f"{r.get('talos_date', host['date'])})",
+            f"{r.get('talos_date', host['date'])}"
+            + (
+                f"; the factory's cold build and its resources again on "
+                f"{r['factory_cold_date']} by `--factory-cold`"
+                if "factory_cold_date" in r
+                else ""
+            )
+            + ")",
             "",
             "| approach | seconds | / shell baseline |",
             "|---|---:|---:|",
@@ -553,23 +562,42 @@ NOTES = """## Notes
 - Disk writes: the base initramfs and the GRUB tars are read in place from the local store
   (no copy in the work directory), the ISO and BOOT trees hard-link the kernel and
   initramfs instead of copying them, and the finished asset is hard-linked into the local
-  store (`Store.adopt_file`) instead of copied. Still written: the layers and their cache
-  copies, the initramfs itself, the kernel fetched into the work directory, the image.
-  Caveat: `write_bytes` misses what sandboxed tools write (a tool run under bwrap is not
-  accounted to the building process: a 50 MiB `dd` in the sandbox shows 8 KiB), so the
-  ISO's own bytes written by xorriso (about 1 byte per output byte) are not in the figure,
-  before or after this change.
+  store (`Store.adopt_file`) instead of copied. Still written: the layers, the firmware
+  members, the initramfs itself, the kernel fetched into the work directory, the image.
+- How disk writes are counted (third session of 2026-12-07): `write_bytes` of the building
+  process, which Linux adds up over every child it reaps. Until then it missed what
+  sandboxed tools wrote: bwrap's outer process exits as soon as the tool's status reaches
+  it, before the sandbox's pid-namespace init has exited, so that init (which reaped the
+  tool) was reaped by the system's init and its counters never reached the build (a 50 MiB
+  `dd` in the sandbox showed 8 KiB). The measuring process is now a child subreaper
+  (`bench/process_io.py`) and reaps those orphans before reading its counters: the same
+  `dd` shows 50 MiB, and the figures count mksquashfs', tar2sqfs', zstd's and xorriso's
+  writes (the CPU seconds of the tiny-extension row count those tools too). The second
+  column subtracts `cancelled_write_bytes`: pages written, then truncated or deleted before
+  writeback (the work directory's files removed at the end of the build), which never
+  reach the disk. The target is judged on the first. On the code before the change below,
+  counted this way: 5.47 bytes per output byte written, 2.16 reaching the disk.
+- The extension layer stage (third session): an extension's tar is read in place from a
+  local store (an S3 store's is downloaded), validated as a tree without unpacking it, and
+  written as a clean tar stream (only `rootfs/`, the firmware left out, owners 0:0,
+  canonical modes, every time the epoch) through a named pipe into `tar2sqfs`
+  (squashfs-tools-ng) in the layer thread's sandbox session: the same tree mksquashfs made
+  of the unpacked extension, in other bytes (the cache key names tar2sqfs). The firmware
+  member is written from the same tree (newc through a named pipe into zstd) and the
+  microcode joined from it; the layer and the member are hard-linked into the cache
+  (`workers/assembly/tree_layer.py`, `tree_firmware.py`, `fifo.py`). Per extension the
+  stage writes its layer and its firmware member, nothing else: before, it also wrote the
+  tar's copy, the unpacked tree, an uncompressed tar of the firmware and a raw cpio of it,
+  and copied the layer and the firmware into the cache.
 - Cold downloads no longer wait for the build: a cold kernel download sends the release's
   kernel at once, a cold initramfs its base (when no extension brings CPU microcode, which
   the catalog records), then the rest once built, the whole checked against the published
   manifest before the last byte (`factory/cold_stream.py`; figures of
   `bench/cold_first_byte.py`). A cold `/v2` installer pull still waits for the build (the
   manifest names the built layers): `bench/talos_pull.py` measures it.
-- Disk writes with the three extensions (5.7 bytes per output byte) are mostly the layer
-  stage's: each extension's tar is fetched into the work directory, unpacked, squashed, and
-  the layer copied into the cache; with the 5 MiB extension (its layer small beside the
-  release's files) the figure is 1.2. A build whose layers are cached writes the initramfs
-  and the image.
+- Disk writes with the three extensions: what is left besides the image itself is the
+  layers and firmware members (once each), the kernel's copy and the initramfs file the
+  ISO is made from. A build whose layers are cached writes the initramfs and the image.
 - Fixed cost per layer: with 200 KiB layers of mixed data most of the per-layer time is the
   bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB); the tiny-extension
   row (three files of a few bytes) is the fixed cost alone.
