@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,15 @@ def read_extension(
 ) -> Iterator[tuple[Manifest, Tree]]:
     """Validate the extension tar `tar` and yield its manifest and tree, whose files are read
     in place from `tar` (which must not change meanwhile): nothing is unpacked. Its scratch
-    space lives under the existing directory `workdir` until the body ends."""
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=".stage-") as spool:
-        tree = stage_archive(tar, tar.name, Path(spool), limits, in_place=True)
+    space, if it needs any, lives under the existing directory `workdir` until the body
+    ends (one per thread: not made at all for most tars, whose files all stay in place)."""
+    spool = workdir / f".stage-{os.getpid()}-{threading.get_ident()}"
+    try:
+        tree = stage_archive(tar, tar.name, spool, limits, in_place=True)
         yield validate_extension_tree(tree), tree
+    finally:
+        if spool.exists():
+            shutil.rmtree(spool)
 
 
 def extract_extension(tar: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Manifest:
