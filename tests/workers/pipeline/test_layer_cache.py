@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from extensions.tree import Entry, Tree
 from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
+from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly import run
 from workers.assembly.run import sandboxed
@@ -26,7 +28,8 @@ from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings
-from workers.store import LocalStore
+from workers.store import LocalStore, Store
+from workers.store.s3 import S3Store
 
 EPOCH = 1700000000
 
@@ -78,7 +81,7 @@ def test_the_entry_document_is_written_last(
     assert not store.exists(f"{prefix}/entry.json")
 
 
-def _extension(store: LocalStore, tmp_path: Path, name: str, firmware: bytes = b"") -> None:
+def _extension(store: Store, tmp_path: Path, name: str, firmware: bytes = b"") -> None:
     members = hello_members(
         [file("rootfs/usr/lib/firmware/blob.bin", firmware)] if firmware else []
     )
@@ -86,7 +89,7 @@ def _extension(store: LocalStore, tmp_path: Path, name: str, firmware: bytes = b
     add_extension(store, write(tmp_path / f"{name}.tar", tar_bytes(members)), "factory", EPOCH)
 
 
-def _initramfs(store: LocalStore, settings: Settings, names: str, work: Path) -> bytes:
+def _initramfs(store: Store, settings: Settings, names: str, work: Path) -> bytes:
     schematic = parse_schematic(
         f"customization:\n  systemExtensions:\n    officialExtensions: [{names}]\n".encode()
     )
@@ -221,3 +224,25 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     assert len(built) == 2
     assert built[1].read_bytes() == bytes_before
     assert third == second
+
+
+@pytest.mark.integration
+def test_an_s3_store_s_tars_are_downloaded_a_local_store_s_read_in_place_same_bytes(
+    store: LocalStore, settings: Settings, s3_server: S3Server, tmp_path: Path
+) -> None:
+    s3 = S3Store.from_settings(s3_server.settings(tmp_path, f"test-{uuid.uuid4().hex[:16]}"))
+    built = {}
+    for name, where in (("local", store), ("s3", s3)):
+        save_fake_release(where, "v1.0.0", tmp_path / f"release-{name}")
+        (tmp_path / name).mkdir()
+        _extension(where, tmp_path / name, "firmware", firmware=b"firmware blob " * 100)
+        _extension(where, tmp_path / name, "hello")
+        built[name] = _initramfs(
+            where, settings, "factory/firmware, factory/hello", tmp_path / f"build-{name}"
+        )
+    assert built["local"] == built["s3"]
+    # The local store's tars are read where the store keeps them: no copy in the build.
+    assert not list((tmp_path / "build-local").rglob("extension.tar"))
+    assert len(list((tmp_path / "build-s3").rglob("extension.tar"))) == 3  # with the schematic's
+    for where in (store, s3):
+        assert [k for k in where.list("layers/firmware/") if k.endswith("/entry.json")]
