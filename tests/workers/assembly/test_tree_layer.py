@@ -31,6 +31,7 @@ from workers.assembly.initramfs_members import (
     make_firmware_member,
 )
 from workers.assembly.run import ToolError, run_tool, sandboxed, tool_sessions
+from workers.assembly.sandbox import OutsideSandbox
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
 from workers.assembly.tree_firmware import (
     firmware_entries,
@@ -244,3 +245,10 @@ def test_firmware_listings_that_disagree_are_told(tmp_path: Path) -> None:
     assert listings_agree([as_file, as_link])
     assert not listings_agree([as_file, as_dir])
     assert not listings_agree([as_dir, None])
+
+
+def test_a_stdin_file_outside_the_sandbox_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "box").mkdir()
+    outside = write(tmp_path / "secret", b"not for the tool")
+    with sandboxed(tmp_path / "box"), pytest.raises(OutsideSandbox), tool_sessions():
+        run_tool(["cat"], stdin=outside)
