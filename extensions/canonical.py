@@ -11,6 +11,7 @@ record padding. Written by hand so the bytes never depend on the Python version.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -146,8 +147,17 @@ def canonical_entries(tree: Tree) -> list[tuple[str, Entry]]:
 def write_canonical_tar(tree: Tree, dest: Path, epoch: int) -> CanonicalTar:
     """Write the canonical tar of `tree` to `dest`; return its digest and size."""
     with dest.open("wb") as out:
-        w = _HashingWriter(out)
-        for path, entry in canonical_entries(tree):
-            _write_entry(w, path, entry, epoch)
-        w.write(bytes(2 * BLOCK))
+        w = write_entries(out, canonical_entries(tree), epoch)
     return CanonicalTar(path=dest, digest=w.sha.hexdigest(), size=w.size)
+
+
+def write_entries(
+    out: BinaryIO, entries: Iterable[tuple[str, Entry]], epoch: int
+) -> _HashingWriter:
+    """Write `entries` (path, entry; parents first) to `out` as a tar in the canonical form,
+    end marker included; a caller picks and renames the entries (a layer's view of a tree)."""
+    w = _HashingWriter(out)
+    for path, entry in entries:
+        _write_entry(w, path, entry, epoch)
+    w.write(bytes(2 * BLOCK))
+    return w

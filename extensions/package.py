@@ -7,10 +7,12 @@ and materialises it without ever following a link or writing outside `dest`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection
+import threading
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +112,23 @@ def unpack_tar(
         tree = stage_archive(tar, tar.name, Path(spool), limits, in_place=True)
         tree.check_parents()
         materialise(tree, dest, None if pick is None else set(pick(tree)))
+
+
+@contextlib.contextmanager
+def read_extension(
+    tar: Path, workdir: Path, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[Manifest, Tree]]:
+    """Validate the extension tar `tar` and yield its manifest and tree, whose files are read
+    in place from `tar` (which must not change meanwhile): nothing is unpacked. Its scratch
+    space, if it needs any, lives under the existing directory `workdir` until the body
+    ends (one per thread: not made at all for most tars, whose files all stay in place)."""
+    spool = workdir / f".stage-{os.getpid()}-{threading.get_ident()}"
+    try:
+        tree = stage_archive(tar, tar.name, spool, limits, in_place=True)
+        yield validate_extension_tree(tree), tree
+    finally:
+        if spool.exists():
+            shutil.rmtree(spool)
 
 
 def extract_extension(tar: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Manifest:

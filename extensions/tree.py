@@ -122,9 +122,10 @@ class Tree:
         # (read in place later) instead of being copied to the spool.
         self.archive = archive
         self.entries: dict[str, Entry] = {}
-        spool.mkdir(parents=True, exist_ok=True)
 
     def _new_blob(self) -> Path:
+        # Made on first use: a tar read in place may never need it.
+        self.spool.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.spool, prefix="blob-")
         os.close(fd)
         return Path(name)

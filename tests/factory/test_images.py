@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
+from extensions.tree import Tree
 from factory import create_app
 from factory import images as images_module
 from factory.delivery import CorruptBlob
@@ -408,11 +409,11 @@ def test_a_failed_tool_is_told_in_the_schematic_s_terms_without_internals(
     """A real tool fails inside a real build (mksquashfs on a source that is not there): the
     answer names the layer and the tool, never the command line or a work path."""
 
-    def broken_layer(root: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
-        run_tool(["mksquashfs", root / "not-there", dest, "-noappend"])
+    def broken_layer(tree: Tree, dest: Path, *, epoch: int) -> Path:
+        run_tool(["mksquashfs", dest.parent / "not-there", dest, "-noappend"])
         return dest
 
-    monkeypatch.setattr(build_module, "make_extension_layer", broken_layer)
+    monkeypatch.setattr(build_module, "make_tree_layer", broken_layer)
     sid = _new_schematic(srv, "a-tool-fails")
     # The checksum waits for the build (a cold GET of the initramfs itself would already be
     # streaming its base: its failure cuts the connection, tests/factory/test_cold_stream.py).

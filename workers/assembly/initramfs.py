@@ -104,14 +104,6 @@ def _regular_files(firmware: Path, directory: str, pattern: str) -> list[Path]:
     return [firmware / directory / name for name in sorted(fnmatch.filter(names, pattern))]
 
 
-def make_extension_layer(extension: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
-    """The SquashFS layer of one extracted extension (`manifest.yaml` + `rootfs/`); its
-    firmware and microcode go to `extras` instead."""
-    rootfs = extension / "rootfs"
-    split_extension_extras(rootfs, extras)
-    return make_squashfs(rootfs, dest, epoch=epoch)
-
-
 def base_modules_tree(base_initramfs: Path, workdir: Path, kernel_version: str) -> Path:
     """`usr/lib/modules/<kver>` of the base root (`rootfs.sqsh` inside the base initramfs),
     extracted under `workdir/base`; may be empty when the base root has no module data."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workers.assembly.compress import Codec, compress_file
@@ -126,17 +126,35 @@ def firmware_trees(extras: Sequence[Path]) -> list[Path]:
 
 def members_agree(extras: Sequence[Path]) -> bool:
     """Whether unpacking one firmware member per extras directory in turn, the kernel's way,
-    gives the tree the layer rule gives: no path is a directory in one and something else in
-    another, and every entry is a directory, a link or a singly linked regular file."""
-    seen: dict[Path, bool] = {}  # path → is a directory
-    for tree in extras:
-        for rel in walk_sorted(tree / "usr"):
-            st = os.lstat(tree / "usr" / rel)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-                return False
-            if not (is_dir or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-                return False
+    gives the tree the layer rule gives (see `listings_agree`)."""
+    return listings_agree([firmware_listing(tree) for tree in extras])
+
+
+def firmware_listing(extras: Path) -> dict[str, bool] | None:
+    """The firmware of an extras directory as path below `usr` → is a directory; None when
+    an entry is neither a directory, a link nor a singly linked regular file (the kernel and
+    the layer rule could disagree on it)."""
+    listing = {}
+    for rel in walk_sorted(extras / "usr"):
+        st = os.lstat(extras / "usr" / rel)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            return None
+        if not (is_dir or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            return None
+        listing[rel.as_posix()] = is_dir
+    return listing
+
+
+def listings_agree(listings: Sequence[Mapping[str, bool] | None]) -> bool:
+    """Whether one member per firmware listing, unpacked in turn, gives the layer rule's
+    tree: every listing is known and no path is a directory in one and something else in
+    another."""
+    seen: dict[str, bool] = {}  # path → is a directory
+    for listing in listings:
+        if listing is None:
+            return False
+        for rel, is_dir in listing.items():
             if seen.setdefault(rel, is_dir) != is_dir:
                 return False
     return True

@@ -153,12 +153,16 @@ def run_tool(
     source_date_epoch: int | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
-    stdin: IO[bytes] | bytes | None = None,
+    stdin: IO[bytes] | bytes | os.PathLike[str] | None = None,
     stdout: IO[bytes] | None = None,
     timeout: float | None = None,
     umask: int | None = None,
 ) -> bytes:
     """Run `argv`; return its stdout (empty when `stdout` is a file) or raise `ToolError`.
+
+    `stdin`: a file object, bytes, or the path of a file (a named pipe, say: see
+    `workers.assembly.fifo`) that the tool reads as its stdin; in a sandbox the path must be
+    inside it, and a tool session opens it inside the sandbox.
 
     `env` adds to the fixed environment; a value of "" removes that variable (some tools,
     e.g. mksquashfs 4.5, refuse SOURCE_DATE_EPOCH together with explicit time flags).
@@ -190,19 +194,34 @@ def run_tool(
         if sandbox_problem() is None:
             # bwrap gets the fixed environment too: inside, /proc/1/environ is bwrap's own.
             command = [*bwrap_argv(scope.sandbox, cwd), *args]
+    stdin_path = os.path.abspath(stdin) if isinstance(stdin, os.PathLike) else None
+    if scope.sandbox is not None and stdin_path is not None:
+        check_paths(scope.sandbox, [Path(stdin_path)], None)
     sessions = scope.sessions
     if (
         sessions is not None
         and sessions.sandbox == scope.sandbox
-        and stdin is None
+        and (stdin is None or stdin_path is not None)
         and stdout is None
     ):
-        return _run_in_session(sessions, args, full_env, cwd, limit, umask)
+        return _run_in_session(sessions, args, full_env, cwd, limit, umask, stdin_path)
+    if stdin_path is not None:
+        with open(stdin_path, "rb") as reader:
+            return run_tool(
+                argv,
+                source_date_epoch=source_date_epoch,
+                env=env,
+                cwd=cwd,
+                stdin=reader,
+                stdout=stdout,
+                timeout=timeout,
+                umask=umask,
+            )
     input_bytes: bytes | None = None
     stdin_arg: IO[bytes] | int | None = subprocess.DEVNULL
     if isinstance(stdin, bytes):
         input_bytes, stdin_arg = stdin, None
-    elif stdin is not None:
+    elif stdin is not None and not isinstance(stdin, os.PathLike):
         stdin_arg = stdin
     try:
         proc = subprocess.run(
@@ -233,12 +252,18 @@ def _run_in_session(
     cwd: str | os.PathLike[str] | None,
     limit: float,
     umask: int | None,
+    stdin: str | None,
 ) -> bytes:
     """`run_tool` through the calling thread's sandbox session: the same outcomes and errors."""
     where = os.path.abspath(cwd if cwd is not None else sessions.sandbox.root)
     try:
         done = sessions.session().run(
-            args, cwd=where, env=env, umask=-1 if umask is None else umask, timeout=limit
+            args,
+            cwd=where,
+            env=env,
+            umask=-1 if umask is None else umask,
+            timeout=limit,
+            stdin=stdin,
         )
     except SessionBroken as exc:
         # Status 125: the sandbox failed, not the tool (as `env` and `timeout` say it).

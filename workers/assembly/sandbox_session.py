@@ -11,10 +11,10 @@ out. Tools started by the driver are therefore exactly as confined as tools star
 directly; they share the session's /tmp and pid namespace with the tools of the same session
 (one build step of one build), which already share its work directory.
 
-`run_tool` uses the session of its context (`run.tool_session`) for plain calls (no stdin
-data, stdout captured); the session is started on first use and stopped when the context
-ends. A session serves one thread at a time: a step that runs tools on several threads gives
-each thread its own.
+`run_tool` uses the session of its context (`run.tool_session`) for plain calls (stdin
+nothing or a file the driver opens, stdout captured); the session is started on first use
+and stopped when the context ends. A session serves one thread at a time: a step that runs
+tools on several threads gives each thread its own.
 """
 
 from __future__ import annotations
@@ -46,15 +46,21 @@ while True:
     if not line:
         break
     job = json.loads(line)
+    stdin = subprocess.DEVNULL
     try:
+        if job["stdin"] is not None:
+            stdin = open(job["stdin"], "rb")
         proc = subprocess.run(job["argv"], cwd=job["cwd"], env=job["env"], umask=job["umask"],
-                              stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=job["timeout"])
+                              stdin=stdin, capture_output=True, timeout=job["timeout"])
         done = {"rc": proc.returncode, "stdout": b64(proc.stdout), "stderr": b64(proc.stderr)}
     except subprocess.TimeoutExpired as exc:
         done = {"rc": None, "stdout": "", "stderr": b64(exc.stderr)}
-    except FileNotFoundError:
-        done = {"rc": 127, "stdout": "", "stderr": b64(job["argv"][0].encode() + b": not found")}
+    except FileNotFoundError as exc:
+        missing = str(exc.filename or job["argv"][0]).encode()
+        done = {"rc": 127, "stdout": "", "stderr": b64(missing + b": not found")}
+    finally:
+        if stdin != subprocess.DEVNULL:
+            stdin.close()
     sys.stdout.write(json.dumps(done) + "\\n")
     sys.stdout.flush()
 """
@@ -99,9 +105,18 @@ class SandboxSession:
         env: Mapping[str, str],
         umask: int,
         timeout: float,
+        stdin: str | None = None,
     ) -> Outcome:
-        """Run `argv` in the session's sandbox; SessionBroken if the session failed."""
-        job = {"argv": list(argv), "cwd": cwd, "env": dict(env), "umask": umask, "timeout": timeout}
+        """Run `argv` in the session's sandbox, its stdin the file `stdin` (opened inside the
+        sandbox; a named pipe, say) or /dev/null; SessionBroken if the session failed."""
+        job = {
+            "argv": list(argv),
+            "cwd": cwd,
+            "env": dict(env),
+            "umask": umask,
+            "timeout": timeout,
+            "stdin": stdin,
+        }
         proc = self._started()
         assert proc.stdin is not None
         try:

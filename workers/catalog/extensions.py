@@ -17,10 +17,11 @@ Catalog rules:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from extensions.compat import parse_range
@@ -29,6 +30,8 @@ from extensions.limits import DEFAULT_LIMITS, Limits
 from extensions.manifest import Manifest
 from extensions.package import extract_extension as extract_extension_tar
 from extensions.package import pack_extension
+from extensions.package import read_extension as read_extension_tar
+from extensions.tree import Tree
 from workers.catalog.index import added, index_for, log_change
 from workers.catalog.records import (
     CANONICAL_EPOCH,
@@ -241,8 +244,19 @@ def unavailable_message(store: Store, name: str, base: str, version: str, arch: 
     return f'official extension "{name}" is not available for version {version}'
 
 
-def fetch_verified(store: Store, key: str, digest: str, dest: Path) -> Path:
-    """Download `key` to `dest` and check its sha256; CorruptObject (and no file) if wrong."""
+def fetch_verified(
+    store: Store, key: str, digest: str, dest: Path, *, in_place: bool = False
+) -> Path:
+    """Download `key` to `dest` and check its sha256; CorruptObject (and no file) if wrong.
+
+    `in_place`: when the store keeps `key` on this machine, that file itself (checked), not
+    a copy: for reading by this process only (never written, never handed to a tool)."""
+    local = store.local_path(key) if in_place else None
+    if local is not None and local.is_file():
+        found = sha256_file(local)
+        if found != digest:
+            raise CorruptObject(f"{key} is corrupt: sha256 {found}, expected {digest}")
+        return local
     try:
         store.download(key, dest)
     except ObjectNotFound:
@@ -254,9 +268,23 @@ def fetch_verified(store: Store, key: str, digest: str, dest: Path) -> Path:
     return dest
 
 
-def fetch_extension(store: Store, digest: str, dest: Path) -> Path:
-    """The canonical tar of extension `digest`, downloaded to the file `dest` and verified."""
-    return fetch_verified(store, f"{EXTENSIONS_PREFIX}{digest}.tar", digest, dest)
+def fetch_extension(store: Store, digest: str, dest: Path, *, in_place: bool = False) -> Path:
+    """The canonical tar of extension `digest`, downloaded to the file `dest` and verified
+    (`in_place`: see `fetch_verified`)."""
+    return fetch_verified(
+        store, f"{EXTENSIONS_PREFIX}{digest}.tar", digest, dest, in_place=in_place
+    )
+
+
+@contextlib.contextmanager
+def read_extension(tar: Path, workdir: Path) -> Iterator[tuple[Manifest, Tree]]:
+    """The manifest and validated tree of extension `tar`, its files read in place (see
+    `extensions.package.read_extension`); InvalidRequest if the tar is not a valid extension."""
+    try:
+        with read_extension_tar(tar, workdir) as (manifest, tree):
+            yield manifest, tree
+    except ExtensionError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def extract_extension(tar: Path, dest_dir: Path) -> Manifest:

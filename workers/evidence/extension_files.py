@@ -41,7 +41,8 @@ def read_extension_files(tar: Path, manifest: Manifest | None = None) -> Extensi
     """The evidence of the extension tar `tar` (verified by the caller); `manifest`, when the
     caller has already parsed the tar's manifest, spares parsing it again."""
     files = []
-    with tarfile.open(tar) as archive:
+    # Uncompressed, as every stored extension tar is (`r:`: no decompressor is tried first).
+    with tarfile.open(tar, "r:") as archive:
         for member in archive:
             if member.name == "manifest.yaml":
                 if manifest is None:

@@ -4,8 +4,10 @@
 cached layers from the store, assembles the asset in `workdir` and returns its path.
 
 Layer cache (`workers.pipeline.layer_cache`), shared by every worker through the store:
-- `layers/extension/<k>`: an extension's SquashFS (+ its firmware/microcode), keyed by the
-  extension digest, the mksquashfs version and `LAYER_RECIPE`;
+- `layers/extension/<k>`: an extension's SquashFS (+ its microcode and the listing of its
+  firmware), keyed by the
+  extension digest, the tar2sqfs version and `LAYER_RECIPE` (made from the extension's tar
+  without unpacking it: `workers.assembly.tree_layer`);
 - `layers/modules/<k>`: `modules.dep.sqsh`, keyed by the release, the requested modules and
   the extensions that carry modules;
 - `layers/extension-evidence/<k>`: what an extension contributes to the SBOM, written by the
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import cast
 
 from extensions.manifest import Manifest
-from extensions.package import unpack_tar
+from extensions.package import materialise, unpack_tar
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.disk_tarball import make_tarball
 from workers.assembly.extensions_yaml import LayerEntry
@@ -39,28 +41,38 @@ from workers.assembly.initramfs import (
     MODULES_ROOT,
     base_modules_tree,
     layer_order,
-    make_extension_layer,
     make_modules_layer,
     modules_layer_metadata,
+    split_extension_extras,
 )
 from workers.assembly.initramfs_members import (
-    firmware_trees,
     initramfs_pieces,
+    listings_agree,
     make_extensions_yaml_member,
     make_merged_firmware_member,
     make_microcode_cpio,
-    members_agree,
 )
 from workers.assembly.pieces import Piece, write_pieces_file
 from workers.assembly.run import ToolError, tool_sessions
 from workers.assembly.safetree import is_real_dir
 from workers.assembly.squashfs import extract_squashfs, mksquashfs_version
 from workers.assembly.sysext import make_sysext, sysext_name
-from workers.catalog.extensions import extract_extension, fetch_extension, fetch_verified
+from workers.assembly.tree_firmware import (
+    firmware_entries,
+    firmware_listing,
+    make_tree_firmware_member,
+    write_microcode,
+)
+from workers.assembly.tree_layer import (
+    firmware_paths,
+    is_tree_dir,
+    make_tree_layer,
+    tar2sqfs_version,
+)
+from workers.catalog.extensions import fetch_extension, fetch_verified, read_extension
 from workers.errors import FactoryError
 from workers.evidence.extension_files import read_extension_files, save_extension_files
 from workers.keys.secureboot_key import Signer
-from workers.pipeline.background_removal import remove_soon
 from workers.pipeline.boot_media import (
     BootInputs,
     BootMediaBuilder,
@@ -69,7 +81,11 @@ from workers.pipeline.boot_media import (
     uses_grub,
 )
 from workers.pipeline.disk_formats import converter_for
-from workers.pipeline.firmware_cache import cached_firmware_member
+from workers.pipeline.firmware_cache import (
+    MEMBER,
+    load_firmware_member,
+    save_firmware_member,
+)
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.pipeline.progress import Progress, quiet
 from workers.pipeline.workdirs import fresh_dir
@@ -88,7 +104,7 @@ from workers.store import Store
 
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer would change for the same inputs.
-LAYER_RECIPE = 1
+LAYER_RECIPE = 2
 # Extension layers built at once: two keep both cores of a small worker busy (a big layer's
 # mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
 LAYER_WORKERS = 2
@@ -262,7 +278,10 @@ def build_sysext(
     epoch = release.source_date_epoch
     layers = _extension_layers(plan, store, workdir, epoch, progress)
     ordered = [layers[i] for i in layer_order(len(layers))]
-    images: list[tuple[Path, Path | None]] = [(layer.sqsh, layer.extras) for layer in ordered]
+    images: list[tuple[Path, Path | None]] = [
+        (layer.sqsh, _unpacked_firmware(store, layer, workdir / "sysext-firmware" / str(n)))
+        for n, layer in enumerate(ordered)
+    ]
     with_modules = [layer for layer in layers if layer.has_modules]
     if plan.kernel_modules or with_modules:
         progress("modules", 0)
@@ -288,10 +307,13 @@ def build_sysext(
 @dataclasses.dataclass(frozen=True)
 class _Layer:
     sqsh: Path
-    extras: Path | None  # a directory with usr/lib/firmware and/or kernel/x86/microcode
+    microcode: Path | None  # a directory with kernel/x86/microcode/<vendor>.bin
     metadata: Manifest
     has_modules: bool
     digest: str
+    ext: ExtensionInput
+    # Its firmware as path below usr → is a directory (`listings_agree`); None: none.
+    firmware: dict[str, bool] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,7 +344,7 @@ def _build_members(
     progress("initramfs", 0)
     ordered = [layers[i] for i in order]
     with _step("adding the extensions to the initramfs"):
-        extras = [layer.extras for layer in ordered if layer.extras is not None]
+        extras = [layer.microcode for layer in ordered if layer.microcode is not None]
         microcode = make_microcode_cpio(extras, workdir / "microcode", epoch=epoch)
         tail = [make_extensions_yaml_member(entries, workdir / "extensions-yaml", epoch=epoch)]
         tail += _firmware_members(store, ordered, workdir / "firmware", epoch)
@@ -332,16 +354,56 @@ def _build_members(
 def _firmware_members(store: Store, layers: list[_Layer], workdir: Path, epoch: int) -> list[Path]:
     """The firmware members of `layers` (in layer order): one cached member per extension
     with firmware, or one merged member when those could unpack differently."""
-    with_firmware = [
-        layer for layer in layers if layer.extras is not None and firmware_trees([layer.extras])
-    ]
-    trees = [layer.extras for layer in with_firmware if layer.extras is not None]
-    if not members_agree(trees):
-        return [make_merged_firmware_member(trees, workdir / "merged", epoch=epoch)]
+    with_firmware = [layer for layer in layers if layer.firmware is not None]
+    if not listings_agree([layer.firmware for layer in with_firmware]):
+        trees = [
+            _unpacked_firmware(store, layer, workdir / f"unpacked-{n}")
+            for n, layer in enumerate(with_firmware)
+        ]
+        extras = [tree for tree in trees if tree is not None]
+        return [make_merged_firmware_member(extras, workdir / "merged", epoch=epoch)]
     return [
-        cached_firmware_member(store, layer.digest, tree, workdir / str(n), epoch=epoch)
-        for n, (layer, tree) in enumerate(zip(with_firmware, trees, strict=True))
+        _firmware_member(store, layer, workdir / str(n), epoch)
+        for n, layer in enumerate(with_firmware)
     ]
+
+
+def _firmware_member(store: Store, layer: _Layer, workdir: Path, epoch: int) -> Path:
+    """The extension's cached firmware member (the layer stage made it), or made again from
+    its tar when the cache lost it."""
+    member = load_firmware_member(store, layer.digest, workdir, epoch=epoch)
+    if member is not None:
+        return member
+    workdir.mkdir(parents=True, exist_ok=True)
+    with read_extension(_extension_tar(store, layer.ext, workdir), workdir) as (_, tree):
+        entries = firmware_entries(tree)
+        if entries is None:
+            raise FactoryError(f"extension {layer.digest} has no firmware directory")
+        member = make_tree_firmware_member(entries, workdir / MEMBER, epoch=epoch)
+    save_firmware_member(store, layer.digest, member, epoch=epoch)
+    return member
+
+
+def _unpacked_firmware(store: Store, layer: _Layer, workdir: Path) -> Path | None:
+    """A directory with the extension's `usr/lib/firmware`, unpacked from its tar (for the
+    merged member and the sysext; none when it has no firmware)."""
+    if layer.firmware is None:
+        return None
+    workdir.mkdir(parents=True)
+    with read_extension(_extension_tar(store, layer.ext, workdir), workdir) as (_, tree):
+        (workdir / "extension").mkdir()
+        materialise(tree, workdir / "extension", firmware_paths(tree))
+    split_extension_extras(workdir / "extension" / "rootfs", workdir / "extras")
+    return workdir / "extras"
+
+
+def _extension_tar(store: Store, ext: ExtensionInput, workdir: Path) -> Path:
+    """The extension's verified tar: the local store's own file, else downloaded into
+    `workdir` (read by this process only)."""
+    tar = workdir / "extension.tar"
+    if ext.source == SOURCE_BLOB:
+        return fetch_verified(store, blob_key(ext.digest), ext.digest, tar, in_place=True)
+    return fetch_extension(store, ext.digest, tar, in_place=True)
 
 
 def _extension_layers(
@@ -385,53 +447,68 @@ class _Skipped(Exception):
 
 
 def _extension_layer(store: Store, ext: ExtensionInput, workdir: Path, epoch: int) -> _Layer:
-    """One extension's layer, from the cache or built from its verified tar."""
+    """One extension's layer, from the cache or built from its verified tar (read in place
+    from a local store: `workers.assembly.tree_layer`)."""
     prefix = cache_key(
         "extension",
         {
             "digest": ext.digest,
             "epoch": epoch,
-            "mksquashfs": mksquashfs_version(),
+            "tar2sqfs": tar2sqfs_version(),
             "recipe": LAYER_RECIPE,
         },
     )
     entry = load_entry(store, prefix, workdir / "cached")
     if entry is None:
         workdir.mkdir(parents=True, exist_ok=True)
-        tar = workdir / "extension.tar"
-        if ext.source == SOURCE_BLOB:
-            fetch_verified(store, blob_key(ext.digest), ext.digest, tar)
-        else:
-            fetch_extension(store, ext.digest, tar)
-        manifest = extract_extension(tar, workdir / "extension")
-        # The SBOM step's view of the extension, read here (on a layer thread) from the tar
-        # just verified and checked, and kept for every later build.
-        save_extension_files(store, ext.digest, read_extension_files(tar, manifest))
-        has_modules = is_real_dir(workdir / "extension" / "rootfs", MODULES_ROOT)
-        extras_dir = workdir / "extras"
-        sqsh = make_extension_layer(
-            workdir / "extension", workdir / "layer.sqsh", extras_dir, epoch=epoch
-        )
+        tar = _extension_tar(store, ext, workdir)
+        microcode = workdir / "microcode"
+        with read_extension(tar, workdir) as (manifest, tree):
+            # The SBOM step's view of the extension, read here (on a layer thread) from the
+            # tar just verified and checked, and kept for every later build.
+            save_extension_files(store, ext.digest, read_extension_files(tar, manifest))
+            has_modules = is_tree_dir(tree, f"rootfs/{MODULES_ROOT}")
+            sqsh = make_tree_layer(tree, workdir / "layer.sqsh", epoch=epoch)
+            # Microcode and firmware (most extensions have none) from the tree too: the
+            # firmware member is made and cached here, its listing kept with the layer.
+            has_microcode = write_microcode(tree, microcode)
+            entries = firmware_entries(tree)
+            if entries is not None:
+                member = make_tree_firmware_member(entries, workdir / MEMBER, epoch=epoch)
+                save_firmware_member(store, ext.digest, member, epoch=epoch)
+        firmware = None if entries is None else firmware_listing(entries)
         files = {"layer.sqsh": sqsh}
-        # Made only for an extension with firmware or microcode (most have none).
-        if extras_dir.is_dir() and any(extras_dir.iterdir()):
-            files["extras.tar"] = _tar_dir(extras_dir, workdir / "extras.tar")
-        info = {"metadata": dataclasses.asdict(manifest), "has_modules": has_modules}
-        save_entry(store, prefix, files, info)
-        remove_soon(workdir / "extension")
-        extras = extras_dir if "extras.tar" in files else None
-        return _Layer(sqsh, extras, manifest, has_modules, ext.digest)
-    extras = None
-    if "extras.tar" in entry.files:
-        extras = workdir / "extras"
-        extras.mkdir(parents=True)
-        unpack_tar(entry.files["extras.tar"], extras)
+        if has_microcode:
+            files["microcode.tar"] = _tar_dir(microcode, workdir / "microcode.tar")
+        info = {
+            "metadata": dataclasses.asdict(manifest),
+            "has_modules": has_modules,
+            "firmware": firmware,
+        }
+        # Nothing writes these files again: the cache keeps these very files.
+        save_entry(store, prefix, files, info, adopt=True)
+        return _Layer(
+            sqsh,
+            microcode if has_microcode else None,
+            manifest,
+            has_modules,
+            ext.digest,
+            ext,
+            firmware,
+        )
+    unpacked = None
+    if "microcode.tar" in entry.files:
+        unpacked = workdir / "microcode"
+        unpacked.mkdir(parents=True)
+        unpack_tar(entry.files["microcode.tar"], unpacked)
     return _Layer(
         entry.files["layer.sqsh"],
-        extras,
+        unpacked,
         Manifest(**entry.info["metadata"]),
         bool(entry.info["has_modules"]),
         ext.digest,
+        ext,
+        entry.info["firmware"],
     )
 
 

@@ -49,13 +49,20 @@ def load_entry(store: Store, prefix: str, dest: Path) -> CachedEntry | None:
 
 
 def save_entry(
-    store: Store, prefix: str, files: Mapping[str, Path], info: Mapping[str, Any]
+    store: Store,
+    prefix: str,
+    files: Mapping[str, Path],
+    info: Mapping[str, Any],
+    *,
+    adopt: bool = False,
 ) -> None:
-    """Upload `files`, then the entry document that makes them visible."""
+    """Upload `files`, then the entry document that makes them visible. `adopt`: the caller
+    never writes the files again, so a local store hard-links them instead of copying
+    (`Store.adopt_file`)."""
     staged = Objects(store).new(prefix)
     listed = {}
     for name, path in sorted(files.items()):
-        content = staged.add_file(name, path)
+        content = staged.add_file(name, path, adopt=adopt)
         listed[name] = {"sha256": content.sha256, "size": content.size}
     doc = {"files": listed, "info": dict(info)}
     staged.commit(f"{prefix}/{ENTRY}", json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n")

@@ -50,7 +50,7 @@ class Compression:
 
 _PIPELINE = "workers.pipeline.boot_media"
 # Every kind that boots starts from the initramfs with the extension layers.
-_INITRAMFS_TOOLS = ("cpio", "depmod", "xz", "zstd", "mksquashfs", "unsquashfs")
+_INITRAMFS_TOOLS = ("cpio", "depmod", "xz", "zstd", "mksquashfs", "unsquashfs", "tar2sqfs")
 _ESP_TOOLS = ("mkfs.vfat", "mmd", "mcopy")
 _SIGN_TOOLS = ("sbsign", "faketime")
 
@@ -58,7 +58,7 @@ ASSET_KINDS: dict[str, AssetKind] = {
     "kernel": AssetKind("kernel"),
     "cmdline": AssetKind("cmdline"),
     "initramfs": AssetKind("initramfs", tools=_INITRAMFS_TOOLS),
-    "sysext": AssetKind("sysext", tools=("mksquashfs", "unsquashfs")),
+    "sysext": AssetKind("sysext", tools=("mksquashfs", "unsquashfs", "tar2sqfs")),
     "uki": AssetKind(
         "uki", f"{_PIPELINE}:build_uki", ".efi", "application/efi", _INITRAMFS_TOOLS + _SIGN_TOOLS
     ),

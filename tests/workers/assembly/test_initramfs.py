@@ -11,11 +11,10 @@ import pytest
 from workers.assembly.cpio import list_cpio
 from workers.assembly.initramfs import (
     layer_order,
-    make_extension_layer,
     split_extension_extras,
 )
 from workers.assembly.initramfs_members import make_microcode_cpio
-from workers.assembly.squashfs import list_squashfs
+from workers.assembly.squashfs import list_squashfs, make_squashfs
 
 EPOCH = 1700000000
 
@@ -60,7 +59,7 @@ def test_layers_and_early_microcode(tmp_path: Path) -> None:
         ext = _extension(tmp_path / f"ext{n}", tag)
         extra = tmp_path / f"extras{n}"
         extra.mkdir()
-        sqsh = make_extension_layer(ext, tmp_path / f"{n}.sqsh", extra, epoch=EPOCH)
+        sqsh = _layer(ext, tmp_path / f"{n}.sqsh", extra)
         assert "usr/local/bin/tool" in list_squashfs(sqsh)
         assert not any(p.startswith("usr/lib/firmware") for p in list_squashfs(sqsh))
         extras.append(extra)
@@ -77,3 +76,10 @@ def test_layers_and_early_microcode(tmp_path: Path) -> None:
     assert [p.read_text() for p in early] == ["intel-a-one;intel-b-one;intel-a-two;intel-b-two;"]
     # Extras without microcode: no early cpio at all.
     assert make_microcode_cpio([tmp_path / "ext0"], tmp_path / "none", epoch=EPOCH) is None
+
+
+def _layer(extension: Path, dest: Path, extras: Path) -> Path:
+    """An unpacked extension's layer as mksquashfs makes it, its firmware moved to `extras`
+    (the build makes layers from the tar: `workers.assembly.tree_layer`)."""
+    split_extension_extras(extension / "rootfs", extras)
+    return make_squashfs(extension / "rootfs", dest, epoch=EPOCH)

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from extensions.manifest import Manifest
+from extensions.sources import stage_source
 from tests.initramfs import Entry, read_members, unpack
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
-from workers.assembly.initramfs import make_extension_layer
+from workers.assembly.initramfs import split_extension_extras
 from workers.assembly.initramfs_members import (
     file_member_pieces,
     firmware_trees,
@@ -30,6 +31,8 @@ from workers.assembly.initramfs_members import (
 )
 from workers.assembly.pieces import pieces_size, write_pieces_file
 from workers.assembly.safetree import make_dirs, merge_tree
+from workers.assembly.squashfs import make_squashfs
+from workers.assembly.tree_firmware import firmware_entries, make_tree_firmware_member
 
 EPOCH = 1700000000
 
@@ -78,11 +81,15 @@ def _layers(
     for n, fw in enumerate(firmware):
         tag = f"ext{n}"
         ext = _extension(tmp_path / tag, tag, fw)
+        # The build's firmware member, made from the extension's tree (before `_layer`
+        # moves the firmware out of the unpacked one).
+        tree = stage_source(ext, tmp_path / f"spool{n}", "amd64").tree
+        found = firmware_entries(tree)
+        assert found is not None
+        make_tree_firmware_member(found, tmp_path / f"fw{n}.zst", epoch=EPOCH)
         extra = tmp_path / f"extras{n}"
         extra.mkdir()
-        files.append(
-            (f"{n}.sqsh", make_extension_layer(ext, tmp_path / f"{n}.sqsh", extra, epoch=EPOCH))
-        )
+        files.append((f"{n}.sqsh", _layer(ext, tmp_path / f"{n}.sqsh", extra)))
         entries.append(LayerEntry(f"{n}.sqsh", Manifest(tag, "1.0.0")))
         extras.append(extra)
     return entries, files, extras
@@ -169,8 +176,13 @@ def test_members_unpack_to_the_tree_the_single_segment_gave(tmp_path: Path) -> N
     microcode = make_microcode_cpio(extras, tmp_path / "microcode", epoch=EPOCH)
     assert microcode is not None
     tail = [make_extensions_yaml_member(entries, tmp_path / "yaml", epoch=EPOCH)]
-    tail += [
-        make_firmware_member(tree, tmp_path / f"fw{n}", epoch=EPOCH)
+    # The members the build makes from the extensions' trees (`_layers`); GNU cpio's of the
+    # moved firmware unpack to the same tree.
+    tail += [tmp_path / f"fw{n}.zst" for n in range(len(extras))]
+    assert [unpack(read_members(m.read_bytes())) for m in tail[1:]] == [
+        unpack(
+            read_members(make_firmware_member(tree, tmp_path / f"gnu{n}", epoch=EPOCH).read_bytes())
+        )
         for n, tree in enumerate(extras)
     ]
     pieces = initramfs_pieces(
@@ -261,3 +273,10 @@ def test_hard_linked_firmware_is_merged_into_one_member(tmp_path: Path) -> None:
     assert members_agree([tree])
     (fw / "b.bin").hardlink_to(fw / "a.bin")
     assert not members_agree([tree])
+
+
+def _layer(extension: Path, dest: Path, extras: Path) -> Path:
+    """An unpacked extension's layer as mksquashfs makes it, its firmware moved to `extras`
+    (the build makes layers from the tar: `workers.assembly.tree_layer`)."""
+    split_extension_extras(extension / "rootfs", extras)
+    return make_squashfs(extension / "rootfs", dest, epoch=EPOCH)

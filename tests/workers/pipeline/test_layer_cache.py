@@ -5,27 +5,31 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from extensions.tree import Entry, Tree
 from schematics import parse_schematic, schematic_id
 from tests.extensions.builders import file, hello_members, manifest, tar_bytes, write
+from tests.services import S3Server
 from tests.workers.releases.fakes import save_fake_release
 from workers.assembly import run
-from workers.assembly.initramfs import make_extension_layer
-from workers.assembly.initramfs_members import make_firmware_member
 from workers.assembly.run import sandboxed
 from workers.assembly.sandbox_session import SessionPerThread
+from workers.assembly.tree_firmware import make_tree_firmware_member
+from workers.assembly.tree_layer import make_tree_layer
 from workers.catalog import add_extension
 from workers.pipeline import build_asset as build_module
 from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.planning.plans import make_plan
 from workers.planning.profiles import parse_profile
 from workers.settings import Settings
-from workers.store import LocalStore
+from workers.store import LocalStore, Store
+from workers.store.s3 import S3Store
 
 EPOCH = 1700000000
 
@@ -77,7 +81,7 @@ def test_the_entry_document_is_written_last(
     assert not store.exists(f"{prefix}/entry.json")
 
 
-def _extension(store: LocalStore, tmp_path: Path, name: str, firmware: bytes = b"") -> None:
+def _extension(store: Store, tmp_path: Path, name: str, firmware: bytes = b"") -> None:
     members = hello_members(
         [file("rootfs/usr/lib/firmware/blob.bin", firmware)] if firmware else []
     )
@@ -85,7 +89,7 @@ def _extension(store: LocalStore, tmp_path: Path, name: str, firmware: bytes = b
     add_extension(store, write(tmp_path / f"{name}.tar", tar_bytes(members)), "factory", EPOCH)
 
 
-def _initramfs(store: LocalStore, settings: Settings, names: str, work: Path) -> bytes:
+def _initramfs(store: Store, settings: Settings, names: str, work: Path) -> bytes:
     schematic = parse_schematic(
         f"customization:\n  systemExtensions:\n    officialExtensions: [{names}]\n".encode()
     )
@@ -109,13 +113,14 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
     for name in ("hello", "world", "third"):
         _extension(store, tmp_path, name)
     built: list[str] = []
-    real = make_extension_layer
+    real = make_tree_layer
 
-    def counting(extension: Path, dest: Path, extras: Path, *, epoch: int) -> Path:
-        built.append((extension / "manifest.yaml").read_text().split("name: ")[1].split()[0])
-        return real(extension, dest, extras, epoch=epoch)
+    def counting(tree: Tree, dest: Path, *, epoch: int) -> Path:
+        text = tree.entries["manifest.yaml"].read_bytes().decode()
+        built.append(text.split("name: ")[1].split()[0])
+        return real(tree, dest, epoch=epoch)
 
-    monkeypatch.setattr("workers.pipeline.build_asset.make_extension_layer", counting)
+    monkeypatch.setattr("workers.pipeline.build_asset.make_tree_layer", counting)
 
     def initramfs(names: str, work: str) -> bytes:
         return _initramfs(store, settings, names, tmp_path / work)
@@ -136,7 +141,7 @@ def test_a_schematic_differing_by_one_extension_rebuilds_only_that_layer(
 def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
     store: LocalStore, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Five layers: their mksquashfs runs go through at most LAYER_WORKERS sandboxes (not a
+    """Five layers: their tar2sqfs runs go through at most LAYER_WORKERS sandboxes (not a
     bwrap start each), and the initramfs is byte for byte the one built with a bwrap per
     tool run."""
     save_fake_release(store, "v1.0.0", tmp_path / "release")
@@ -179,10 +184,10 @@ def test_the_layers_of_a_build_share_a_sandbox_per_thread_and_keep_their_bytes(
     monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", noting_sessions)
     with_sessions = build("sessions")
     assert 1 <= started[0].starts <= build_module.LAYER_WORKERS
-    assert not [a for a in plain_runs if "mksquashfs" in a and "-version" not in a]
+    assert not [a for a in plain_runs if "tar2sqfs" in a and "-version" not in a]
     monkeypatch.setattr("workers.pipeline.build_asset.tool_sessions", contextlib.nullcontext)
     assert build("per-tool") == with_sessions
-    assert len([a for a in plain_runs if "mksquashfs" in a]) >= len(names) + 1
+    assert len([a for a in plain_runs if "tar2sqfs" in a]) >= len(names) + 1
 
 
 @pytest.mark.integration
@@ -194,13 +199,13 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     for name in ("hello", "world"):
         _extension(store, tmp_path, name)
     built: list[Path] = []
-    real = make_firmware_member
+    real = make_tree_firmware_member
 
-    def counting(extras: Path, workdir: Path, *, epoch: int) -> Path:
-        built.append(real(extras, workdir, epoch=epoch))
+    def counting(entries: list[tuple[str, Entry]], dest: Path, *, epoch: int) -> Path:
+        built.append(real(entries, dest, epoch=epoch))
         return built[-1]
 
-    monkeypatch.setattr("workers.pipeline.firmware_cache.make_firmware_member", counting)
+    monkeypatch.setattr("workers.pipeline.build_asset.make_tree_firmware_member", counting)
     first = _initramfs(store, settings, "factory/firmware, factory/hello", tmp_path / "one")
     [member] = built
     key = [k for k in store.list("layers/firmware/") if k.endswith("/entry.json")]
@@ -212,3 +217,32 @@ def test_an_extensions_firmware_member_is_built_once_for_every_schematic(
     assert member.read_bytes() in first
     assert member.read_bytes() in second
     assert first != second
+    # The cache lost the member (not the layer): made again from the tar, the same bytes.
+    bytes_before = member.read_bytes()
+    shutil.rmtree(store.root / "layers" / "firmware")
+    third = _initramfs(store, settings, "factory/world, factory/firmware", tmp_path / "three")
+    assert len(built) == 2
+    assert built[1].read_bytes() == bytes_before
+    assert third == second
+
+
+@pytest.mark.integration
+def test_an_s3_store_s_tars_are_downloaded_a_local_store_s_read_in_place_same_bytes(
+    store: LocalStore, settings: Settings, s3_server: S3Server, tmp_path: Path
+) -> None:
+    s3 = S3Store.from_settings(s3_server.settings(tmp_path, f"test-{uuid.uuid4().hex[:16]}"))
+    built = {}
+    for name, where in (("local", store), ("s3", s3)):
+        save_fake_release(where, "v1.0.0", tmp_path / f"release-{name}")
+        (tmp_path / name).mkdir()
+        _extension(where, tmp_path / name, "firmware", firmware=b"firmware blob " * 100)
+        _extension(where, tmp_path / name, "hello")
+        built[name] = _initramfs(
+            where, settings, "factory/firmware, factory/hello", tmp_path / f"build-{name}"
+        )
+    assert built["local"] == built["s3"]
+    # The local store's tars are read where the store keeps them: no copy in the build.
+    assert not list((tmp_path / "build-local").rglob("extension.tar"))
+    assert len(list((tmp_path / "build-s3").rglob("extension.tar"))) == 3  # with the schematic's
+    for where in (store, s3):
+        assert [k for k in where.list("layers/firmware/") if k.endswith("/entry.json")]
