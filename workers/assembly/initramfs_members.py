@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workers.assembly.compress import Codec, compress_file
-from workers.assembly.cpio import NEWC_MAGIC, make_cpio, walk_sorted
+from workers.assembly.cpio import NEWC_MAGIC, make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import FIRMWARE_ROOT, MICROCODE_ROOT
 from workers.assembly.pieces import Piece, pieces_size
@@ -80,15 +80,6 @@ def make_extensions_yaml_member(layers: Sequence[LayerEntry], workdir: Path, *, 
     return _compressed_cpio(root, workdir / "extensions.cpio", epoch=epoch)
 
 
-def make_firmware_member(extras: Path, workdir: Path, *, epoch: int) -> Path:
-    """The compressed member with one extension's `usr/lib/firmware` tree (from its extras
-    directory, whose `usr` is moved away); `workdir` must not exist."""
-    root = workdir / "tree"
-    root.mkdir(parents=True)
-    os.rename(extras / "usr", root / "usr")
-    return _compressed_cpio(root, workdir / "firmware.cpio", epoch=epoch)
-
-
 def make_merged_firmware_member(extras: Sequence[Path], workdir: Path, *, epoch: int) -> Path:
     """One compressed member with the firmware of every extras directory, merged in layer
     order by the layer rule (`safetree.merge_tree`); `workdir` must not exist."""
@@ -117,33 +108,6 @@ def make_microcode_cpio(extras: Sequence[Path], workdir: Path, *, epoch: int) ->
     if not found:
         return None
     return make_cpio(root, workdir / "microcode.cpio", epoch=epoch)
-
-
-def firmware_trees(extras: Sequence[Path]) -> list[Path]:
-    """The extras directories that hold firmware, in the given (layer) order."""
-    return [tree for tree in extras if is_real_dir(tree, FIRMWARE_ROOT)]
-
-
-def members_agree(extras: Sequence[Path]) -> bool:
-    """Whether unpacking one firmware member per extras directory in turn, the kernel's way,
-    gives the tree the layer rule gives (see `listings_agree`)."""
-    return listings_agree([firmware_listing(tree) for tree in extras])
-
-
-def firmware_listing(extras: Path) -> dict[str, bool] | None:
-    """The firmware of an extras directory as path below `usr` → is a directory; None when
-    an entry is neither a directory, a link nor a singly linked regular file (the kernel and
-    the layer rule could disagree on it)."""
-    listing = {}
-    for rel in walk_sorted(extras / "usr"):
-        st = os.lstat(extras / "usr" / rel)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-            return None
-        if not (is_dir or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
-            return None
-        listing[rel.as_posix()] = is_dir
-    return listing
 
 
 def listings_agree(listings: Sequence[Mapping[str, bool] | None]) -> bool:

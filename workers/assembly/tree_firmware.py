@@ -85,8 +85,8 @@ def firmware_entries(tree: Tree) -> list[tuple[str, Entry]] | None:
 
 
 def firmware_listing(entries: Sequence[tuple[str, Entry]]) -> dict[str, bool]:
-    """Path below `usr` → is a directory, as `initramfs_members.firmware_listing` lists the
-    moved firmware of an extras directory."""
+    """Path below `usr` → is a directory: what `initramfs_members.listings_agree` compares
+    (the same listing the unpacked firmware of the extension gives)."""
     return {name.removeprefix("usr/"): entry.kind == "dir" for name, entry in entries[1:]}
 
 

@@ -15,19 +15,21 @@ import pytest
 from extensions.manifest import Manifest
 from extensions.sources import stage_source
 from tests.initramfs import Entry, read_members, unpack
+from tests.workers.assembly.old_firmware_path import (
+    firmware_trees,
+    make_firmware_member,
+    members_agree,
+)
 from workers.assembly.compress import Codec, compress_file
 from workers.assembly.cpio import make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import split_extension_extras
 from workers.assembly.initramfs_members import (
     file_member_pieces,
-    firmware_trees,
     initramfs_pieces,
     make_extensions_yaml_member,
-    make_firmware_member,
     make_merged_firmware_member,
     make_microcode_cpio,
-    members_agree,
 )
 from workers.assembly.pieces import pieces_size, write_pieces_file
 from workers.assembly.safetree import make_dirs, merge_tree

@@ -23,13 +23,10 @@ from tests.extensions.builders import (
     write,
 )
 from tests.initramfs import read_members, unpack
+from tests.workers.assembly.old_firmware_path import firmware_listing, make_firmware_member
 from workers.assembly.fifo import fed_fifo
 from workers.assembly.initramfs import split_extension_extras
-from workers.assembly.initramfs_members import (
-    firmware_listing,
-    listings_agree,
-    make_firmware_member,
-)
+from workers.assembly.initramfs_members import listings_agree
 from workers.assembly.run import ToolError, run_tool, sandboxed, tool_sessions
 from workers.assembly.sandbox import OutsideSandbox
 from workers.assembly.squashfs import extract_squashfs, make_squashfs
