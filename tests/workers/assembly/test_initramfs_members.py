@@ -267,16 +267,6 @@ def test_firmware_that_would_unpack_differently_is_merged_into_one_member(
     assert unpack(members) == expected
 
 
-def test_hard_linked_firmware_is_merged_into_one_member(tmp_path: Path) -> None:
-    tree = tmp_path / "extras"
-    tree.mkdir()
-    fw = make_dirs(tree, "usr/lib/firmware")
-    (fw / "a.bin").write_bytes(b"x")
-    assert members_agree([tree])
-    (fw / "b.bin").hardlink_to(fw / "a.bin")
-    assert not members_agree([tree])
-
-
 def _layer(extension: Path, dest: Path, extras: Path) -> Path:
     """An unpacked extension's layer as mksquashfs makes it, its firmware moved to `extras`
     (the build makes layers from the tar: `workers.assembly.tree_layer`)."""

@@ -244,6 +244,32 @@ def test_firmware_listings_that_disagree_are_told(tmp_path: Path) -> None:
     assert not listings_agree([as_dir, None])
 
 
+def test_hard_linked_firmware_is_two_files_and_its_members_agree(tmp_path: Path) -> None:
+    """A hard link in the tar is a copy in the tree (the unpacked extras had two links to
+    one inode, which the kernel and the layer rule could treat differently)."""
+    members = [
+        file("rootfs/usr/lib/firmware/a.bin", b"x"),
+        hardlink("rootfs/usr/lib/firmware/b.bin", "rootfs/usr/lib/firmware/a.bin"),
+    ]
+    tar = write(tmp_path / "ext.tar", tar_bytes(hello_members(members)))
+    with read_extension(tar, tmp_path) as (_manifest, tree):
+        entries = firmware_entries(tree)
+        assert entries is not None
+        listing = tree_listing(entries)
+        with sandboxed(tmp_path):
+            member = make_tree_firmware_member(entries, tmp_path / "fw.zst", epoch=EPOCH)
+    assert listing == {
+        "lib": True,
+        "lib/firmware": True,
+        "lib/firmware/a.bin": False,
+        "lib/firmware/b.bin": False,
+    }
+    assert listings_agree([listing])
+    unpacked = unpack(read_members(member.read_bytes()))
+    assert unpacked["usr/lib/firmware/b.bin"].data == b"x"
+    assert unpacked["usr/lib/firmware/b.bin"].nlink == 1
+
+
 def test_a_stdin_file_outside_the_sandbox_is_refused(tmp_path: Path) -> None:
     (tmp_path / "box").mkdir()
     outside = write(tmp_path / "secret", b"not for the tool")
