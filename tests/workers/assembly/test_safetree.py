@@ -1,6 +1,7 @@
 """Link-safe merges: the layer rule, and random multi-layer trees full of links against a
-canary tree outside the work directory (merge primitive, firmware/microcode split and merge,
-module-tree merge, sysext)."""
+canary tree outside the work directory (merge primitive; extension tars made into layers by
+tar2sqfs and into firmware members and microcode from their trees, checked against the
+unpacked path; firmware merge, module-tree merge, sysext)."""
 
 from __future__ import annotations
 
