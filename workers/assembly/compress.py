@@ -21,6 +21,11 @@ class Codec(StrEnum):
 
 # Levels as the Talos imager uses them: initramfs/layers zstd -18; disk images xz -0 / pigz -6.
 DEFAULT_LEVELS = {Codec.ZSTD: 18, Codec.XZ: 0, Codec.GZIP: 6}
+# What the factory compresses for each extension it adds (the SquashFS blocks of its layer, its
+# firmware member) is compressed at a lower level than Talos' -18: that is the time a cold
+# build waits for. On the benchmark's 120 MiB extension (bench/RESULTS.md, issue 21), zstd -18
+# took 86 s and -9 4.8 s for 3 % more bytes; tar2sqfs took 8.1 s and 1.4 s for 3.6 % more.
+EXTENSION_ZSTD_LEVEL = 9
 
 
 def compress_argv(codec: Codec, level: int | None = None) -> list[str]:

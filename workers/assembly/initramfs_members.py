@@ -36,7 +36,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from workers.assembly.compress import Codec, compress_file
+from workers.assembly.compress import EXTENSION_ZSTD_LEVEL, Codec, compress_file
 from workers.assembly.cpio import NEWC_MAGIC, make_cpio
 from workers.assembly.extensions_yaml import LayerEntry, render_extensions_yaml
 from workers.assembly.initramfs import FIRMWARE_ROOT, MICROCODE_ROOT
@@ -88,7 +88,9 @@ def make_merged_firmware_member(extras: Sequence[Path], workdir: Path, *, epoch:
     firmware = make_dirs(root, FIRMWARE_ROOT)
     for tree in extras:
         merge_tree(tree / FIRMWARE_ROOT, firmware)
-    return _compressed_cpio(root, workdir / "firmware.cpio", epoch=epoch)
+    return _compressed_cpio(
+        root, workdir / "firmware.cpio", epoch=epoch, level=EXTENSION_ZSTD_LEVEL
+    )
 
 
 def make_microcode_cpio(extras: Sequence[Path], workdir: Path, *, epoch: int) -> Path | None:
@@ -143,8 +145,8 @@ def initramfs_pieces(
     return pieces
 
 
-def _compressed_cpio(root: Path, raw: Path, *, epoch: int) -> Path:
+def _compressed_cpio(root: Path, raw: Path, *, epoch: int, level: int | None = None) -> Path:
     make_cpio(root, raw, epoch=epoch)
-    member = compress_file(raw, raw.with_name(raw.name + ".zst"), Codec.ZSTD)
+    member = compress_file(raw, raw.with_name(raw.name + ".zst"), Codec.ZSTD, level=level)
     raw.unlink()
     return member

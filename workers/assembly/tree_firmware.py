@@ -22,7 +22,7 @@ from typing import BinaryIO
 from extensions.canonical import canonical_entries
 from extensions.microcode import MICROCODE_SOURCES
 from extensions.tree import Entry, Tree
-from workers.assembly.compress import DEFAULT_LEVELS, Codec
+from workers.assembly.compress import EXTENSION_ZSTD_LEVEL
 from workers.assembly.fifo import fed_fifo
 from workers.assembly.initramfs import MICROCODE_ROOT
 from workers.assembly.initramfs_members import newc_header
@@ -124,12 +124,12 @@ def make_tree_firmware_member(
     entries: Sequence[tuple[str, Entry]], dest: Path, *, epoch: int
 ) -> Path:
     """The compressed firmware member of `entries` (`firmware_entries`) in the new file
-    `dest`, compressed as every member is (`workers.assembly.compress`)."""
+    `dest`, at the level of what is compressed per extension (`workers.assembly.compress`)."""
 
     def write(out: BinaryIO) -> None:
         write_newc(out, entries, epoch=epoch)
 
-    level = DEFAULT_LEVELS[Codec.ZSTD]
+    level = EXTENSION_ZSTD_LEVEL
     with fed_fifo(dest.with_name(dest.name + ".cpio-pipe"), write) as pipe:
         run_tool(["zstd", "-q", f"-{level}", "-T0", "-o", dest], stdin=pipe)
     return dest

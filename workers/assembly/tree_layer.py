@@ -22,15 +22,15 @@ from typing import BinaryIO
 
 from extensions.canonical import canonical_entries, write_entries
 from extensions.tree import Entry, Tree
+from workers.assembly.compress import EXTENSION_ZSTD_LEVEL
 from workers.assembly.fifo import fed_fifo
 from workers.assembly.run import run_tool
-from workers.assembly.squashfs import ZSTD_LEVEL
 
 ROOTFS = "rootfs"
 FIRMWARE = "rootfs/usr/lib/firmware"
 # mksquashfs' default, which the layers had before.
 BLOCK_SIZE = 131072
-# Up to this many blocks of file data, one compressor thread: zstd -18 contexts are slow to
+# Up to this many blocks of file data, one compressor thread: zstd contexts are slow to
 # set up, and a tiny layer has next to nothing to share out.
 SMALL_LAYER_BLOCKS = 4
 
@@ -74,7 +74,12 @@ def is_tree_dir(tree: Tree, path: str) -> bool:
 
 
 def make_tree_layer(
-    tree: Tree, dest: Path, *, epoch: int, level: int = ZSTD_LEVEL, jobs: int | None = None
+    tree: Tree,
+    dest: Path,
+    *,
+    epoch: int,
+    level: int = EXTENSION_ZSTD_LEVEL,
+    jobs: int | None = None,
 ) -> Path:
     """The SquashFS layer of the extension `tree` (module docstring) in the new file `dest`;
     the named pipe tar2sqfs reads lives beside it for the run. `jobs`: compressor threads,

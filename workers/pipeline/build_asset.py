@@ -104,7 +104,7 @@ from workers.store import Store
 
 MODULES_STEP = "building the kernel modules layer (requested modules and extension modules)"
 # Bump when the bytes of a cached layer would change for the same inputs.
-LAYER_RECIPE = 2
+LAYER_RECIPE = 3
 # Extension layers built at once: two keep both cores of a small worker busy (a big layer's
 # mksquashfs uses every core by itself; small layers are mostly fixed costs, which overlap).
 LAYER_WORKERS = 2

@@ -14,7 +14,7 @@ from workers.pipeline.layer_cache import cache_key, load_entry, save_entry
 from workers.store import Store
 
 # Bump when the bytes of a firmware member would change for the same extension.
-FIRMWARE_RECIPE = 2
+FIRMWARE_RECIPE = 3
 MEMBER = "firmware.cpio.zst"
 
 
