@@ -536,14 +536,15 @@ def write_results(out: Path, r: dict[str, Any]) -> None:
 NOTES = """## Notes
 
 - Run time: on a quiet 2-core machine the first run generates the inputs (about 3 minutes),
-  each Talos-sized run (baseline, factory cold, one-extension rebuild, recompress) takes
-  about 10 minutes, the fixed-cost figures about 5. On 2026-12-07 (load average 8-16) one
-  run took over an hour: hence `--runs 1` by default for the Talos-sized figures and
-  `--skip-talos` / `--skip-small` / `--render` to take them apart. Not part of CI.
-- How the figures were taken (2026-12-07, a machine shared with other agents' work): the
-  Talos-sized tables by one `bench/talos.py --skip-small --runs 1` (its date is in the
-  table's heading), the fixed costs by `bench/talos.py --skip-talos --small-runs 1` on the
-  merged code (date in that heading); `--render` wrote this section from both.
+  each Talos-sized run (baseline, factory cold, one-extension rebuild, recompress) about
+  4 minutes (the baseline and recompress take most of it), the fixed-cost figures about 5.
+  On 2026-12-07 (load average 8-16) one run took over an hour: hence `--runs 1` by default
+  for the Talos-sized figures and `--skip-talos` / `--skip-small` / `--render` to take them
+  apart. Not part of CI.
+- How the figures were taken (2026-12-07, third session, the merged code; load average
+  about 2-3 from other work): the Talos-sized tables by one `bench/talos.py --skip-small
+  --runs 1` (its date is in the table's heading), the fixed costs by `bench/talos.py
+  --skip-talos --small-runs 3` (date in that heading).
 - Where the time went before (first session of 2026-12-07): compressing the extension
   segment. The segment held the layers (SquashFS, zstd -18 already) and the firmware, about
   123 MiB of cpio here, compressed with `zstd -18 -T0` as Talos does; that one tool run was
@@ -593,9 +594,29 @@ NOTES = """## Notes
   manifest before the last byte (`factory/cold_stream.py`; figures of
   `bench/cold_first_byte.py`). A cold `/v2` installer pull still waits for the build (the
   manifest names the built layers): `bench/talos_pull.py` measures it.
+- The GRUB ISO writes its initramfs once, inside the image (third session,
+  `workers/assembly/iso_fill.py`, `sparse_output.py`, `pieces.py`): the initramfs is
+  described as pieces (the members' files and a few headers), so its size is known without
+  writing it; xorriso gets a sparse placeholder of that size and writes the image into a
+  pipe, copied to disk with every 64 KiB run of zeros left as a hole; then the pieces are
+  written at the extent xorriso gave the file (checked to be one extent of that size). The
+  image is byte for byte the one made from the real file (tested). Other kinds (disks,
+  UKIs, dual-boot ISOs, installers) still write the initramfs file.
 - Disk writes with the three extensions: what is left besides the image itself is the
-  layers and firmware members (once each), the kernel's copy and the initramfs file the
-  ISO is made from. A build whose layers are cached writes the initramfs and the image.
+  layers and firmware members (once each) and the kernel's copy in the work directory. A
+  build whose layers are cached writes the image alone.
+- Compression level (third session): the layers' SquashFS blocks and the firmware members
+  are compressed at zstd -9, not Talos' -18 (`EXTENSION_ZSTD_LEVEL`,
+  `workers/assembly/compress.py`). With -18, on a quiet machine (2026-12-07 09:50 UTC, this
+  code otherwise), the cold ISO took 51 s (tar2sqfs 19 s, zstd 37 s of tool time, nearly
+  all of it the 120 MiB extension's layer and firmware one after the other), the shell
+  baseline 70 s and recompress-everything 106 s: 2.07x, not 5x. The 5.10x measured in the
+  morning was taken at load 8-16, where the baseline and recompress runs (589 s, 575 s)
+  were slowed far more than the factory's. At -9 the 120 MiB extension costs 4.8 s of zstd
+  instead of 86 s and 1.4 s of tar2sqfs instead of 8.1 s, for 3 to 3.6 % more bytes of it
+  (the ISO grew from 207.0 to 210.4 MB, 1.7 %). The shell baseline and recompress still
+  compress at -18 as Talos' imager does; the ratios against them compare approaches as they
+  are run, levels included.
 - Fixed cost per layer: with 200 KiB layers of mixed data most of the per-layer time is the
   bytes (mksquashfs at zstd -18, about 300 ms of CPU for 200 KiB); the tiny-extension
   row (three files of a few bytes) is the fixed cost alone.
@@ -616,7 +637,7 @@ NOTES = """## Notes
   (that CPU figure missed the sandboxed tools, see "How disk writes are counted").
   Third session: nothing is unpacked (tar2sqfs reads the tar stream; no tree to write or
   remove), the tar is read in place (no copy, no spool directory), the layer is hard-linked
-  into the cache, a layer of a few blocks gets one compressor thread (zstd -18 contexts
+  into the cache, a layer of a few blocks gets one compressor thread (zstd contexts
   are slow to set up), and the evidence reader no longer tries every decompressor on the
   plain tar. cProfile of 40 tiny layers (thread time per layer, two threads on a loaded
   machine) then: ~20 ms waiting for tar2sqfs (its own start and zstd -18 set-up, ~14 ms
