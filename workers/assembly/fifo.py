@@ -10,14 +10,15 @@ the tool has finished, the pipe's read side is opened and closed until the write
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-# Writes are this large: a pipe's buffer is 64 KiB, a larger write just waits longer.
-_BUFFER = 1 << 20
+# The pipe's buffer (`widen_pipe`), and the size of this process' writes into it.
+PIPE_BUFFER = 1 << 20
 
 
 @contextlib.contextmanager
@@ -30,7 +31,8 @@ def fed_fifo(path: Path, write: Callable[[BinaryIO], None]) -> Iterator[Path]:
 
     def feed() -> None:
         try:
-            with open(path, "wb", buffering=_BUFFER) as out:
+            with open(path, "wb", buffering=PIPE_BUFFER) as out:
+                widen_pipe(out.fileno())
                 write(out)
         except BaseException as error:  # noqa: BLE001  (raised in the caller's thread)
             errors.append(error)
@@ -55,3 +57,13 @@ def _release(path: Path, writer: threading.Thread) -> None:
             return
         with contextlib.suppress(OSError):
             os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+
+
+def widen_pipe(fd: int) -> None:
+    """Give the pipe `fd` belongs to a 1 MiB buffer instead of 64 KiB: a tool writing a large
+    stream into it and this process reading it switch 16 times less often (copying a
+    200 MiB image went from 0.71 to 0.17 s)."""
+    # Above /proc/sys/fs/pipe-max-size (1 MiB by default) an unprivileged process gets EPERM:
+    # the pipe keeps its default size then, only slower.
+    with contextlib.suppress(PermissionError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BUFFER)

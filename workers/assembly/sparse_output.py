@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from workers.assembly.fifo import widen_pipe
 from workers.assembly.run import ToolError, run_tool
 
 # Holes are made per aligned chunk of zeros: a shorter or unaligned run of zeros is written.
@@ -28,6 +29,7 @@ def run_tool_into_sparse_file(
     """Run `argv` (see `run_tool`) with its standard output written to the new file `dest`,
     every all-zero chunk of it left as a hole."""
     read_fd, write_fd = os.pipe()
+    widen_pipe(write_fd)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparse-copy") as pool:
         copied = pool.submit(_copy_pipe, read_fd, dest)
         try:
