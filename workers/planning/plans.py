@@ -65,7 +65,9 @@ from workers.releases.versions import normalize_version, version_key
 from workers.settings import Settings
 from workers.store import Store
 
-RECIPE_VERSION = 2
+# Bump when an asset's bytes would change for the same plan (3: extension layers made by
+# tar2sqfs at zstd -9, firmware members from the tar).
+RECIPE_VERSION = 3
 
 SOURCE_CATALOG = "catalog"  # extensions/<digest>.tar, with a catalog record
 SOURCE_BLOB = "blob"  # blobs/sha256/<digest> (the generated schematic extension)
