@@ -22,7 +22,6 @@ BLOCK = 512
 _TYPE = {"file": b"0", "symlink": b"2", "dir": b"5"}
 _PAX_NAME = b"././@PaxHeader"
 _MAX_OCTAL_SIZE = 8**11 - 1
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,13 +124,7 @@ def _write_entry(w: _HashingWriter, path: str, entry: Entry, mtime: int) -> None
     prefix, short = split
     w.write(_header(short, prefix, normalise_mode(entry), size, mtime, _TYPE[entry.kind], link))
     if entry.blob is not None:
-        written = 0
-        with entry.open() as f:
-            while chunk := f.read(_CHUNK):
-                w.write(chunk)
-                written += len(chunk)
-        if written != size:
-            raise ValueError(f"{path}: staged content changed size")
+        entry.copy_to(w, path)
         w.write(_padding(size))
 
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from extensions.budget import Budget
 from extensions.errors import ExtensionError
@@ -31,6 +31,10 @@ _REFUSED_KINDS = {
     "fifo": "FIFOs are not allowed",
     "socket": "sockets are not allowed",
 }
+
+
+class Writer(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass
@@ -55,6 +59,17 @@ class Entry:
     def read_bytes(self) -> bytes:
         with self.open() as f:
             return f.read()
+
+    def copy_to(self, out: Writer, name: str) -> None:
+        """Write a regular file's contents to `out`, in chunks; a size other than the one
+        validated is an error (the file changed since)."""
+        written = 0
+        with self.open() as f:
+            while chunk := f.read(_CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+        if written != self.size:
+            raise ValueError(f"{name}: the extension's file changed size")
 
 
 class _Slice(io.RawIOBase):

@@ -39,6 +39,7 @@ from werkzeug.http import parse_date, parse_if_range_header, parse_range_header
 from werkzeug.wsgi import wrap_file
 
 from factory.engine import engine
+from factory.file_views import FileView
 from factory.request_metrics import count_with_request
 from factory.verified_stamps import GuardedFile, OpenedBlob
 from workers.errors import InvalidRequest
@@ -247,7 +248,7 @@ def _whole_body(
     return _verified(chunks, built.blob, accept_and_remember)
 
 
-class _FileSlice(io.RawIOBase):
+class _FileSlice(FileView):
     """Bytes [start, stop) of a file. `fileno`, `seek` and `tell` are the file's own, so a
     WSGI server can `sendfile` from the current position; reads stop at `stop`."""
 
@@ -258,21 +259,6 @@ class _FileSlice(io.RawIOBase):
             raise ObjectNotFound(str(path)) from None
         self._file.seek(start)
         self._stop = stop
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         want = min(len(buffer), self._stop - self._file.tell())

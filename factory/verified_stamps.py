@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory.file_views import FileView
 from workers.outputs.file_stamps import FileStamp, VerifiedStamps, stamp_of, unchanged_since
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class OpenedBlob:
             stamps.remember(self.stamp, sha256, self.opened_ns)
 
 
-class GuardedFile(io.RawIOBase):
+class GuardedFile(FileView):
     """A whole blob sent under a verified stamp. `fileno`, `seek` and `tell` are the file's
     own: a WSGI server `sendfile`s all but the last chunk from them and takes that one from
     `read_last` (`_ZeroCopySocket`). Read instead, the read that reaches the end is checked
@@ -72,21 +73,6 @@ class GuardedFile(io.RawIOBase):
         if stamp_of(os.fstat(self._file.fileno())) != self._opened.stamp:
             log.error("%s changed while it was sent: connection cut", self._opened.path)
             raise BlobChanged(f"{self._opened.path.name} changed while it was sent")
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
 
     def read_last(self, offset: int, count: int) -> bytes:
         """`count` bytes at `offset` (the last chunk), once the stamp is found unchanged."""

@@ -109,13 +109,7 @@ def write_newc(out: BinaryIO, entries: Sequence[tuple[str, Entry]], *, epoch: in
         size = entry.size if entry.kind == "file" else 0
         out.write(newc_header(name, mode=_newc_mode(entry), size=size, mtime=epoch))
         if entry.kind == "file":
-            written = 0
-            with entry.open() as reader:
-                while chunk := reader.read(_CHUNK):
-                    out.write(chunk)
-                    written += len(chunk)
-            if written != size:
-                raise ValueError(f"{name}: the extension's file changed size")
+            entry.copy_to(out, name)
             out.write(b"\0" * (-size % 4))
     out.write(newc_header(_TRAILER, mode=0, size=0, mtime=0))
 
