@@ -41,9 +41,10 @@ from werkzeug.wsgi import wrap_file
 from factory.engine import engine
 from factory.file_views import FileView
 from factory.request_metrics import count_with_request
-from factory.verified_stamps import GuardedFile, OpenedBlob
+from factory.verified_stamps import GuardedFile
 from workers.errors import InvalidRequest
 from workers.keys.signing import BUNDLE_MEDIA_TYPE
+from workers.outputs.file_stamps import OpenedBlob
 from workers.outputs.finished_builds import BuiltAsset
 from workers.store import ObjectNotFound, Store, StoreUnavailable
 

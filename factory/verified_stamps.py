@@ -8,7 +8,7 @@ download hashed on the wire, `factory.delivery`) is handed to the WSGI server as
 (`GuardedFile`: gunicorn `sendfile`s it, `factory.commands.serve._ZeroCopySocket`); the
 stamp is looked at again once the last chunk has been read and before it goes out, and a
 change cuts the connection (`BlobChanged`). Any other whole body is hashed as it streams;
-when it matched, its stamp is remembered (`OpenedBlob.remember_if_matched`).
+when it matched, its stamp is remembered (`file_stamps.OpenedBlob.remember_if_matched`).
 
 A metadata change during a zero-copy send (chmod, a hard link made or removed, the budget
 evicting the blob) moves ctime too and cuts that download: the client tries again and gets
@@ -17,44 +17,17 @@ a hashed one.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from factory.file_views import FileView
-from workers.outputs.file_stamps import FileStamp, VerifiedStamps, stamp_of, unchanged_since
+from workers.outputs.file_stamps import OpenedBlob, stamp_of
 
 log = logging.getLogger(__name__)
 
 
 class BlobChanged(Exception):
     """A file sent under a verified stamp changed while it was being sent."""
-
-
-@dataclass
-class OpenedBlob:
-    """A local blob opened for a whole-body download, with its stamp at that moment."""
-
-    path: Path
-    file: io.BufferedReader
-    stamp: FileStamp
-    opened_ns: int
-
-    @classmethod
-    def open(cls, path: Path) -> OpenedBlob:
-        """Raises FileNotFoundError when the blob is gone."""
-        opened_ns = time.time_ns()
-        file = path.open("rb")
-        return cls(path, file, stamp_of(os.fstat(file.fileno())), opened_ns)
-
-    def remember_if_matched(self, stamps: VerifiedStamps, sha256: str) -> None:
-        """After the whole file was read and hashed to `sha256` (the build's): remember its
-        stamp, if the file at `path` still shows it (same inode, no write since it was opened)."""
-        if unchanged_since(self.path, self.stamp):
-            stamps.remember(self.stamp, sha256, self.opened_ns)
 
 
 class GuardedFile(FileView):

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from factory.delivery import CorruptBlob
-from factory.verified_stamps import BlobChanged, GuardedFile, OpenedBlob
+from factory.verified_stamps import BlobChanged, GuardedFile
 from schematics import parse_schematic
 from tests.factory.served import Served, served
 from tests.factory.stacks import Stack, start_embedded, stock
 from tests.factory.test_images import tamper_keeping_size_and_mtime
 from workers.keys.signing import load_or_create_signing_key
 from workers.outputs import file_stamps
-from workers.outputs.file_stamps import SETTLE_NS
+from workers.outputs.file_stamps import SETTLE_NS, OpenedBlob
 from workers.outputs.schematics_store import save_schematic
 from workers.pipeline.build_once import publish_build
 from workers.pipeline.progress import StageClock

@@ -23,6 +23,7 @@ next download hashes the bytes again.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -106,3 +107,26 @@ def unchanged_since(path: Path, stamp: FileStamp) -> bool:
         return stamp_of(os.stat(path)) == stamp
     except FileNotFoundError:
         return False
+
+
+@dataclass
+class OpenedBlob:
+    """A local blob opened to be read whole (hashed, or sent), with its stamp at that moment."""
+
+    path: Path
+    file: io.BufferedReader
+    stamp: FileStamp
+    opened_ns: int
+
+    @classmethod
+    def open(cls, path: Path) -> OpenedBlob:
+        """Raises FileNotFoundError when the blob is gone."""
+        opened_ns = time.time_ns()
+        file = path.open("rb")
+        return cls(path, file, stamp_of(os.fstat(file.fileno())), opened_ns)
+
+    def remember_if_matched(self, stamps: VerifiedStamps, sha256: str) -> None:
+        """After the whole file was read and hashed to `sha256` (the build's): remember its
+        stamp, if the file at `path` still shows it (same inode, no write since it was opened)."""
+        if unchanged_since(self.path, self.stamp):
+            stamps.remember(self.stamp, sha256, self.opened_ns)

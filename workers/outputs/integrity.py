@@ -24,12 +24,12 @@ it without hashing it again (`factory.verified_stamps`).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
+from typing import IO
 
 from workers.hashing import hash_reader
-from workers.outputs.file_stamps import VerifiedStamps, stamp_of, unchanged_since
+from workers.outputs.file_stamps import OpenedBlob, VerifiedStamps
 from workers.outputs.finished_builds import BuiltAsset, discard_build
 from workers.store import ObjectNotFound, Store
 
@@ -110,17 +110,21 @@ class BlobVerifier:
         """The sha256 of the stored blob ("" when it is gone); a local file that matches
         `built` has its stamp remembered."""
         local = store.local_path(built.blob)
-        opened_ns = time.time_ns()
         try:
-            with store.open(built.blob) as reader:
-                stamp = stamp_of(os.fstat(reader.fileno())) if local is not None else None
-                # Let the other requests of a gevent web process run between chunks: hashing
-                # a large blob would otherwise hold every one of them for seconds.
-                digest = hash_reader(reader, between_chunks=lambda: time.sleep(0)).sha256
-        except ObjectNotFound:
+            if local is None:
+                with store.open(built.blob) as reader:
+                    return _hash_yielding(reader)
+            opened = OpenedBlob.open(local)
+        except (ObjectNotFound, FileNotFoundError):
             return ""
-        if local is None or stamp is None or digest != built.sha256:
-            return digest
-        if unchanged_since(local, stamp):
-            self.stamps.remember(stamp, digest, opened_ns)
+        with opened.file:
+            digest = _hash_yielding(opened.file)
+        if digest == built.sha256:
+            opened.remember_if_matched(self.stamps, digest)
         return digest
+
+
+def _hash_yielding(reader: IO[bytes]) -> str:
+    # Let the other requests of a gevent web process run between chunks: hashing a large
+    # blob would otherwise hold every one of them for seconds.
+    return hash_reader(reader, between_chunks=lambda: time.sleep(0)).sha256
